@@ -1,0 +1,58 @@
+/**
+ * Reads `ss -tanH` output — the kernel's own view, through iproute2 — into comparable records.
+ * Used as the oracle the exporter's numbers are checked against.
+ */
+export interface SsSocket {
+  state: string;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+const SS_STATES: Record<string, string> = {
+  ESTAB: 'established',
+  'SYN-SENT': 'syn_sent',
+  'SYN-RECV': 'syn_recv',
+  'FIN-WAIT-1': 'fin_wait1',
+  'FIN-WAIT-2': 'fin_wait2',
+  'TIME-WAIT': 'time_wait',
+  UNCONN: 'close',
+  'CLOSE-WAIT': 'close_wait',
+  'LAST-ACK': 'last_ack',
+  LISTEN: 'listen',
+  CLOSING: 'closing',
+};
+
+function endpoint(text: string): [string, number] {
+  const colon = text.lastIndexOf(':');
+  let address = text.slice(0, colon);
+  const port = text.slice(colon + 1);
+  if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1);
+  if (address.startsWith('::ffff:') && address.includes('.')) address = address.slice('::ffff:'.length);
+  // ss writes a dual-stack wildcard as "*" and drops the interface suffix we do not use.
+  if (address === '*') address = '::';
+  address = address.replace(/%.*$/, '');
+  return [address, port === '*' ? 0 : Number(port)];
+}
+
+export function parseSsOutput(text: string): SsSocket[] {
+  const sockets: SsSocket[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 5) continue;
+    const state = SS_STATES[fields[0]!];
+    if (!state) throw new Error(`unknown ss state in: ${line}`);
+    const [localAddress, localPort] = endpoint(fields[3]!);
+    const [remoteAddress, remotePort] = endpoint(fields[4]!);
+    sockets.push({ state, localAddress, localPort, remoteAddress, remotePort });
+  }
+  return sockets;
+}
+
+/** One comparable string per socket, sorted: equal lists mean equal socket tables. */
+export function socketKeys(sockets: readonly SsSocket[]): string[] {
+  return sockets
+    .map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`)
+    .sort();
+}

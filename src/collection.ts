@@ -1,0 +1,153 @@
+import { readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Container } from './docker/container.js';
+import type { ContainerInventory } from './docker/inventory.js';
+import { errorMessage } from './errors.js';
+import { attributeSockets } from './links/attribution.js';
+import { buildContainerLinks, type ContainerLinks } from './links/containerLinks.js';
+import type { Logger } from './log.js';
+import { groupByNetNamespace } from './namespaces/netNamespaces.js';
+import { readNamespaceAddresses } from './sockets/hostAddresses.js';
+import type { SocketSource } from './sockets/socketSource.js';
+
+/** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
+export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'links'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export interface StageResult {
+  durationSeconds: number;
+  success: boolean;
+}
+
+/** Everything one scrape reports, from one pass through the pipeline. */
+export interface Collection {
+  /** The Docker API answered and the collection ran. */
+  up: boolean;
+  /** The inventory: every running container known (empty when Docker did not answer). */
+  containers: Container[];
+  /** One entry per container whose sockets were read. */
+  links: ContainerLinks[];
+  stages: Record<Stage, StageResult>;
+  /** Source of the sockets (procfs, netlink, exec). */
+  source: string;
+}
+
+export interface CollectorOptions {
+  inventory: ContainerInventory;
+  source: SocketSource;
+  procfsPath: string;
+  log: Logger;
+}
+
+/** Cumulative counters the collector keeps across scrapes (Prometheus counters). */
+export interface CollectorCounters {
+  /** Per container name: collections in which its sockets could not be read. */
+  readErrors: Map<string, number>;
+  /** Lines of the kernel's TCP tables that did not parse. */
+  parseErrors: number;
+}
+
+const VANISHED_CODES = new Set(['ENOENT', 'ESRCH']);
+
+/**
+ * Runs the pipeline of DESIGN.md once per scrape: inventory → namespaces → sockets →
+ * attribution → links. Scrapes that arrive while a collection runs share it.
+ */
+export class Collector {
+  readonly #options: CollectorOptions;
+  readonly #log: Logger;
+  #inFlight: Promise<Collection> | undefined;
+  readonly #loggedReadErrors = new Set<string>();
+  #hostAddressesFailed = false;
+  readonly counters: CollectorCounters = { readErrors: new Map(), parseErrors: 0 };
+
+  constructor(options: CollectorOptions) {
+    this.#options = options;
+    this.#log = options.log;
+  }
+
+  collect(): Promise<Collection> {
+    this.#inFlight ??= this.#collect().finally(() => {
+      this.#inFlight = undefined;
+    });
+    return this.#inFlight;
+  }
+
+  async #collect(): Promise<Collection> {
+    const stages = Object.fromEntries(STAGES.map((s) => [s, { durationSeconds: 0, success: false }])) as Record<Stage, StageResult>;
+    const timed = async <T>(stage: Stage, work: () => Promise<T> | T): Promise<T> => {
+      const start = performance.now();
+      try {
+        const result = await work();
+        stages[stage].success = true;
+        return result;
+      } finally {
+        stages[stage].durationSeconds = (performance.now() - start) / 1000;
+      }
+    };
+    const { inventory, source, procfsPath } = this.#options;
+    const collection: Collection = { up: false, containers: [], links: [], stages, source: source.name };
+
+    let containers: Container[];
+    try {
+      containers = await timed('inventory', () => inventory.snapshot());
+    } catch {
+      return collection; // the inventory logged why, once
+    }
+    collection.containers = containers;
+    this.#forgetGone(containers);
+
+    const [hostNamespaceId, hostAddresses] = await Promise.all([
+      readlink(join(procfsPath, '1', 'ns', 'net')).catch(() => undefined),
+      this.#hostAddresses(),
+    ]);
+    const groups = await timed('namespaces', () => groupByNetNamespace(containers, procfsPath, hostNamespaceId));
+    for (const c of groups.vanished) this.#log.debug({ container: c.name }, 'container exited before its sockets were read; skipped');
+
+    const read = await timed('sockets', () => source.read(groups.namespaces));
+    for (const { namespace, error } of read.failed) {
+      const vanished = VANISHED_CODES.has((error.cause as NodeJS.ErrnoException | undefined)?.code ?? '');
+      for (const c of namespace.containers) {
+        if (vanished) {
+          this.#log.debug({ container: c.name }, 'container exited while its sockets were read; skipped');
+          continue;
+        }
+        this.counters.readErrors.set(c.name, (this.counters.readErrors.get(c.name) ?? 0) + 1);
+        if (!this.#loggedReadErrors.has(c.id)) {
+          this.#loggedReadErrors.add(c.id);
+          this.#log.error({ container: c.name, err: error }, 'cannot read the sockets of a container; counted in outpost_container_read_errors_total, logged once');
+        }
+      }
+    }
+    for (const r of read.read) this.counters.parseErrors += r.parseErrors;
+
+    const sockets = await timed('attribution', () => attributeSockets(read.read));
+    const readContainers = read.read.flatMap((r) => r.namespace.containers);
+    collection.links = await timed('links', () => buildContainerLinks(sockets, readContainers, containers, hostAddresses));
+    collection.up = true;
+    return collection;
+  }
+
+  async #hostAddresses(): Promise<string[]> {
+    try {
+      const addresses = await readNamespaceAddresses(this.#options.procfsPath, 1);
+      this.#hostAddressesFailed = false;
+      return addresses;
+    } catch (error) {
+      if (!this.#hostAddressesFailed) {
+        this.#hostAddressesFailed = true;
+        this.#log.warn({ err: error }, `cannot read the host's addresses (${errorMessage(error)}); connections to the host will show an empty remote_container`);
+      }
+      return [];
+    }
+  }
+
+  /** Counters and log-once marks of containers that are gone do not outlive them. */
+  #forgetGone(containers: readonly Container[]): void {
+    const ids = new Set(containers.map((c) => c.id));
+    const names = new Set(containers.map((c) => c.name));
+    for (const id of this.#loggedReadErrors) if (!ids.has(id)) this.#loggedReadErrors.delete(id);
+    for (const name of this.counters.readErrors.keys()) if (!names.has(name)) this.counters.readErrors.delete(name);
+  }
+}

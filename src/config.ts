@@ -1,0 +1,169 @@
+import { isAbsolute } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { parseDockerHost, type DockerEndpoint } from './docker/dockerClient.js';
+import { InvalidFlagError } from './errors.js';
+import type { LogFormat, LogLevel } from './log.js';
+
+export interface ListenAddress {
+  /** Undefined: every address. */
+  host: string | undefined;
+  port: number;
+}
+
+export interface Config {
+  listenAddress: ListenAddress;
+  telemetryPath: string;
+  dockerHost: string;
+  dockerEndpoint: DockerEndpoint;
+  dockerTimeoutMs: number;
+  procfsPath: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+/** Routes the server owns; the telemetry path may not take one of them. */
+export const RESERVED_PATHS = ['/', '/healthz', '/readyz', '/connections'];
+
+const listenAddress = z.string().transform((value, ctx): ListenAddress => {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'expected [host]:port, e.g. ":9057" or "127.0.0.1:9057", with a port from 1 to 65535' });
+    return z.NEVER;
+  }
+  return { host: match[1] ?? (match[2] || undefined), port };
+});
+
+const duration = z.string().transform((value, ctx) => {
+  const match = /^(\d+)(ms|s|m)$/.exec(value);
+  const ms = match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'] : 0;
+  if (!match || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected a positive duration such as "500ms", "10s" or "1m"' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+interface FlagDefinition {
+  flag: string;
+  description: string;
+  defaultValue: (env: NodeJS.ProcessEnv) => string;
+  schema: z.ZodType<unknown, string>;
+  key: keyof Config;
+}
+
+export const FLAGS: readonly FlagDefinition[] = [
+  {
+    flag: 'web.listen-address',
+    description: 'Address to listen on for the web interface and telemetry.',
+    defaultValue: () => ':9057',
+    schema: listenAddress,
+    key: 'listenAddress',
+  },
+  {
+    flag: 'web.telemetry-path',
+    description: 'Path under which to expose metrics.',
+    defaultValue: () => '/metrics',
+    schema: z
+      .string()
+      .regex(/^\/[\w./-]*$/, 'expected a path starting with "/"')
+      .refine((p) => !RESERVED_PATHS.includes(p), `must not be one of ${RESERVED_PATHS.join(', ')}`),
+    key: 'telemetryPath',
+  },
+  {
+    flag: 'docker.host',
+    description: 'Docker API address: unix:///path/to/docker.sock or tcp://host:port. Default: $DOCKER_HOST, else the local socket.',
+    defaultValue: (env) => env.DOCKER_HOST || 'unix:///var/run/docker.sock',
+    schema: z.string().refine((v) => parseDockerHost(v) !== undefined, 'expected unix:///absolute/path or tcp://host:port'),
+    key: 'dockerHost',
+  },
+  {
+    flag: 'docker.timeout',
+    description: 'Timeout of a Docker API call.',
+    defaultValue: () => '10s',
+    schema: duration,
+    key: 'dockerTimeoutMs',
+  },
+  {
+    flag: 'procfs.path',
+    description: "Mount point of the host's /proc (e.g. /host/proc with -v /proc:/host/proc:ro).",
+    defaultValue: () => '/proc',
+    schema: z.string().refine(isAbsolute, 'expected an absolute path'),
+    key: 'procfsPath',
+  },
+  {
+    flag: 'log.level',
+    description: 'Only log messages with the given severity or above: debug, info, warn, error.',
+    defaultValue: () => 'info',
+    schema: z.enum(['debug', 'info', 'warn', 'error']),
+    key: 'logLevel',
+  },
+  {
+    flag: 'log.format',
+    description: 'Output format of log messages: logfmt, json.',
+    defaultValue: () => 'logfmt',
+    schema: z.enum(['logfmt', 'json']),
+    key: 'logFormat',
+  },
+];
+
+/** OUTPOST_ + the flag in upper case with . and - as _: web.listen-address → OUTPOST_WEB_LISTEN_ADDRESS. */
+export function envVarOf(flag: string): string {
+  return `OUTPOST_${flag.toUpperCase().replace(/[.-]/g, '_')}`;
+}
+
+export type CommandLine = { kind: 'run'; config: Config } | { kind: 'help' } | { kind: 'version' };
+
+/**
+ * Reads flags, then OUTPOST_* variables, then defaults. Throws InvalidFlagError naming the
+ * flag (and the variable, when the value came from one).
+ */
+export function parseCommandLine(args: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        ...Object.fromEntries(FLAGS.map((f) => [f.flag, { type: 'string' as const }])),
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const flag = /'(-[^']*)'/.exec(message)?.[1] ?? 'command line';
+    throw new InvalidFlagError(flag, `${message.split('\n')[0]} (see --help)`);
+  }
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+
+  const config: Record<string, unknown> = {};
+  for (const def of FLAGS) {
+    const envVar = envVarOf(def.flag);
+    const fromFlag = values[def.flag] as string | undefined;
+    const fromEnv = fromFlag === undefined ? env[envVar] : undefined;
+    const raw = fromFlag ?? fromEnv ?? def.defaultValue(env);
+    const parsed = def.schema.safeParse(raw);
+    if (!parsed.success) {
+      const origin = fromEnv !== undefined ? ` (from ${envVar})` : '';
+      const reason = parsed.error.issues[0]?.message ?? 'invalid';
+      throw new InvalidFlagError(`--${def.flag}`, `invalid value "${raw}" for --${def.flag}${origin}: ${reason}`);
+    }
+    config[def.key] = parsed.data;
+  }
+  const dockerEndpoint = parseDockerHost(config.dockerHost as string, Boolean(env.DOCKER_TLS_VERIFY));
+  return { kind: 'run', config: { ...config, dockerEndpoint } as Config };
+}
+
+export function helpText(): string {
+  const lines = ['usage: outpost [flags]', '', 'Prometheus exporter for the TCP sockets of the containers on a Docker host.', '', 'Flags (each also settable by the environment variable shown):'];
+  for (const def of FLAGS) {
+    lines.push(`  --${def.flag}=<value>   ${envVarOf(def.flag)}`);
+    lines.push(`      ${def.description} Default: ${JSON.stringify(def.defaultValue({}))}`);
+  }
+  lines.push('  -h, --help        Show this help.', '  --version         Show the version.');
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,108 @@
+import type { ContainerInspectInfo } from 'dockerode';
+
+/** What outpost knows of one running container; built from one inspect answer. */
+export interface Container {
+  id: string;
+  /** Without Docker's leading slash. */
+  name: string;
+  /** The image as the container was created from it (tag, or id when untagged). */
+  image: string;
+  composeProject: string;
+  composeService: string;
+  /** Docker's HostConfig.NetworkMode: bridge, host, none, container:<id>, or a network name. */
+  networkMode: string;
+  /** Host pid of the container's main process (as seen under --procfs.path). */
+  pid: number;
+  /** Every IP the container has, on every network. */
+  addresses: ContainerAddress[];
+  /** TCP ports published on the host. */
+  publishedPorts: PublishedPort[];
+}
+
+export interface ContainerAddress {
+  network: string;
+  address: string;
+}
+
+export interface PublishedPort {
+  /** The host address the port is bound to; "0.0.0.0" or "::" for every address. */
+  hostAddress: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+const COMPOSE_PROJECT = 'com.docker.compose.project';
+const COMPOSE_SERVICE = 'com.docker.compose.service';
+
+/** A running container from its inspect answer; undefined when it is not running. */
+export function containerFromInspect(info: ContainerInspectInfo): Container | undefined {
+  if (!info.State?.Running || !info.State.Pid) return undefined;
+  const labels = info.Config?.Labels ?? {};
+  const addresses: ContainerAddress[] = [];
+  for (const [network, endpoint] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
+    if (endpoint.IPAddress) addresses.push({ network, address: endpoint.IPAddress });
+    if (endpoint.GlobalIPv6Address) addresses.push({ network, address: endpoint.GlobalIPv6Address });
+  }
+  const publishedPorts: PublishedPort[] = [];
+  for (const [spec, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+    const [port, protocol] = spec.split('/');
+    if (protocol !== 'tcp' || !bindings) continue;
+    for (const binding of bindings) {
+      const hostPort = Number(binding.HostPort);
+      if (!Number.isInteger(hostPort) || hostPort <= 0) continue;
+      publishedPorts.push({
+        hostAddress: binding.HostIp || '0.0.0.0',
+        hostPort,
+        containerPort: Number(port),
+      });
+    }
+  }
+  return {
+    id: info.Id,
+    name: info.Name.replace(/^\//, ''),
+    image: info.Config?.Image || info.Image,
+    composeProject: labels[COMPOSE_PROJECT] ?? '',
+    composeService: labels[COMPOSE_SERVICE] ?? '',
+    networkMode: info.HostConfig?.NetworkMode ?? '',
+    pid: info.State.Pid,
+    addresses,
+    publishedPorts,
+  };
+}
+
+/** The container whose network namespace this one joins, for network_mode container:<id>. */
+export function joinedContainerId(container: Container): string | undefined {
+  return container.networkMode.startsWith('container:') ? container.networkMode.slice('container:'.length) : undefined;
+}
+
+/** A Docker event, as far as the inventory reads it. */
+export interface DockerEvent {
+  Type?: string;
+  Action?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+}
+
+/** What an event means for the inventory: forget a container, or inspect it again. */
+export type InventoryChange = { kind: 'remove'; id: string } | { kind: 'refresh'; id: string };
+
+export function inventoryChangeOf(event: DockerEvent): InventoryChange | undefined {
+  const id = event.Actor?.ID;
+  if (event.Type === 'container' && id) {
+    switch (event.Action) {
+      case 'die':
+      case 'destroy':
+        return { kind: 'remove', id };
+      case 'start':
+      case 'rename':
+      case 'unpause':
+        return { kind: 'refresh', id };
+      default:
+        return undefined;
+    }
+  }
+  if (event.Type === 'network' && (event.Action === 'connect' || event.Action === 'disconnect')) {
+    const container = event.Actor?.Attributes?.container;
+    if (container) return { kind: 'refresh', id: container };
+  }
+  return undefined;
+}

@@ -1,0 +1,177 @@
+import type Docker from 'dockerode';
+import pLimit from 'p-limit';
+import { DockerUnavailableError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { containerFromInspect, inventoryChangeOf, type Container, type DockerEvent } from './container.js';
+
+export interface InventoryOptions {
+  /** The client for request/answer calls (with a timeout). */
+  docker: Docker;
+  /** The client for the event stream (no timeout: the stream is idle between events). */
+  events: Docker;
+  log: Logger;
+  /** How old the last full list may be before a scrape lists again: the safety net for missed events. */
+  relistIntervalMs?: number;
+  /** Inspect calls in flight at once when many containers are new. */
+  inspectConcurrency?: number;
+  now?: () => number;
+}
+
+interface StatusCodeError {
+  statusCode?: number;
+}
+
+/**
+ * The running containers, cached. Kept fresh by the Docker event stream: an event marks a
+ * container to inspect again (start, rename, network change) or to forget (die, destroy).
+ * The work is done lazily by the next snapshot(), during a scrape, never by a timer. A full
+ * list runs when the stream (re)connects and when the last list is older than the re-list
+ * interval. So a steady host costs no Docker API call per scrape, and a container is
+ * inspected once per change, never once per scrape.
+ */
+export class ContainerInventory {
+  readonly #docker: Docker;
+  readonly #eventsClient: Docker;
+  readonly #log: Logger;
+  readonly #relistIntervalMs: number;
+  readonly #limit: ReturnType<typeof pLimit>;
+  readonly #now: () => number;
+
+  readonly #containers = new Map<string, Container>();
+  readonly #stale = new Set<string>();
+  #stream: NodeJS.ReadableStream | undefined;
+  #streamUp = false;
+  #lastListAt = Number.NEGATIVE_INFINITY;
+  #available: boolean | undefined;
+  #stopped = false;
+
+  constructor(options: InventoryOptions) {
+    this.#docker = options.docker;
+    this.#eventsClient = options.events;
+    this.#log = options.log;
+    this.#relistIntervalMs = options.relistIntervalMs ?? 60_000;
+    this.#limit = pLimit(options.inspectConcurrency ?? 8);
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * The running containers now. Throws DockerUnavailableError when the Docker API does not
+   * answer; the cache is then kept but not trusted, and the next call tries again.
+   */
+  async snapshot(): Promise<Container[]> {
+    if (this.#stopped) throw new DockerUnavailableError('the inventory is stopped', undefined);
+    try {
+      if (!this.#streamUp) {
+        await this.#connectEvents();
+        await this.#listAll();
+      } else if (this.#now() - this.#lastListAt > this.#relistIntervalMs) {
+        await this.#listAll();
+      } else if (this.#stale.size > 0) {
+        await this.#refresh([...this.#stale]);
+      }
+    } catch (error) {
+      this.#closeEvents();
+      this.#setAvailable(false, error);
+      throw new DockerUnavailableError(`Docker API unreachable: ${errorMessage(error)}`, error);
+    }
+    this.#setAvailable(true);
+    return [...this.#containers.values()];
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#closeEvents();
+  }
+
+  #setAvailable(available: boolean, error?: unknown): void {
+    if (this.#available === available) return;
+    this.#available = available;
+    if (available) this.#log.info('Docker API reachable, inventory synchronised');
+    else this.#log.error({ err: error }, 'Docker API unreachable; reporting outpost_up 0 until it answers');
+  }
+
+  async #listAll(): Promise<void> {
+    const listedAt = this.#now();
+    const running = await this.#docker.listContainers({ filters: { status: ['running'] } });
+    const ids = new Set(running.map((c) => c.Id));
+    for (const id of this.#containers.keys()) if (!ids.has(id)) this.#containers.delete(id);
+    for (const id of this.#stale) if (!ids.has(id)) this.#stale.delete(id);
+    // Inspect only what is new or marked stale by an event; the rest is already known.
+    await this.#refresh([...ids].filter((id) => !this.#containers.has(id) || this.#stale.has(id)));
+    this.#lastListAt = listedAt;
+  }
+
+  async #refresh(ids: string[]): Promise<void> {
+    await Promise.all(ids.map((id) => this.#limit(() => this.#inspect(id))));
+  }
+
+  async #inspect(id: string): Promise<void> {
+    this.#stale.delete(id);
+    try {
+      const container = containerFromInspect(await this.#docker.getContainer(id).inspect());
+      if (container) this.#containers.set(id, container);
+      else this.#containers.delete(id);
+    } catch (error) {
+      // Gone between the event or list and the inspect: not a fault.
+      if ((error as StatusCodeError).statusCode === 404) this.#containers.delete(id);
+      else {
+        this.#stale.add(id);
+        throw error;
+      }
+    }
+  }
+
+  async #connectEvents(): Promise<void> {
+    const stream = (await this.#eventsClient.getEvents({
+      filters: { type: ['container', 'network'] },
+    })) as NodeJS.ReadableStream;
+    this.#stream = stream;
+    this.#streamUp = true;
+    let pending = '';
+    stream.on('data', (chunk: Buffer | string) => {
+      pending += chunk.toString();
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline).trim();
+        pending = pending.slice(newline + 1);
+        if (line) this.#onEvent(line);
+      }
+    });
+    const onBreak = (error?: Error) => {
+      if (this.#stream !== stream) return;
+      this.#streamUp = false;
+      this.#stream = undefined;
+      if (!this.#stopped) {
+        this.#log.warn({ err: error }, 'Docker event stream ended; the next scrape reconnects and lists again');
+      }
+    };
+    stream.on('error', onBreak);
+    stream.on('end', () => onBreak());
+    stream.on('close', () => onBreak());
+  }
+
+  #onEvent(line: string): void {
+    let event: DockerEvent;
+    try {
+      event = JSON.parse(line) as DockerEvent;
+    } catch {
+      this.#log.warn({ line: line.slice(0, 200) }, 'Docker event is not JSON; ignored');
+      return;
+    }
+    const change = inventoryChangeOf(event);
+    if (!change) return;
+    if (change.kind === 'remove') {
+      this.#containers.delete(change.id);
+      this.#stale.delete(change.id);
+    } else {
+      this.#stale.add(change.id);
+    }
+  }
+
+  #closeEvents(): void {
+    const stream = this.#stream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+    this.#stream = undefined;
+    this.#streamUp = false;
+    stream?.destroy?.();
+  }
+}

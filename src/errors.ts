@@ -1,0 +1,49 @@
+/**
+ * Typed errors with stable codes (the fastify/undici way): callers branch on `code`,
+ * people read `message`.
+ */
+export type OutpostErrorCode =
+  | 'OUTPOST_INVALID_FLAG'
+  | 'OUTPOST_DOCKER_UNAVAILABLE'
+  | 'OUTPOST_NAMESPACE_UNREADABLE';
+
+export class OutpostError extends Error {
+  readonly code: OutpostErrorCode;
+
+  constructor(code: OutpostErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OutpostError';
+    this.code = code;
+  }
+}
+
+/** A flag or environment value that cannot be used; main exits 2 with this message. */
+export class InvalidFlagError extends OutpostError {
+  readonly flag: string;
+
+  constructor(flag: string, message: string) {
+    super('OUTPOST_INVALID_FLAG', message);
+    this.name = 'InvalidFlagError';
+    this.flag = flag;
+  }
+}
+
+/** The Docker API did not answer; the scrape reports outpost_up 0. */
+export class DockerUnavailableError extends OutpostError {
+  constructor(message: string, cause: unknown) {
+    super('OUTPOST_DOCKER_UNAVAILABLE', message, { cause });
+    this.name = 'DockerUnavailableError';
+  }
+}
+
+/** The procfs files of a container could not be read (it exited, or outpost lacks the right). */
+export class NamespaceUnreadableError extends OutpostError {
+  constructor(message: string, cause: unknown) {
+    super('OUTPOST_NAMESPACE_UNREADABLE', message, { cause });
+    this.name = 'NamespaceUnreadableError';
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

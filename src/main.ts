@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+import type { Server } from 'node:http';
+import { Collector } from './collection.js';
+import { helpText, parseCommandLine, type CommandLine, type Config } from './config.js';
+import { createDockerClient } from './docker/dockerClient.js';
+import { ContainerInventory } from './docker/inventory.js';
+import { InvalidFlagError } from './errors.js';
+import { createLogger } from './log.js';
+import { Exposition } from './metrics/exposition.js';
+import { createApp } from './server.js';
+import { ProcfsSocketSource } from './sockets/procfsSource.js';
+import { VERSION } from './version.js';
+
+/** How long open connections may keep a stopping process alive. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+export interface Outpost {
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Wires the pipeline and starts listening. Resolves once the port is open. */
+export async function startOutpost(config: Config): Promise<Outpost> {
+  const log = createLogger(config.logLevel, config.logFormat);
+  const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
+  const inventory = new ContainerInventory({ docker, events: createDockerClient(config.dockerEndpoint), log });
+  const collector = new Collector({
+    inventory,
+    source: new ProcfsSocketSource({ procfsPath: config.procfsPath }),
+    procfsPath: config.procfsPath,
+    log,
+  });
+  const app = createApp({
+    telemetryPath: config.telemetryPath,
+    collector,
+    exposition: new Exposition(),
+    pingDocker: () => docker.ping(),
+    log,
+  });
+
+  const server = app.listen({ host: config.listenAddress.host, port: config.listenAddress.port });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address();
+  log.info(
+    { version: VERSION, address: typeof address === 'object' && address ? `${address.address}:${address.port}` : address, docker: config.dockerHost, procfs: config.procfsPath },
+    'outpost listening',
+  );
+
+  return {
+    server,
+    async close() {
+      inventory.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await closed;
+      clearTimeout(timer);
+      log.info('outpost stopped');
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let commandLine: CommandLine;
+  try {
+    commandLine = parseCommandLine(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof InvalidFlagError) {
+      process.stderr.write(`outpost: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (commandLine.kind === 'help') {
+    process.stdout.write(helpText());
+    return;
+  }
+  if (commandLine.kind === 'version') {
+    process.stdout.write(`outpost ${VERSION} (node ${process.version})\n`);
+    return;
+  }
+
+  let outpost: Outpost;
+  try {
+    outpost = await startOutpost(commandLine.config);
+  } catch (error) {
+    process.stderr.write(`outpost: cannot listen on --web.listen-address: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`outpost: ${signal} received, stopping\n`);
+    outpost.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,149 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Collection, CollectorCounters } from '../collection.js';
+import { STAGES } from '../collection.js';
+import { VERSION } from '../version.js';
+
+/** The metric contract v1 of DESIGN.md, rendered from one Collection. */
+export class Exposition {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+
+  readonly #listening = this.#gauge(
+    'container_tcp_listening',
+    'Number of LISTEN sockets of the container bound to address:port (0.0.0.0 and :: are wildcards).',
+    ['container', 'image', 'address', 'port'],
+  );
+  readonly #established = this.#gauge(
+    'container_tcp_established',
+    'Number of ESTABLISHED TCP connections of the container. direction=inbound: port is the local service port and remote_address the client; outbound: port and remote_address are the server. remote_container names the peer (host for a host process, empty off the host).',
+    ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+  );
+  readonly #sockets = this.#gauge('container_tcp_sockets', 'Number of TCP sockets of the container per state.', [
+    'container',
+    'image',
+    'state',
+  ]);
+  readonly #info = this.#gauge('outpost_container_info', 'Running container known to outpost; always 1.', [
+    'container',
+    'id',
+    'image',
+    'compose_project',
+    'compose_service',
+    'network_mode',
+  ]);
+  readonly #addressInfo = this.#gauge(
+    'outpost_container_address_info',
+    'An IP address of a container on a network; always 1. Join on address to name peers across hosts.',
+    ['container', 'network', 'address'],
+  );
+  readonly #up = this.#gauge('outpost_up', '1 when the Docker API answered and the collection ran, else 0.', []);
+  readonly #duration = this.#gauge(
+    'outpost_collector_duration_seconds',
+    'Duration of each stage of the last collection.',
+    ['collector'],
+  );
+  readonly #success = this.#gauge('outpost_collector_success', '1 when the stage of the last collection succeeded.', [
+    'collector',
+  ]);
+  readonly #buildInfo = this.#gauge('outpost_build_info', 'Build and runtime of outpost; always 1.', [
+    'version',
+    'node_version',
+    'source',
+  ]);
+  readonly #readErrors = new Counter({
+    name: 'outpost_container_read_errors_total',
+    help: 'Collections in which the sockets of the container could not be read (other than the container exiting).',
+    labelNames: ['container'],
+    registers: [this.registry],
+  });
+  readonly #parseErrors = new Counter({
+    name: 'outpost_parse_errors_total',
+    help: 'Lines of the kernel TCP tables that did not parse and were skipped.',
+    registers: [this.registry],
+  });
+
+  #rendering: Promise<unknown> = Promise.resolve();
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters: promtool check metrics rejects them, and the same numbers
+      // are in nodejs_active_{handles,requests,resources} by type.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(name);
+      }
+    }
+  }
+
+  #gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** The text exposition of `collection`. Renders one at a time: the gauges are shared state. */
+  render(collection: Collection, counters: CollectorCounters): Promise<string> {
+    const next = this.#rendering.then(() => {
+      this.#set(collection, counters);
+      return this.registry.metrics();
+    });
+    this.#rendering = next.catch(() => undefined);
+    return next;
+  }
+
+  #set(collection: Collection, counters: CollectorCounters): void {
+    for (const metric of [
+      this.#listening,
+      this.#established,
+      this.#sockets,
+      this.#info,
+      this.#addressInfo,
+      this.#duration,
+      this.#success,
+      this.#buildInfo,
+    ]) {
+      metric.reset();
+    }
+    this.#readErrors.reset();
+    this.#parseErrors.reset();
+
+    this.#up.set(collection.up ? 1 : 0);
+    this.#buildInfo.set({ version: VERSION, node_version: process.version, source: collection.source }, 1);
+    for (const stage of STAGES) {
+      const result = collection.stages[stage];
+      this.#duration.set({ collector: stage }, result.durationSeconds);
+      this.#success.set({ collector: stage }, result.success ? 1 : 0);
+    }
+    for (const c of collection.containers) {
+      this.#info.set(
+        {
+          container: c.name,
+          id: c.id,
+          image: c.image,
+          compose_project: c.composeProject,
+          compose_service: c.composeService,
+          network_mode: c.networkMode,
+        },
+        1,
+      );
+      for (const { network, address } of c.addresses) this.#addressInfo.set({ container: c.name, network, address }, 1);
+    }
+    for (const { container, listening, established, states } of collection.links) {
+      const base = { container: container.name, image: container.image };
+      for (const l of listening) this.#listening.set({ ...base, address: l.address, port: l.port }, l.count);
+      for (const e of established) {
+        this.#established.set(
+          {
+            ...base,
+            direction: e.direction,
+            remote_address: e.remoteAddress,
+            port: e.port,
+            remote_container: e.remoteContainer,
+          },
+          e.count,
+        );
+      }
+      for (const [state, count] of Object.entries(states)) this.#sockets.set({ ...base, state }, count);
+    }
+    for (const [container, count] of counters.readErrors) this.#readErrors.inc({ container }, count);
+    this.#parseErrors.inc(counters.parseErrors);
+  }
+}

@@ -1,0 +1,75 @@
+import { readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { joinedContainerId, type Container } from '../docker/container.js';
+
+/** One network namespace and the running containers in it. */
+export interface NetNamespace {
+  /** The namespace's inode, as /proc/<pid>/ns/net names it ("net:[4026532185]"). */
+  id: string;
+  /** The host's own namespace (host-network containers). */
+  host: boolean;
+  /**
+   * The containers in it; the one that owns it (not joined with --network container:) first.
+   * Empty only for the host namespace read for peer resolution.
+   */
+  containers: Container[];
+  /** A pid inside it to read its /proc/<pid>/net files through; the first container's main pid. */
+  pids: number[];
+}
+
+export interface NetNamespaceGroups {
+  namespaces: NetNamespace[];
+  /** Containers whose process was gone by the time we looked (exited mid-scrape). */
+  vanished: Container[];
+}
+
+/** The namespace id of a pid, or undefined when the process no longer exists. */
+export async function readNetNamespaceId(procfsPath: string, pid: number): Promise<string | undefined> {
+  try {
+    return await readlink(join(procfsPath, String(pid), 'ns', 'net'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Groups containers by the network namespace their main process is in, so that a namespace
+ * shared by several containers (host network, --network container:X) is read once.
+ * `hostNamespaceId` is the namespace of pid 1 under --procfs.path, when it can be read; a
+ * namespace holding a container with network_mode host is the host's in any case.
+ */
+export async function groupByNetNamespace(
+  containers: readonly Container[],
+  procfsPath: string,
+  hostNamespaceId: string | undefined,
+): Promise<NetNamespaceGroups> {
+  const ids = await Promise.all(containers.map((c) => readNetNamespaceId(procfsPath, c.pid)));
+  const byId = new Map<string, NetNamespace>();
+  const vanished: Container[] = [];
+  containers.forEach((container, i) => {
+    const id = ids[i];
+    if (id === undefined) {
+      vanished.push(container);
+      return;
+    }
+    let namespace = byId.get(id);
+    if (!namespace) {
+      namespace = { id, host: id === hostNamespaceId, containers: [], pids: [] };
+      byId.set(id, namespace);
+    }
+    namespace.containers.push(container);
+    // Docker's word settles it where pid 1's namespace cannot be read (a sandboxed pid 1).
+    if (container.networkMode === 'host') namespace.host = true;
+  });
+  for (const namespace of byId.values()) {
+    // The owner first: attribution gives it what no process holds (TIME_WAIT sockets).
+    namespace.containers.sort((a, b) => Number(joinedContainerId(a) !== undefined) - Number(joinedContainerId(b) !== undefined));
+    namespace.pids = namespace.containers.map((c) => c.pid);
+  }
+  return { namespaces: [...byId.values()], vanished };
+}
+
+/** True when sockets of this namespace must be told apart by the process that holds them. */
+export function isSharedNamespace(namespace: NetNamespace): boolean {
+  return namespace.host || namespace.containers.length > 1;
+}

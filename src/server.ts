@@ -1,0 +1,87 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Collector } from './collection.js';
+import { errorMessage } from './errors.js';
+import type { Logger } from './log.js';
+import { connectionsJson } from './metrics/connectionsJson.js';
+import type { Exposition } from './metrics/exposition.js';
+import { VERSION } from './version.js';
+
+export interface AppOptions {
+  telemetryPath: string;
+  collector: Collector;
+  exposition: Exposition;
+  /** Resolves when the Docker API answers; rejects with the reason when it does not. */
+  pingDocker: () => Promise<unknown>;
+  log: Logger;
+}
+
+function landingPage(telemetryPath: string): string {
+  const link = (href: string, text: string, what: string) => `<li><a href="${href}">${text}</a> — ${what}</li>`;
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>outpost</title></head>
+<body>
+<h1>outpost ${VERSION}</h1>
+<p>Prometheus exporter for the TCP sockets of the containers on this Docker host: what each listens on, whom each is connected to.</p>
+<ul>
+${link(telemetryPath, 'Metrics', 'Prometheus text exposition')}
+${link('/connections', 'Connections', 'the same collection as JSON')}
+${link('/healthz', 'Health', 'the process is alive')}
+${link('/readyz', 'Readiness', 'the Docker API answers')}
+</ul>
+</body>
+</html>
+`;
+}
+
+export function createApp(options: AppOptions): Koa {
+  const { telemetryPath, collector, exposition, pingDocker, log } = options;
+  const app = new Koa();
+  const router = new Router();
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      log.error({ err: error, path: ctx.path }, 'request failed');
+      ctx.status = 500;
+      ctx.type = 'text/plain';
+      ctx.body = `internal error: ${errorMessage(error)}\n`;
+    }
+  });
+
+  router.get('/', (ctx) => {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = landingPage(telemetryPath);
+  });
+  router.get(telemetryPath, async (ctx) => {
+    const collection = await collector.collect();
+    const text = await exposition.render(collection, collector.counters);
+    ctx.type = exposition.contentType;
+    ctx.body = text;
+  });
+  router.get('/connections', async (ctx) => {
+    const collection = await collector.collect();
+    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
+    ctx.body = connectionsJson(collection);
+  });
+  router.get('/healthz', (ctx) => {
+    ctx.type = 'text/plain';
+    ctx.body = 'ok\n';
+  });
+  router.get('/readyz', async (ctx) => {
+    ctx.type = 'text/plain';
+    try {
+      await pingDocker();
+      ctx.body = 'ok\n';
+    } catch (error) {
+      ctx.status = 503;
+      ctx.body = `Docker API unreachable: ${errorMessage(error)}\n`;
+    }
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import type { ContainerInspectInfo } from 'dockerode';
+import { describe, expect, it } from 'vitest';
+import {
+  containerFromInspect,
+  inventoryChangeOf,
+  joinedContainerId,
+  type DockerEvent,
+} from '../../../src/docker/container.js';
+
+const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+const inspect = (name: string) => JSON.parse(fixture(`inspect-${name}.json`)) as ContainerInspectInfo;
+
+describe('containerFromInspect (real API answers)', () => {
+  it('reads a container on two networks with IPv4 and IPv6', () => {
+    const c = containerFromInspect(inspect('probe6-srv'))!;
+    expect(c.name).toBe('probe6-srv');
+    expect(c.image).toBe('outpost-test/busybox:1');
+    expect(c.pid).toBeGreaterThan(1);
+    expect(c.networkMode).toBe('outpost-probe6');
+    expect(c.addresses).toEqual(
+      expect.arrayContaining([
+        { network: 'outpost-probe6', address: '10.213.8.2' },
+        { network: 'outpost-probe6', address: 'fd00:213:7::2' },
+        { network: 'outpost-probe', address: '10.213.7.4' },
+      ]),
+    );
+    expect(c.addresses).toHaveLength(3);
+    expect(c.publishedPorts).toEqual([]);
+  });
+
+  it('reads compose labels and published ports with their host addresses', () => {
+    const c = containerFromInspect(inspect('probe-pub'))!;
+    expect(c.composeProject).toBe('shop');
+    expect(c.composeService).toBe('web');
+    expect(c.publishedPorts).toEqual([
+      { hostAddress: '127.0.0.1', hostPort: 18081, containerPort: 8080 },
+      { hostAddress: '0.0.0.0', hostPort: 18082, containerPort: 8081 },
+      { hostAddress: '::', hostPort: 18082, containerPort: 8081 },
+    ]);
+  });
+
+  it('gives a host-network container no addresses and a sidecar the id it joins', () => {
+    const host = containerFromInspect(inspect('probe-hostnet'))!;
+    expect(host.networkMode).toBe('host');
+    expect(host.addresses).toEqual([]);
+    const sidecar = containerFromInspect(inspect('probe-sidecar'))!;
+    expect(joinedContainerId(sidecar)).toBe(inspect('probe-pub').Id);
+    expect(joinedContainerId(host)).toBeUndefined();
+  });
+
+  it('returns undefined for a container that is not running', () => {
+    const stopped = inspect('probe6-cli');
+    stopped.State = { ...stopped.State, Running: false, Pid: 0 };
+    expect(containerFromInspect(stopped)).toBeUndefined();
+  });
+});
+
+describe('inventoryChangeOf (a real event stream)', () => {
+  const events = fixture('events.ndjson')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as DockerEvent);
+
+  it('maps start, rename and network changes to a refresh and die/destroy to a removal', () => {
+    const changes = events.map((e) => [`${e.Type} ${e.Action}`, inventoryChangeOf(e)?.kind ?? 'ignore']);
+    expect(new Map(changes as [string, string][])).toEqual(
+      new Map([
+        ['container create', 'ignore'],
+        ['network connect', 'refresh'],
+        ['container start', 'refresh'],
+        ['container rename', 'refresh'],
+        ['network disconnect', 'refresh'],
+        ['container kill', 'ignore'],
+        ['container die', 'remove'],
+        ['container destroy', 'remove'],
+      ]),
+    );
+  });
+
+  it('names the container of a network event, not the network', () => {
+    const connect = events.find((e) => e.Type === 'network' && e.Action === 'connect')!;
+    const change = inventoryChangeOf(connect)!;
+    expect(change.id).toBe(connect.Actor!.Attributes!.container);
+    expect(change.id).not.toBe(connect.Actor!.ID);
+  });
+});

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { pathToFileURL } from 'node:url';
 import { Collector } from './collection.js';
 import { helpText, parseCommandLine, type CommandLine, type Config } from './config.js';
 import { createDockerClient } from './docker/dockerClient.js';
@@ -20,8 +22,8 @@ export interface Outpost {
 }
 
 /** Wires the pipeline and starts listening. Resolves once the port is open. */
-export async function startOutpost(config: Config): Promise<Outpost> {
-  const log = createLogger(config.logLevel, config.logFormat);
+export async function startOutpost(config: Config, logStream: NodeJS.WritableStream = process.stderr): Promise<Outpost> {
+  const log = createLogger(config.logLevel, config.logFormat, logStream);
   const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
   const inventory = new ContainerInventory({ docker, events: createDockerClient(config.dockerEndpoint), log });
   const collector = new Collector({
@@ -104,4 +106,5 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-await main();
+// Started as a program (not imported by a test).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) await main();

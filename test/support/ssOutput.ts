@@ -8,6 +8,8 @@ export interface SsSocket {
   localPort: number;
   remoteAddress: string;
   remotePort: number;
+  /** With ss -p: pids of the processes holding the socket. */
+  pids: number[];
 }
 
 const SS_STATES: Record<string, string> = {
@@ -45,7 +47,8 @@ export function parseSsOutput(text: string): SsSocket[] {
     if (!state) throw new Error(`unknown ss state in: ${line}`);
     const [localAddress, localPort] = endpoint(fields[3]!);
     const [remoteAddress, remotePort] = endpoint(fields[4]!);
-    sockets.push({ state, localAddress, localPort, remoteAddress, remotePort });
+    const pids = [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+    sockets.push({ state, localAddress, localPort, remoteAddress, remotePort, pids });
   }
   return sockets;
 }

@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Scenario, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { establishedOf, expectMatchesKernel, listeningOf, withoutDockerDns } from '../support/kernelView.js';
+import type { Series } from '../support/exposition.js';
+
+/**
+ * One server and three clients with 1, 2 and 3 connections on an internal network: every
+ * series exact, and equal to the kernel's view.
+ */
+describe('bridge network: one server, three clients', () => {
+  const scenario = new Scenario('bridge');
+  let exporter: TestExporter;
+  let net: string;
+  let server: string;
+  const clients: string[] = [];
+  let series: Series[];
+
+  beforeAll(async () => {
+    await ensureTestImage();
+    net = await scenario.network('net', ['10.213.11.0/24']);
+    server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    for (const n of [1, 2, 3]) {
+      const loop = Array.from({ length: n }, () => `sleep 100000 | nc ${server} 8080 &`).join(' ');
+      clients.push(await scenario.run(`client${n}`, ['--network', net], ['sh', '-c', `${loop} wait`]));
+    }
+    const serverPid = await pidOf(server);
+    await waitFor('six connections on the server', async () =>
+      (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 6,
+    );
+    exporter = await startTestExporter();
+    series = await exporter.scrape();
+  });
+
+  afterAll(async () => {
+    await exporter?.close();
+    await scenario.cleanup();
+  });
+
+  it('reports the server listening and each client inbound, by name', async () => {
+    expect(listeningOf(series, server)).toEqual(['[::]:8080 => 1']);
+    const expected = await Promise.all(
+      clients.map(async (client, i) => `inbound ${await scenario.ip(client, net)}:8080 ${client} => ${i + 1}`),
+    );
+    expect(establishedOf(series, server)).toEqual(expected.sort());
+  });
+
+  it('reports each client outbound to the server, by name, with its number of connections', async () => {
+    const serverIp = await scenario.ip(server, net);
+    for (const [i, client] of clients.entries()) {
+      expect(listeningOf(series, client)).toEqual([]);
+      expect(establishedOf(series, client)).toEqual([`outbound ${serverIp}:8080 ${server} => ${i + 1}`]);
+    }
+  });
+
+  it('equals the kernel view (nsenter ss) for every container', async () => {
+    for (const container of [server, ...clients]) {
+      expectMatchesKernel(series, [container], withoutDockerDns(await kernelSockets(await pidOf(container))));
+    }
+  });
+
+  it('labels every container with its image and network in the info metrics', async () => {
+    const info = series.filter((s) => s.name === 'outpost_container_info' && s.labels.container?.startsWith(scenario.prefix));
+    expect(info.map((s) => `${s.labels.container} ${s.labels.image} ${s.labels.network_mode}`).sort()).toEqual(
+      [server, ...clients].map((c) => `${c} outpost-test/busybox:1 ${net}`).sort(),
+    );
+    const serverIp = await scenario.ip(server, net);
+    expect(
+      series.filter((s) => s.name === 'outpost_container_address_info' && s.labels.container === server).map((s) => s.labels),
+    ).toEqual([{ container: server, network: net, address: serverIp }]);
+    expect(series.find((s) => s.name === 'outpost_up')?.value).toBe(1);
+  });
+
+  it('serves the same collection as the ancestor-compatible /connections JSON', async () => {
+    const { status, text } = await exporter.fetchText('/connections');
+    expect(status).toBe(200);
+    const entries = JSON.parse(text) as {
+      name: string;
+      artefact: string;
+      listening: { address: string; port: number }[];
+      established: { address: string; port: number; direction: string; remote_container: string; count: number }[];
+    }[];
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    const serverEntry = byName.get(server)!;
+    expect(serverEntry.artefact).toBe('outpost-test/busybox:1');
+    expect(serverEntry.listening).toEqual([{ address: '::', port: 8080, count: 1 }]);
+    expect(serverEntry.established.map((e) => `${e.remote_container}:${e.count}`).sort()).toEqual(
+      clients.map((c, i) => `${c}:${i + 1}`).sort(),
+    );
+    const serverIp = await scenario.ip(server, net);
+    expect(byName.get(clients[2]!)!.established).toEqual([
+      { address: serverIp, port: 8080, direction: 'outbound', remote_container: server, count: 3 },
+    ]);
+  });
+});

@@ -1,0 +1,123 @@
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Scenario, ensureTestImage, kernelSockets, pidOf, processesOf, waitFor } from '../support/docker.js';
+import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import type { Series } from '../support/exposition.js';
+import { establishedOf, expectMatchesKernel, listeningOf, withoutDockerDns } from '../support/kernelView.js';
+import type { SsSocket } from '../support/ssOutput.js';
+
+/** The kernel's sockets of a namespace that the processes of `container` hold (ss -p × docker top). */
+async function heldBy(container: string, namespacePid: number): Promise<SsSocket[]> {
+  const pids = await processesOf(container);
+  return (await kernelSockets(namespacePid, true)).filter((s) => s.pids.some((p) => pids.has(p)));
+}
+
+const HOST_PORT = 39091;
+
+describe('host network: a container in the host namespace', () => {
+  const scenario = new Scenario('hostnet');
+  let exporter: TestExporter;
+  let hostnet: string;
+  let hostClient: Socket;
+  let series: Series[];
+
+  beforeAll(async () => {
+    await ensureTestImage();
+    // Its own listener on loopback, and one connection to it from inside the container.
+    hostnet = await scenario.run(
+      'app',
+      ['--network', 'host'],
+      ['sh', '-c', `nc -ll -p ${HOST_PORT} -e cat & sleep 0.5; sleep 100000 | nc 127.0.0.1 ${HOST_PORT} & wait`],
+    );
+    const pid = await pidOf(hostnet);
+    await waitFor('the container connected to itself', async () => (await heldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 2);
+    // A process of the host (this test) connected to the container's listener.
+    hostClient = connect({ host: '127.0.0.1', port: HOST_PORT });
+    await new Promise((resolve) => hostClient.once('connect', resolve));
+    await waitFor('the host connection accepted', async () => (await heldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 3);
+    exporter = await startTestExporter();
+    series = await exporter.scrape();
+  });
+
+  afterAll(async () => {
+    hostClient?.destroy();
+    await exporter?.close();
+    await scenario.cleanup();
+  });
+
+  it('reports its own listener and connections, naming itself and the host as peers', () => {
+    expect(listeningOf(series, hostnet)).toEqual([`[::]:${HOST_PORT} => 1`]);
+    expect(establishedOf(series, hostnet)).toEqual([
+      `inbound 127.0.0.1:${HOST_PORT} host => 1`,
+      `inbound 127.0.0.1:${HOST_PORT} ${hostnet} => 1`,
+      `outbound 127.0.0.1:${HOST_PORT} ${hostnet} => 1`,
+    ]);
+  });
+
+  it("reports none of the host's other sockets (this exporter's own listener among them)", async () => {
+    const port = Number(new URL(exporter.url).port);
+    const all = series.filter((s) => s.labels.container === hostnet);
+    expect(all.some((s) => s.labels.port === String(port))).toBe(false);
+    // The host namespace has more listeners than the container's one.
+    const hostListeners = (await kernelSockets(await pidOf(hostnet))).filter((s) => s.state === 'listen');
+    expect(hostListeners.length).toBeGreaterThan(1);
+  });
+
+  it('equals the kernel view of the sockets its processes hold', async () => {
+    expectMatchesKernel(series, [hostnet], await heldBy(hostnet, await pidOf(hostnet)));
+  });
+});
+
+describe('--network container:<server>: a sidecar with its own connection', () => {
+  const scenario = new Scenario('sidecar');
+  let exporter: TestExporter;
+  let net: string;
+  let server: string;
+  let sidecar: string;
+  let third: string;
+  let client: string;
+  let series: Series[];
+
+  beforeAll(async () => {
+    await ensureTestImage();
+    net = await scenario.network('net', ['10.213.12.0/24']);
+    server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    third = await scenario.run('third', ['--network', net], ['nc', '-ll', '-p', '9090', '-e', 'cat']);
+    client = await scenario.run('client', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
+    const thirdIp = await scenario.ip(third, net);
+    sidecar = await scenario.run('sidecar', ['--network', `container:${server}`], ['sh', '-c', `sleep 100000 | nc ${thirdIp} 9090`]);
+    const pid = await pidOf(server);
+    await waitFor('both connections in the shared namespace', async () =>
+      (await kernelSockets(pid)).filter((s) => s.state === 'established').length === 2,
+    );
+    exporter = await startTestExporter();
+    series = await exporter.scrape();
+  });
+
+  afterAll(async () => {
+    await exporter?.close();
+    await scenario.cleanup();
+  });
+
+  it('gives the server only its own listener and inbound connection', async () => {
+    expect(listeningOf(series, server)).toEqual(['[::]:8080 => 1']);
+    expect(establishedOf(series, server)).toEqual([`inbound ${await scenario.ip(client, net)}:8080 ${client} => 1`]);
+  });
+
+  it('gives the sidecar only its own outbound connection', async () => {
+    expect(listeningOf(series, sidecar)).toEqual([]);
+    expect(establishedOf(series, sidecar)).toEqual([`outbound ${await scenario.ip(third, net)}:9090 ${third} => 1`]);
+  });
+
+  it('names the sidecar, not the owner of the shared IP, as the peer of the third container', async () => {
+    expect(establishedOf(series, third)).toEqual([`inbound ${await scenario.ip(server, net)}:9090 ${sidecar} => 1`]);
+  });
+
+  it('equals the kernel view: each container its held sockets, both together the whole namespace', async () => {
+    const pid = await pidOf(server);
+    expectMatchesKernel(series, [sidecar], await heldBy(sidecar, pid));
+    // The server also holds its listener; TIME_WAIT and the like have no holder and are its own.
+    expectMatchesKernel(series, [server, sidecar], withoutDockerDns(await kernelSockets(pid)));
+    expectMatchesKernel(series, [third], withoutDockerDns(await kernelSockets(await pidOf(third))));
+  });
+});

@@ -1,0 +1,130 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, symlink, copyFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseSsOutput, type SsSocket } from './ssOutput.js';
+
+const exec = promisify(execFile);
+
+export const TEST_IMAGE = 'outpost-test/busybox:1';
+const APPLETS = ['sh', 'nc', 'sleep', 'cat', 'httpd', 'timeout', 'ip'];
+
+/** Runs the docker CLI against `host` (default: DOCKER_HOST or the local socket); returns stdout trimmed. */
+export async function docker(args: string[], host?: string): Promise<string> {
+  const hostArgs = host ? ['-H', host] : [];
+  const { stdout } = await exec('docker', [...hostArgs, ...args], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+/**
+ * Makes the test image from busybox-static when the engine lacks it: no registry is reachable
+ * here (ENVIRONMENT.md).
+ */
+export async function ensureTestImage(host?: string): Promise<void> {
+  try {
+    await docker(['image', 'inspect', TEST_IMAGE], host);
+    return;
+  } catch {
+    // not there yet
+  }
+  const root = await mkdtemp(join(tmpdir(), 'outpost-rootfs-'));
+  try {
+    await mkdir(join(root, 'bin'));
+    await copyFile('/usr/bin/busybox', join(root, 'bin', 'busybox'));
+    for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
+    const hostArgs = host ? `-H ${host}` : '';
+    await exec('sh', ['-c', `tar -C ${root} -c . | docker ${hostArgs} import - ${TEST_IMAGE}`]);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+export async function pidOf(container: string, host?: string): Promise<number> {
+  return Number(await docker(['inspect', '-f', '{{.State.Pid}}', container], host));
+}
+
+/** The kernel's view of a pid's network namespace: `nsenter -t PID -n ss -tanH` (with -p: holders). */
+export async function kernelSockets(pid: number, withProcesses = false): Promise<SsSocket[]> {
+  const { stdout } = await exec('nsenter', ['-t', String(pid), '-n', 'ss', withProcesses ? '-tanHp' : '-tanH'], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return parseSsOutput(stdout);
+}
+
+/** Host pids of every process of a container, as the Docker daemon reports them (docker top). */
+export async function processesOf(container: string): Promise<Set<number>> {
+  const out = await docker(['top', container, '-eo', 'pid']);
+  return new Set(
+    out
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.trim()))
+      .filter((n) => n > 0),
+  );
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * The containers and networks one test file creates, all named with its prefix, all removed by
+ * cleanup(). Networks are --internal unless said otherwise (ENVIRONMENT.md's safety rule).
+ */
+export class Scenario {
+  readonly prefix: string;
+  readonly #containers: string[] = [];
+  readonly #networks: string[] = [];
+
+  constructor(name: string) {
+    this.prefix = `outpost-it-${name}`;
+  }
+
+  name(short: string): string {
+    return `${this.prefix}-${short}`;
+  }
+
+  async network(short: string, subnets: string[], options: { internal?: boolean; extra?: string[] } = {}): Promise<string> {
+    const name = this.name(short);
+    await docker(['network', 'rm', name]).catch(() => undefined);
+    const args = ['network', 'create'];
+    if (options.internal ?? true) args.push('--internal');
+    if (subnets.some((s) => s.includes(':'))) args.push('--ipv6');
+    for (const subnet of subnets) args.push('--subnet', subnet);
+    args.push(...(options.extra ?? []), name);
+    await docker(args);
+    this.#networks.push(name);
+    return name;
+  }
+
+  /** docker run -d --name <prefix>-<short> <options> image <command...> */
+  async run(short: string, options: string[], command: string[]): Promise<string> {
+    const name = this.name(short);
+    await docker(['rm', '-f', name]).catch(() => undefined);
+    this.#containers.push(name);
+    await docker(['run', '-d', '--name', name, ...options, TEST_IMAGE, ...command]);
+    return name;
+  }
+
+  async ip(container: string, network: string, family: 4 | 6 = 4): Promise<string> {
+    const field = family === 4 ? 'IPAddress' : 'GlobalIPv6Address';
+    return docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").${field}}}`, container]);
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.#containers.length) await docker(['rm', '-f', ...this.#containers]).catch(() => undefined);
+    for (const network of this.#networks) await docker(['network', 'rm', network]).catch(() => undefined);
+  }
+}

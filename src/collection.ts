@@ -2,7 +2,6 @@ import { readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Container } from './docker/container.js';
-import type { ContainerInventory } from './docker/inventory.js';
 import { errorMessage } from './errors.js';
 import { attributeSockets } from './links/attribution.js';
 import { buildContainerLinks, type ContainerLinks } from './links/containerLinks.js';
@@ -33,8 +32,13 @@ export interface Collection {
   source: string;
 }
 
+/** Where the running containers come from (ContainerInventory); throws when Docker does not answer. */
+export interface ContainerSnapshots {
+  snapshot(): Promise<Container[]>;
+}
+
 export interface CollectorOptions {
-  inventory: ContainerInventory;
+  inventory: ContainerSnapshots;
   source: SocketSource;
   procfsPath: string;
   log: Logger;

@@ -54,7 +54,7 @@ export function parseSsOutput(text: string): SsSocket[] {
 }
 
 /** One comparable string per socket, sorted: equal lists mean equal socket tables. */
-export function socketKeys(sockets: readonly SsSocket[]): string[] {
+export function socketKeys(sockets: readonly Omit<SsSocket, 'pids'>[]): string[] {
   return sockets
     .map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`)
     .sort();

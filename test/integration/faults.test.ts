@@ -1,0 +1,144 @@
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Collector } from '../../src/collection.js';
+import { containerFromInspect, type Container } from '../../src/docker/container.js';
+import { createLogger } from '../../src/log.js';
+import { ProcfsSocketSource } from '../../src/sockets/procfsSource.js';
+import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { select, type Series } from '../support/exposition.js';
+import { PrivateDaemon } from '../support/privateDaemon.js';
+
+const up = (series: Series[]) => select(series, 'outpost_up')[0]?.value;
+
+describe('containers that exit during collection', () => {
+  const scenario = new Scenario('churn');
+  let exporter: TestExporter;
+  const victims: string[] = [];
+  let server: string;
+
+  beforeAll(async () => {
+    await ensureTestImage();
+    const net = await scenario.network('net', ['10.213.16.0/24']);
+    server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    for (let i = 0; i < 6; i++) {
+      victims.push(await scenario.run(`victim${i}`, ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]));
+    }
+    const serverPid = await pidOf(server);
+    await waitFor('six clients connected', async () =>
+      (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 6,
+    );
+    exporter = await startTestExporter();
+  });
+
+  afterAll(async () => {
+    await exporter?.close();
+    await scenario.cleanup();
+  });
+
+  it('skips a container whose process is gone after the inventory listed it, without failing the scrape', async () => {
+    const api = new Docker();
+    const stale: Container[] = [];
+    for (const name of [server, victims[0]!]) stale.push(containerFromInspect(await api.getContainer(name).inspect())!);
+    await docker(['kill', victims[0]!]);
+    await waitFor('the killed process to be gone', async () => {
+      try {
+        process.kill(stale[1]!.pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    // The inventory said both were running; by the time the sockets are read, one is not.
+    const collector = new Collector({
+      inventory: { snapshot: async () => stale },
+      source: new ProcfsSocketSource({ procfsPath: '/proc' }),
+      procfsPath: '/proc',
+      log: createLogger('error', 'json'),
+    });
+    const collection = await collector.collect();
+    expect(collection.up).toBe(true);
+    expect(Object.values(collection.stages).every((s) => s.success)).toBe(true);
+    expect(collection.links.map((l) => l.container.name)).toEqual([server]);
+    expect(collector.counters.readErrors.size).toBe(0);
+  });
+
+  it('answers every scrape while containers are killed under it, then drops their series', async () => {
+    const killed = victims.slice(1);
+    const scrapes: Promise<Series[]>[] = [];
+    let stop = false;
+    const loop = (async () => {
+      while (!stop) {
+        const s = exporter.scrape();
+        scrapes.push(s);
+        await s;
+      }
+    })();
+    for (const v of killed) await docker(['kill', v]);
+    stop = true;
+    await loop;
+    const results = await Promise.all(scrapes);
+    expect(results.length).toBeGreaterThan(5);
+    for (const series of results) expect(up(series)).toBe(1);
+
+    const after = await waitFor('the killed containers to leave the exposition', async () => {
+      const s = await exporter.scrape();
+      return s.some((x) => victims.includes(x.labels.container ?? '')) ? undefined : s;
+    });
+    expect(select(after, 'container_tcp_listening', { container: server })).toHaveLength(1);
+    expect(select(after, 'outpost_container_read_errors_total')).toEqual([]);
+  });
+});
+
+describe('the Docker daemon stopped and started again', () => {
+  const daemon = new PrivateDaemon();
+  let exporter: TestExporter;
+  const name = 'outpost-it-outage-keep';
+
+  beforeAll(async () => {
+    await daemon.start();
+    await ensureTestImage(daemon.socket);
+    await docker(['rm', '-f', name], daemon.socket).catch(() => undefined);
+    // restart=always: the daemon starts it again after its own restart, with a new pid.
+    await docker(['run', '-d', '--name', name, '--restart', 'always', 'outpost-test/busybox:1', 'sleep', '100000'], daemon.socket);
+    exporter = await startTestExporter({ dockerHost: daemon.socket, dockerEndpoint: { kind: 'socket', socketPath: '/run/outpost-it-d2.sock' } });
+  }, 120_000);
+
+  afterAll(async () => {
+    await exporter?.close();
+    await docker(['rm', '-f', name], daemon.socket).catch(() => undefined);
+    await daemon.stop();
+  });
+
+  it('reports outpost_up 0 while it is down and 1 again after, with the inventory correct, without a restart', async () => {
+    const before = await exporter.scrape();
+    expect(up(before)).toBe(1);
+    expect(select(before, 'container_tcp_sockets', { container: name, state: 'listen' })).toHaveLength(1);
+    const pidBefore = Number(await docker(['inspect', '-f', '{{.State.Pid}}', name], daemon.socket));
+
+    await daemon.stop();
+    for (let i = 0; i < 3; i++) {
+      const { status, text } = await exporter.fetchText('/metrics');
+      expect(status).toBe(200);
+      expect(text).toMatch(/^outpost_up 0$/m);
+      expect(text).toMatch(/^outpost_collector_success\{collector="inventory"\} 0$/m);
+      expect(text).not.toContain(`container="${name}"`);
+    }
+    expect((await exporter.fetchText('/readyz')).status).toBe(503);
+    // Said once, with the reason, not once per scrape.
+    expect(exporter.logs().match(/Docker API unreachable/g)).toHaveLength(1);
+    expect(exporter.logs()).toMatch(/level=error .*outpost-it-d2\.sock/);
+
+    await daemon.start();
+    const after = await waitFor('outpost_up 1 again', async () => {
+      const s = await exporter.scrape();
+      return up(s) === 1 && select(s, 'container_tcp_sockets', { container: name }).length > 0 ? s : undefined;
+    }, 30_000);
+    const pidAfter = Number(await docker(['inspect', '-f', '{{.State.Pid}}', name], daemon.socket));
+    expect(pidAfter).not.toBe(pidBefore);
+    // Its sockets were read through the new pid: the old one is gone.
+    expect(select(after, 'outpost_container_info', { container: name })).toHaveLength(1);
+    expect(select(after, 'container_tcp_sockets', { container: name, state: 'listen' })[0]?.value).toBe(0);
+    expect((await exporter.fetchText('/readyz')).status).toBe(200);
+  }, 120_000);
+});

@@ -71,6 +71,17 @@ describe('bridge network: one server, three clients', () => {
     expect(series.find((s) => s.name === 'outpost_up')?.value).toBe(1);
   });
 
+  it('serves scrapes that arrive during a collection from that one collection', async () => {
+    const durations = (text: string) => text.split('\n').filter((l) => l.startsWith('outpost_collector_duration_seconds')).join('\n');
+    const concurrent = await Promise.all(Array.from({ length: 5 }, () => exporter.fetchText('/metrics')));
+    const first = durations(concurrent[0]!.text);
+    expect(first).toContain('collector="sockets"');
+    // Stage durations are measured to the nanosecond: equal values mean one shared collection.
+    for (const { text } of concurrent) expect(durations(text)).toBe(first);
+    const later = await exporter.fetchText('/metrics');
+    expect(durations(later.text)).not.toBe(first);
+  });
+
   it('serves the same collection as the ancestor-compatible /connections JSON', async () => {
     const { status, text } = await exporter.fetchText('/connections');
     expect(status).toBe(200);

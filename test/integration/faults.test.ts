@@ -1,3 +1,6 @@
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collector } from '../../src/collection.js';
@@ -87,6 +90,50 @@ describe('containers that exit during collection', () => {
     });
     expect(select(after, 'container_tcp_listening', { container: server })).toHaveLength(1);
     expect(select(after, 'outpost_container_read_errors_total')).toEqual([]);
+  });
+});
+
+describe('a container whose /proc files cannot be read', () => {
+  const scenario = new Scenario('unreadable');
+  let exporter: TestExporter;
+  let good: string;
+  let bad: string;
+  let procfs: string;
+
+  beforeAll(async () => {
+    await ensureTestImage();
+    const net = await scenario.network('net', ['10.213.18.0/24']);
+    good = await scenario.run('good', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    bad = await scenario.run('bad', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    // A procfs mount in which the bad container's TCP table is not a readable file.
+    procfs = await mkdtemp(join(tmpdir(), 'outpost-procfs-'));
+    await symlink('/proc/1', join(procfs, '1'));
+    const goodPid = await pidOf(good);
+    await symlink(`/proc/${goodPid}`, join(procfs, String(goodPid)));
+    const badPid = await pidOf(bad);
+    await mkdir(join(procfs, String(badPid), 'net', 'tcp'), { recursive: true });
+    await symlink(`/proc/${badPid}/ns`, join(procfs, String(badPid), 'ns'));
+    exporter = await startTestExporter({ procfsPath: procfs });
+  });
+
+  afterAll(async () => {
+    await exporter?.close();
+    await scenario.cleanup();
+    await rm(procfs, { recursive: true, force: true });
+  });
+
+  it('counts it per scrape in outpost_container_read_errors_total, logs it once, and reports the rest', async () => {
+    let series: Series[] = [];
+    for (let i = 0; i < 3; i++) series = await exporter.scrape();
+    expect(up(series)).toBe(1);
+    expect(select(series, 'outpost_container_read_errors_total', { container: bad })[0]?.value).toBe(3);
+    expect(select(series, 'outpost_container_read_errors_total', { container: good })).toEqual([]);
+    expect(select(series, 'container_tcp_listening', { container: good })).toHaveLength(1);
+    expect(select(series, 'container_tcp_sockets', { container: bad })).toEqual([]);
+    const logged = exporter.logs().split('\n').filter((l) => l.includes('cannot read the sockets'));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain(`container=${bad}`);
+    expect(logged[0]).toContain('EISDIR');
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Container } from '../docker/container.js';
-import type { NetNamespace } from '../namespaces/netNamespaces.js';
+import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
 import type { NamespaceSockets } from '../sockets/socketSource.js';
 import type { TcpSocket } from '../sockets/tcpSocket.js';
 
@@ -29,7 +29,7 @@ export function attributeSockets(namespaces: readonly NamespaceSockets[]): Attri
     for (const socket of sockets) {
       if (!namespace.host && socket.localAddress === DOCKER_DNS_ADDRESS) continue;
       let container = fallback;
-      if (owners && (namespace.host || namespace.containers.length > 1)) {
+      if (owners && isSharedNamespace(namespace)) {
         const ownerId = socket.inode === 0 ? undefined : owners.get(socket.inode);
         if (ownerId !== undefined) container = byId.get(ownerId);
       }

@@ -8,13 +8,8 @@ export interface NetNamespace {
   id: string;
   /** The host's own namespace (host-network containers). */
   host: boolean;
-  /**
-   * The containers in it; the one that owns it (not joined with --network container:) first.
-   * Empty only for the host namespace read for peer resolution.
-   */
+  /** The containers in it; the one that owns it (not joined with --network container:) first. */
   containers: Container[];
-  /** A pid inside it to read its /proc/<pid>/net files through; the first container's main pid. */
-  pids: number[];
 }
 
 export interface NetNamespaceGroups {
@@ -54,7 +49,7 @@ export async function groupByNetNamespace(
     }
     let namespace = byId.get(id);
     if (!namespace) {
-      namespace = { id, host: id === hostNamespaceId, containers: [], pids: [] };
+      namespace = { id, host: id === hostNamespaceId, containers: [] };
       byId.set(id, namespace);
     }
     namespace.containers.push(container);
@@ -64,7 +59,6 @@ export async function groupByNetNamespace(
   for (const namespace of byId.values()) {
     // The owner first: attribution gives it what no process holds (TIME_WAIT sockets).
     namespace.containers.sort((a, b) => Number(joinedContainerId(a) !== undefined) - Number(joinedContainerId(b) !== undefined));
-    namespace.pids = namespace.containers.map((c) => c.pid);
   }
   return { namespaces: [...byId.values()], vanished };
 }

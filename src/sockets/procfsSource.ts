@@ -58,12 +58,12 @@ export class ProcfsSocketSource implements SocketSource {
     return result;
   }
 
-  /** Tries each pid of the namespace in turn: a container may exit while we read. */
+  /** Reads through each container's main pid in turn: a container may exit while we read. */
   async #readNamespace(ns: NetNamespace): Promise<{ sockets: TcpSocket[]; parseErrors: number } | Error> {
     const reader = this.#readers.pop() ?? new ProcFileReader();
     let lastError: unknown;
     try {
-      for (const pid of ns.pids) {
+      for (const { pid } of ns.containers) {
         try {
           const sockets: TcpSocket[] = [];
           let parseErrors = 0;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, processesOf, waitFor } from '../support/docker.js';
+import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, socketsHeldBy, waitFor } from '../support/docker.js';
 import { startTestExporter, type TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
 import { establishedOf, expectMatchesKernel, listeningOf, withoutDockerDns } from '../support/kernelView.js';
@@ -113,8 +113,6 @@ describe('addresses: two networks, IPv6 only, a published port', () => {
     for (const c of [multi, clientA, clientB, v6, v6Client, publisher]) {
       expectMatchesKernel(series, [c], withoutDockerDns(await kernelSockets(await pidOf(c))));
     }
-    const pids = await processesOf(pubClient);
-    const held = (await kernelSockets(await pidOf(pubClient), true)).filter((s) => s.pids.some((p) => pids.has(p)));
-    expectMatchesKernel(series, [pubClient], held);
+    expectMatchesKernel(series, [pubClient], await socketsHeldBy(pubClient, await pidOf(pubClient)));
   });
 });

@@ -1,16 +1,9 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, ensureTestImage, kernelSockets, pidOf, processesOf, waitFor } from '../support/docker.js';
+import { Scenario, ensureTestImage, kernelSockets, pidOf, socketsHeldBy, waitFor } from '../support/docker.js';
 import { startTestExporter, type TestExporter } from '../support/exporter.js';
 import type { Series } from '../support/exposition.js';
 import { establishedOf, expectMatchesKernel, listeningOf, withoutDockerDns } from '../support/kernelView.js';
-import type { SsSocket } from '../support/ssOutput.js';
-
-/** The kernel's sockets of a namespace that the processes of `container` hold (ss -p × docker top). */
-async function heldBy(container: string, namespacePid: number): Promise<SsSocket[]> {
-  const pids = await processesOf(container);
-  return (await kernelSockets(namespacePid, true)).filter((s) => s.pids.some((p) => pids.has(p)));
-}
 
 const HOST_PORT = 39091;
 
@@ -30,11 +23,11 @@ describe('host network: a container in the host namespace', () => {
       ['sh', '-c', `nc -ll -p ${HOST_PORT} -e cat & sleep 0.5; sleep 100000 | nc 127.0.0.1 ${HOST_PORT} & wait`],
     );
     const pid = await pidOf(hostnet);
-    await waitFor('the container connected to itself', async () => (await heldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 2);
+    await waitFor('the container connected to itself', async () => (await socketsHeldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 2);
     // A process of the host (this test) connected to the container's listener.
     hostClient = connect({ host: '127.0.0.1', port: HOST_PORT });
     await new Promise((resolve) => hostClient.once('connect', resolve));
-    await waitFor('the host connection accepted', async () => (await heldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 3);
+    await waitFor('the host connection accepted', async () => (await socketsHeldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 3);
     exporter = await startTestExporter();
     series = await exporter.scrape();
   });
@@ -64,7 +57,7 @@ describe('host network: a container in the host namespace', () => {
   });
 
   it('equals the kernel view of the sockets its processes hold', async () => {
-    expectMatchesKernel(series, [hostnet], await heldBy(hostnet, await pidOf(hostnet)));
+    expectMatchesKernel(series, [hostnet], await socketsHeldBy(hostnet, await pidOf(hostnet)));
   });
 });
 
@@ -115,7 +108,7 @@ describe('--network container:<server>: a sidecar with its own connection', () =
 
   it('equals the kernel view: each container its held sockets, both together the whole namespace', async () => {
     const pid = await pidOf(server);
-    expectMatchesKernel(series, [sidecar], await heldBy(sidecar, pid));
+    expectMatchesKernel(series, [sidecar], await socketsHeldBy(sidecar, pid));
     // The server also holds its listener; TIME_WAIT and the like have no holder and are its own.
     expectMatchesKernel(series, [server, sidecar], withoutDockerDns(await kernelSockets(pid)));
     expectMatchesKernel(series, [third], withoutDockerDns(await kernelSockets(await pidOf(third))));

@@ -64,6 +64,12 @@ export async function processesOf(container: string): Promise<Set<number>> {
   );
 }
 
+/** The kernel's sockets of a namespace that the processes of `container` hold (ss -p × docker top). */
+export async function socketsHeldBy(container: string, namespacePid: number): Promise<SsSocket[]> {
+  const pids = await processesOf(container);
+  return (await kernelSockets(namespacePid, true)).filter((s) => s.pids.some((p) => pids.has(p)));
+}
+
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -22,7 +22,7 @@ const tables = (prefix: string): TcpSocket[] => {
 const hostAddresses = parseFibTrieLocalAddresses(read('../sockets/fixtures/host.fib_trie').toString());
 
 function namespace(id: string, containers: Container[], host = false): NetNamespace {
-  return { id, host, containers, pids: containers.map((c) => c.pid) };
+  return { id, host, containers };
 }
 
 const describeLinks = (l: ContainerLinks) => ({

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Scenario, ensureTestImage, waitFor } from '../support/docker.js';
+import { DockerApiRecorder } from '../support/dockerApiRecorder.js';
+import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { select } from '../support/exposition.js';
+
+/** The inventory is a cache kept by events: the Docker API is not asked per scrape. */
+describe('inventory: Docker API calls', () => {
+  const scenario = new Scenario('inventory');
+  let recorder: DockerApiRecorder;
+  let exporter: TestExporter;
+  let net: string;
+  const names: string[] = [];
+
+  beforeAll(async () => {
+    await ensureTestImage();
+    net = await scenario.network('net', ['10.213.19.0/24']);
+    for (const n of [1, 2, 3]) names.push(await scenario.run(`c${n}`, ['--network', net], ['sleep', '100000']));
+    recorder = await DockerApiRecorder.start('/run/outpost-it-recorder.sock');
+    exporter = await startTestExporter({
+      dockerHost: `unix://${recorder.socketPath}`,
+      dockerEndpoint: { kind: 'socket', socketPath: recorder.socketPath },
+    });
+  });
+
+  afterAll(async () => {
+    await exporter?.close();
+    await recorder?.close();
+    await scenario.cleanup();
+  });
+
+  it('lists and inspects once, then answers ten scrapes with no call but the open event stream', async () => {
+    for (let i = 0; i < 10; i++) {
+      const series = await exporter.scrape();
+      for (const name of names) expect(select(series, 'outpost_container_info', { container: name })).toHaveLength(1);
+    }
+    expect(recorder.count('GET', /^\/containers\/json/)).toBe(1);
+    expect(recorder.count('GET', /^\/events/)).toBe(1);
+    // One inspect per running container (the engine may run others than ours), none repeated.
+    const inspects = recorder.requests.filter((r) => /\/containers\/[0-9a-f]{64}\/json/.test(r));
+    expect(inspects.length).toBeGreaterThanOrEqual(names.length);
+    expect(new Set(inspects).size).toBe(inspects.length);
+    expect(recorder.requests.every((r) => r.startsWith('GET '))).toBe(true);
+  });
+
+  it('inspects a container once when its start event arrives, and forgets it when it stops', async () => {
+    const before = recorder.requests.length;
+    const late = await scenario.run('late', ['--network', net], ['sleep', '100000']);
+    const seen = await waitFor('the new container in the exposition', async () => {
+      const series = await exporter.scrape();
+      return select(series, 'outpost_container_info', { container: late }).length === 1 ? series : undefined;
+    });
+    expect(select(seen, 'outpost_container_address_info', { container: late })).toHaveLength(1);
+    for (let i = 0; i < 5; i++) await exporter.scrape();
+    const calls = recorder.requests.slice(before);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatch(/^GET (\/v[\d.]+)?\/containers\/[0-9a-f]{64}\/json$/);
+
+    await scenario.cleanup();
+    await waitFor('the stopped containers to leave the exposition', async () => {
+      const series = await exporter.scrape();
+      return !series.some((s) => [...names, late].includes(s.labels.container ?? ''));
+    });
+    // die/destroy events remove them from the cache: no call was needed.
+    expect(recorder.requests.slice(before)).toHaveLength(1);
+  });
+});

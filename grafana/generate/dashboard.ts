@@ -1,0 +1,167 @@
+import {
+  DashboardBuilder,
+  DashboardCursorSync,
+  DatasourceVariableBuilder,
+  QueryVariableBuilder,
+  RowBuilder,
+  VariableRefresh,
+  VariableSort,
+  type Dashboard,
+} from '@grafana/grafana-foundation-sdk/dashboard';
+import { PanelBuilder as NodeGraphPanel } from '@grafana/grafana-foundation-sdk/nodegraph';
+import { DataqueryBuilder, PromQueryFormat } from '@grafana/grafana-foundation-sdk/prometheus';
+import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat';
+import { PanelBuilder as TablePanel } from '@grafana/grafana-foundation-sdk/table';
+import { PanelBuilder as TimeSeriesPanel } from '@grafana/grafana-foundation-sdk/timeseries';
+import { LINK_LABELS } from './rules.js';
+
+/** Every panel queries the datasource picked in the variable, so file provisioning needs no __inputs. */
+const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
+export const DASHBOARD_UID = 'outpost-links';
+
+const hostAndContainer = 'instance=~"$instance", container=~"$container"';
+
+function instant(refId: string, expr: string): DataqueryBuilder {
+  return new DataqueryBuilder().refId(refId).datasource(DATASOURCE).expr(expr).instant().format(PromQueryFormat.Table);
+}
+
+function range(refId: string, expr: string, legend: string): DataqueryBuilder {
+  return new DataqueryBuilder().refId(refId).datasource(DATASOURCE).expr(expr).range().legendFormat(legend);
+}
+
+/** Table columns of an instant query: drop the timestamp, give the value a name. */
+function organize(valueName: string, extra: Record<string, string> = {}) {
+  return {
+    id: 'organize',
+    options: {
+      excludeByName: { Time: true },
+      renameByName: { Value: valueName, 'Value #A': valueName, 'Value #B': valueName, ...extra },
+    },
+  };
+}
+
+export function buildDashboard(): Dashboard {
+  const linkMap = new NodeGraphPanel()
+    .title('Link map')
+    .description('Containers (and the peers they talk to) as nodes; established links as edges: source → target → port, with the number of connections.')
+    .datasource(DATASOURCE)
+    .height(14)
+    .span(24)
+    .withTarget(instant('A', 'label_replace(outpost:link_map:node{instance=~"$instance"}, "title", "$1", "id", "(.*)")'))
+    .withTarget(instant('B', 'outpost:link_map:edge{instance=~"$instance"}'))
+    // Grafana takes the frame with a `source` field as the edges; the other is the nodes.
+    .withTransformation(organize('mainstat', { port: 'detail__port' }))
+    .withTransformation({ id: 'filterFieldsByName', options: { exclude: { names: ['instance', 'job', '__name__'] } } });
+
+  const listening = new TablePanel()
+    .title('Listening ports')
+    .description('LISTEN sockets per container, address and port (0.0.0.0 and :: are every address).')
+    .datasource(DATASOURCE)
+    .height(9)
+    .span(12)
+    .withTarget(instant('A', `sum by (container, address, port) (container_tcp_listening{${hostAndContainer}})`))
+    .withTransformation(organize('sockets'));
+
+  const newLinks = new TablePanel()
+    .title('New links in the selected range')
+    .description('Links seen in the selected range and not in the range of the same length before it.')
+    .datasource(DATASOURCE)
+    .height(9)
+    .span(12)
+    .withTarget(
+      instant(
+        'A',
+        `max_over_time(outpost:link:established{${hostAndContainer}}[$__range])\n` +
+          `unless on (${LINK_LABELS}) max_over_time(outpost:link:established{${hostAndContainer}}[$__range] offset $__range)`,
+      ),
+    )
+    .withTransformation(organize('connections'))
+    .withTransformation({ id: 'filterFieldsByName', options: { exclude: { names: ['job', '__name__'] } } });
+
+  const established = new TimeSeriesPanel()
+    .title('Established connections by peer and direction')
+    .datasource(DATASOURCE)
+    .height(9)
+    .span(24)
+    .withTarget(
+      range(
+        'A',
+        `sum by (container, direction, peer, port) (outpost:link:established{${hostAndContainer}})`,
+        '{{container}} {{direction}} {{peer}}:{{port}}',
+      ),
+    );
+
+  const states = new TimeSeriesPanel()
+    .title('Sockets by state')
+    .description('Every TCP state but LISTEN and ESTABLISHED: TIME_WAIT and CLOSE_WAIT piling up show here.')
+    .datasource(DATASOURCE)
+    .height(9)
+    .span(12)
+    .withTarget(
+      range(
+        'A',
+        `sum by (container, state) (container_tcp_sockets{${hostAndContainer}, state!~"listen|established"})`,
+        '{{container}} {{state}}',
+      ),
+    );
+
+  const up = new StatPanel()
+    .title('outpost up')
+    .description('1: the Docker API answered and the last collection ran.')
+    .datasource(DATASOURCE)
+    .height(9)
+    .span(4)
+    .withTarget(range('A', 'outpost_up{instance=~"$instance"}', '{{instance}}'));
+
+  const duration = new TimeSeriesPanel()
+    .title('Collection duration by stage')
+    .datasource(DATASOURCE)
+    .unit('s')
+    .height(9)
+    .span(8)
+    .withTarget(range('A', 'outpost_collector_duration_seconds{instance=~"$instance"}', '{{instance}} {{collector}}'));
+
+  return new DashboardBuilder('outpost: container links')
+    .uid(DASHBOARD_UID)
+    .description('TCP links between the containers of a Docker host, from outpost.')
+    .tags(['outpost', 'docker', 'network'])
+    .editable()
+    .tooltip(DashboardCursorSync.Crosshair)
+    .refresh('30s')
+    .time({ from: 'now-6h', to: 'now' })
+    .timezone('browser')
+    .withVariable(new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'))
+    .withVariable(
+      new QueryVariableBuilder('instance')
+        .label('Docker host')
+        .datasource(DATASOURCE)
+        .query('label_values(outpost_up, instance)')
+        .refresh(VariableRefresh.OnTimeRangeChanged)
+        .sort(VariableSort.AlphabeticalAsc),
+    )
+    .withVariable(
+      new QueryVariableBuilder('container')
+        .label('Container')
+        .datasource(DATASOURCE)
+        .query('label_values(outpost_container_info{instance=~"$instance"}, container)')
+        .refresh(VariableRefresh.OnTimeRangeChanged)
+        .sort(VariableSort.AlphabeticalAsc)
+        .multi(true)
+        .includeAll(true)
+        .allValue('.*'),
+    )
+    .withRow(new RowBuilder('Links'))
+    .withPanel(linkMap)
+    .withPanel(listening)
+    .withPanel(newLinks)
+    .withPanel(established)
+    .withRow(new RowBuilder('Sockets and exporter'))
+    .withPanel(states)
+    .withPanel(up)
+    .withPanel(duration)
+    .build();
+}
+
+export function dashboardJson(): string {
+  return `${JSON.stringify(buildDashboard(), null, 2)}\n`;
+}

@@ -1,0 +1,201 @@
+import { stringify } from 'yaml';
+import { DEFAULT_RULES_CONFIG, type RulesConfig } from './rulesConfig.js';
+
+/** The identity of a link: who (container), which way, with whom (peer), on which service port. */
+export const LINK_LABELS = 'instance, container, direction, peer, port';
+export const LISTENER_LABELS = 'instance, container, port';
+
+interface RecordingRule {
+  record: string;
+  expr: string;
+}
+
+interface AlertingRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface RuleFile {
+  groups: { name: string; interval: string; rules: (RecordingRule | AlertingRule)[] }[];
+}
+
+/** PromQL text without the indentation of the template literal it was written in. */
+function promql(text: string): string {
+  const lines = text.replace(/^\n/, '').replace(/\s+$/, '').split('\n');
+  const indent = Math.min(...lines.filter((l) => l.trim()).map((l) => l.length - l.trimStart().length));
+  return `${lines.map((l) => l.slice(indent)).join('\n')}\n`;
+}
+
+function alert(
+  config: RulesConfig,
+  name: string,
+  severity: string,
+  expr: string,
+  summary: string,
+  description: string,
+  forDuration?: string,
+): AlertingRule {
+  return {
+    alert: name,
+    expr: promql(expr),
+    ...(forDuration ? { for: forDuration } : {}),
+    labels: { severity },
+    annotations: { summary, description, runbook_url: `${config.runbookUrl}#${name.toLowerCase()}` },
+  };
+}
+
+/**
+ * The recording and alerting rules, mixin style. The recording rules are what the link map and
+ * the alerts read, so each is computed once per evaluation.
+ */
+export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
+  const c: RulesConfig = { ...DEFAULT_RULES_CONFIG, ...overrides };
+
+  const records: RecordingRule[] = [
+    {
+      // peer: the container at the other end when outpost named it, else the remote address.
+      record: 'outpost:link:established',
+      expr: promql(`
+        sum by (instance, job, container, direction, peer, port) (
+          label_replace(
+            label_replace(container_tcp_established, "peer", "$1", "remote_address", "(.*)"),
+            "peer", "$1", "remote_container", "(.+)"
+          )
+        )`),
+    },
+    {
+      record: 'outpost:listener:listening',
+      expr: promql(`
+        sum by (instance, job, container, port) (container_tcp_listening)`),
+    },
+    {
+      // Recorded in the same group as the links, so that their sample counts compare.
+      record: 'outpost:instance:up',
+      expr: promql(`
+        max by (instance, job) (outpost_up)`),
+    },
+    {
+      // Edges of the link map: every outbound link, and inbound links from what is no container
+      // of this host (the host itself, or an address), which have no outbound side to show them.
+      record: 'outpost:link_map:edge',
+      expr: promql(`
+        label_join(
+          label_replace(
+            label_replace(outpost:link:established{direction="outbound"}, "source", "$1", "container", "(.*)"),
+            "target", "$1", "peer", "(.*)"
+          )
+          or
+          label_replace(
+            label_replace(
+              outpost:link:established{direction="inbound", peer=~"host|[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|.*:.*"},
+              "source", "$1", "peer", "(.*)"
+            ),
+            "target", "$1", "container", "(.*)"
+          ),
+          "id", " → ", "source", "target", "port"
+        )`),
+    },
+    {
+      // Nodes of the link map: every container (its connection count) and every peer.
+      record: 'outpost:link_map:node',
+      expr: promql(`
+        sum by (instance, job, id) (label_replace(outpost:link:established, "id", "$1", "container", "(.*)"))
+        or
+        sum by (instance, job, id) (label_replace(outpost:link:established, "id", "$1", "peer", "(.*)"))
+        or
+        0 * group by (instance, job, id) (label_replace(outpost_container_info, "id", "$1", "container", "(.*)"))`),
+    },
+  ];
+
+  // The picture of an instance is complete now: outpost answered, Docker answered, and the
+  // exporter did not just restart. "Disappeared" alerts need all three.
+  const trustworthy = `
+          and on (instance) (outpost_up == 1)
+          unless on (instance) (changes(process_start_time_seconds[${c.restartQuiet}]) > 0)`;
+  const steady = (series: string, labels: string) => `
+          (
+            count_over_time(${series}[${c.steadyWindow}])
+              >= on (instance) group_left ()
+            ${c.steadyRatio} * count_over_time(outpost:instance:up[${c.steadyWindow}])
+          )
+          unless on (${labels}) ${series}
+          and on (instance, container) outpost_container_info${trustworthy}`;
+  const fresh = (series: string, labels: string) => `
+          ${series}
+          unless on (${labels}) max_over_time(${series}[${c.lookback}] offset ${c.settle})
+          and on (instance) (count_over_time(outpost:instance:up[${c.lookback}] offset ${c.settle}) > 0)`;
+
+  const alerts: AlertingRule[] = [
+    alert(
+      c,
+      'OutpostNewLink',
+      'warning',
+      fresh('outpost:link:established', LINK_LABELS),
+      'New link {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }}',
+      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }}, not seen in the ${c.lookback} before.`,
+    ),
+    alert(
+      c,
+      'OutpostLinkDisappeared',
+      'warning',
+      steady('outpost:link:established', LINK_LABELS),
+      'Link {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }} disappeared',
+      `Container {{ $labels.container }} on {{ $labels.instance }} had an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }} through the last ${c.steadyWindow}, and has none now.`,
+    ),
+    alert(
+      c,
+      'OutpostNewListeningPort',
+      'warning',
+      fresh('outpost:listener:listening', LISTENER_LABELS),
+      'Container {{ $labels.container }} listens on new port {{ $labels.port }}',
+      `Container {{ $labels.container }} on {{ $labels.instance }} listens on port {{ $labels.port }}, not seen in the ${c.lookback} before.`,
+    ),
+    alert(
+      c,
+      'OutpostListeningPortClosed',
+      'warning',
+      steady('outpost:listener:listening', LISTENER_LABELS),
+      'Container {{ $labels.container }} stopped listening on port {{ $labels.port }}',
+      `Container {{ $labels.container }} on {{ $labels.instance }} listened on port {{ $labels.port }} through the last ${c.steadyWindow} and is still running, but listens there no more.`,
+    ),
+    alert(
+      c,
+      'OutpostCloseWaitPileUp',
+      'warning',
+      `
+          container_tcp_sockets{state="close_wait"} > ${c.closeWaitThreshold}`,
+      'Container {{ $labels.container }} has {{ $value }} sockets in CLOSE_WAIT',
+      `Container {{ $labels.container }} on {{ $labels.instance }} has had more than ${c.closeWaitThreshold} sockets in CLOSE_WAIT for ${c.closeWaitFor}: its peers closed and it did not. It may be leaking connections.`,
+      c.closeWaitFor,
+    ),
+    alert(
+      c,
+      'OutpostDown',
+      'critical',
+      `
+          up{${c.upSelector}} == 0`,
+      'outpost on {{ $labels.instance }} is down',
+      `Prometheus could not scrape outpost on {{ $labels.instance }} for ${c.downFor}: container links there are not watched.`,
+      c.downFor,
+    ),
+    alert(
+      c,
+      'OutpostDockerUnreachable',
+      'critical',
+      `
+          outpost_up == 0`,
+      'outpost on {{ $labels.instance }} cannot reach the Docker API',
+      `outpost on {{ $labels.instance }} answers but has not reached the Docker API for ${c.downFor}: container links there are not watched.`,
+      c.downFor,
+    ),
+  ];
+
+  return { groups: [{ name: 'outpost', interval: c.interval, rules: [...records, ...alerts] }] };
+}
+
+export function rulesYaml(overrides: Partial<RulesConfig> = {}): string {
+  return `# Generated by \`npm run grafana\` from grafana/generate/rules.ts; edit that, not this.\n${stringify(buildRules(overrides), { lineWidth: 0 })}`;
+}

@@ -1,0 +1,36 @@
+/** The knobs of the shipped rules; README "Dashboard and alerts" explains each one. */
+export interface RulesConfig {
+  /** How far back a link or listening port must be absent for it to count as new. */
+  lookback: string;
+  /** How recent a link may be and still be "new": the look-back window ends this long ago. */
+  settle: string;
+  /** The window over which a link or port must have been present to be "steady". */
+  steadyWindow: string;
+  /** Share of the steady window's evaluations in which it must have been present. */
+  steadyRatio: number;
+  /** How long after an exporter restart "disappeared" alerts stay quiet. */
+  restartQuiet: string;
+  closeWaitThreshold: number;
+  closeWaitFor: string;
+  downFor: string;
+  /** Selects outpost's scrape target in `up`. */
+  upSelector: string;
+  /** Where runbook sections live; each alert links to #<alertname in lower case>. */
+  runbookUrl: string;
+  /** Evaluation interval of the rule group. */
+  interval: string;
+}
+
+export const DEFAULT_RULES_CONFIG: RulesConfig = {
+  lookback: '1d',
+  settle: '5m',
+  steadyWindow: '1h',
+  steadyRatio: 0.9,
+  restartQuiet: '10m',
+  closeWaitThreshold: 50,
+  closeWaitFor: '10m',
+  downFor: '5m',
+  upSelector: 'job="outpost"',
+  runbookUrl: 'https://github.com/outpost-exporter/outpost/blob/main/docs/runbook.md',
+  interval: '1m',
+};

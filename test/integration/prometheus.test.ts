@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDashboard } from '../../grafana/generate/dashboard.js';
+import { rulesYaml } from '../../grafana/generate/rules.js';
+import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { TestPrometheus, type PromAlert } from '../support/prometheus.js';
+
+/**
+ * The shipped rules and dashboard against a real Prometheus scraping a real outpost. The rules
+ * are the shipped ones with windows shortened from days and hours to seconds.
+ */
+const SHORT_WINDOWS = { lookback: '2m', settle: '10s', steadyWindow: '40s', restartQuiet: '10s', interval: '1s' };
+
+describe('alerts and dashboard on a live Prometheus', () => {
+  const scenario = new Scenario('prom');
+  let exporter: TestExporter;
+  let prometheus: TestPrometheus;
+  let instance: string;
+  let server: string;
+  let client: string;
+  let steadyClient: string;
+
+  const alertsNamed = async (name: string, labels: Record<string, string>): Promise<PromAlert[]> =>
+    (await prometheus.alerts()).filter(
+      (a) => a.labels.alertname === name && Object.entries(labels).every(([k, v]) => a.labels[k] === v),
+    );
+
+  beforeAll(async () => {
+    await ensureTestImage();
+    const net = await scenario.network('net', ['10.213.20.0/24']);
+    server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    steadyClient = await scenario.run('steady', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
+    // Runs from the start, but opens its connection only when the test says so.
+    client = await scenario.run('client', ['--network', net], ['sleep', '100000']);
+    const serverPid = await pidOf(server);
+    await waitFor('the steady connection', async () => (await kernelSockets(serverPid)).some((s) => s.state === 'established'));
+    exporter = await startTestExporter();
+    instance = new URL(exporter.url).host;
+    prometheus = await TestPrometheus.start(instance, rulesYaml(SHORT_WINDOWS));
+    // The new-link rule needs history older than its settle time before anything counts as new.
+    await waitFor(
+      'history older than the settle time',
+      async () => (await prometheus.query('count_over_time(outpost:instance:up[2m] offset 10s) > 0')).length > 0,
+      60_000,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await prometheus?.stop();
+    await exporter?.close();
+    await scenario.cleanup();
+  });
+
+  it('raises OutpostNewLink for a new connection, on both ends, and not for the steady one', async () => {
+    await docker(['exec', '-d', client, 'sh', '-c', `sleep 100000 | nc ${server} 8080 & echo $! > /nc.pid; wait`]);
+    const [outbound] = await waitFor('the new-link alert of the client', async () => {
+      const found = await alertsNamed('OutpostNewLink', { container: client });
+      return found.length ? found : undefined;
+    });
+    expect(outbound!.labels).toMatchObject({ instance, direction: 'outbound', peer: server, port: '8080', severity: 'warning' });
+    expect(outbound!.annotations.summary).toBe(`New link ${client} outbound ${server}:8080`);
+    expect(['pending', 'firing']).toContain(outbound!.state);
+    const inbound = await waitFor('the new-link alert of the server', async () => {
+      const found = await alertsNamed('OutpostNewLink', { container: server, peer: client });
+      return found.length ? found : undefined;
+    });
+    expect(inbound[0]!.labels).toMatchObject({ direction: 'inbound', port: '8080' });
+    expect(await alertsNamed('OutpostNewLink', { container: steadyClient })).toEqual([]);
+  }, 60_000);
+
+  it('raises OutpostLinkDisappeared when the steady new link is closed, and only for it', async () => {
+    // Steady: present in every evaluation of the (shortened) steady window.
+    await waitFor(
+      'the link to be steady',
+      async () =>
+        (
+          await prometheus.query(
+            `count_over_time(outpost:link:established{container="${client}"}[40s]) >= on (instance) group_left () count_over_time(outpost:instance:up[40s])`,
+          )
+        ).length > 0,
+      90_000,
+    );
+    // Prometheus' own record of alert states: a firing is kept there after it resolves.
+    const fired = async () =>
+      (await prometheus.query('max_over_time(ALERTS{alertname="OutpostLinkDisappeared", alertstate="firing"}[5m])')).map(
+        (s) => `${s.metric.container} ${s.metric.direction} ${s.metric.peer}:${s.metric.port} ${s.metric.severity}`,
+      );
+    expect(await fired()).toEqual([]);
+    await docker(['exec', client, 'sh', '-c', 'kill $(cat /nc.pid)']);
+    const gone = await waitFor('the disappeared alerts of both ends', async () => {
+      const found = await fired();
+      return found.length >= 2 ? found : undefined;
+    });
+    expect(gone.sort()).toEqual([`${client} outbound ${server}:8080 warning`, `${server} inbound ${client}:8080 warning`].sort());
+  }, 90_000);
+
+  it('returns data for every query of every dashboard panel and variable', async () => {
+    const dashboard = buildDashboard();
+    const substitute = (expr: string) =>
+      expr.replaceAll('$instance', instance).replaceAll('$container', '.*').replaceAll('$__range', '1m').replaceAll('$__rate_interval', '1m');
+    let checked = 0;
+    for (const panel of dashboard.panels ?? []) {
+      if (panel.type === 'row') continue;
+      for (const target of (panel as { targets?: { expr: string; instant?: boolean }[] }).targets ?? []) {
+        const expr = substitute(target.expr);
+        const result = target.instant ? await prometheus.query(expr) : await prometheus.queryRange(expr, 30);
+        expect(result.length, `${panel.title}: ${expr}`).toBeGreaterThan(0);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(8);
+    for (const variable of dashboard.templating?.list ?? []) {
+      if (variable.type !== 'query') continue;
+      const m = /^label_values\((.+), (\w+)\)$/.exec(String(variable.query));
+      expect(m, variable.name).not.toBeNull();
+      const values = await prometheus.labelValues(m![2]!, substitute(m![1]!));
+      expect(values.length, variable.name).toBeGreaterThan(0);
+    }
+  });
+
+  it("feeds the link map panel frames of nodes (id, title) and edges (id, source, target, port)", async () => {
+    const panel = buildDashboard().panels!.find((p) => p.type === 'nodeGraph') as unknown as { targets: { expr: string }[] };
+    expect(panel.targets).toHaveLength(2);
+    const [nodes, edges] = await Promise.all(
+      panel.targets.map(async (t) => (await prometheus.query(t.expr.replaceAll('$instance', instance))).map((s) => s.metric)),
+    );
+    expect(nodes!.map((n) => n.id).sort()).toEqual(expect.arrayContaining([server, steadyClient, client].sort()));
+    for (const node of nodes!) expect(node.title).toBe(node.id);
+    expect(edges).toContainEqual(
+      expect.objectContaining({ source: steadyClient, target: server, port: '8080', id: `${steadyClient} → ${server} → 8080` }),
+    );
+    // Every edge ends at a node.
+    const ids = new Set(nodes!.map((n) => n.id));
+    for (const edge of edges!) expect(ids.has(edge.source!) && ids.has(edge.target!), edge.id).toBe(true);
+  });
+});

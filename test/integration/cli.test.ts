@@ -1,22 +1,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLAGS, envVarOf } from '../../src/config.js';
 import { Scenario, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { freePort } from '../support/net.js';
 
 const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 
 function run(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 10_000 });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
 }
 
 interface Running {

@@ -6,7 +6,7 @@ import { errorMessage } from './errors.js';
 import { attributeSockets } from './links/attribution.js';
 import { buildContainerLinks, type ContainerLinks } from './links/containerLinks.js';
 import type { Logger } from './log.js';
-import { groupByNetNamespace } from './namespaces/netNamespaces.js';
+import { groupByNetNamespace, isProcessGone } from './namespaces/netNamespaces.js';
 import { readNamespaceAddresses } from './sockets/hostAddresses.js';
 import type { SocketSource } from './sockets/socketSource.js';
 
@@ -51,8 +51,6 @@ export interface CollectorCounters {
   /** Lines of the kernel's TCP tables that did not parse. */
   parseErrors: number;
 }
-
-const VANISHED_CODES = new Set(['ENOENT', 'ESRCH']);
 
 /**
  * Runs the pipeline of DESIGN.md once per scrape: inventory → namespaces → sockets →
@@ -108,20 +106,13 @@ export class Collector {
     ]);
     const groups = await timed('namespaces', () => groupByNetNamespace(containers, procfsPath, hostNamespaceId));
     for (const c of groups.vanished) this.#log.debug({ container: c.name }, 'container exited before its sockets were read; skipped');
+    for (const { container, error } of groups.unreadable) this.#countUnreadable(container, error);
 
     const read = await timed('sockets', () => source.read(groups.namespaces));
     for (const { namespace, error } of read.failed) {
-      const vanished = VANISHED_CODES.has((error.cause as NodeJS.ErrnoException | undefined)?.code ?? '');
       for (const c of namespace.containers) {
-        if (vanished) {
-          this.#log.debug({ container: c.name }, 'container exited while its sockets were read; skipped');
-          continue;
-        }
-        this.counters.readErrors.set(c.name, (this.counters.readErrors.get(c.name) ?? 0) + 1);
-        if (!this.#loggedReadErrors.has(c.id)) {
-          this.#loggedReadErrors.add(c.id);
-          this.#log.error({ container: c.name, err: error }, 'cannot read the sockets of a container; counted in outpost_container_read_errors_total, logged once');
-        }
+        if (isProcessGone(error.cause)) this.#log.debug({ container: c.name }, 'container exited while its sockets were read; skipped');
+        else this.#countUnreadable(c, error);
       }
     }
     for (const r of read.read) this.counters.parseErrors += r.parseErrors;
@@ -131,6 +122,17 @@ export class Collector {
     collection.links = await timed('links', () => buildContainerLinks(sockets, readContainers, containers, hostAddresses));
     collection.up = true;
     return collection;
+  }
+
+  /** A container whose sockets could not be read: counted every time, logged once. */
+  #countUnreadable(container: Container, error: Error): void {
+    this.counters.readErrors.set(container.name, (this.counters.readErrors.get(container.name) ?? 0) + 1);
+    if (this.#loggedReadErrors.has(container.id)) return;
+    this.#loggedReadErrors.add(container.id);
+    this.#log.error(
+      { container: container.name, err: error },
+      'cannot read the sockets of a container; counted in outpost_container_read_errors_total, logged once',
+    );
   }
 
   async #hostAddresses(): Promise<string[]> {

@@ -16,14 +16,27 @@ export interface NetNamespaceGroups {
   namespaces: NetNamespace[];
   /** Containers whose process was gone by the time we looked (exited mid-scrape). */
   vanished: Container[];
+  /** Containers whose namespace could not be read for another reason (e.g. no CAP_SYS_PTRACE). */
+  unreadable: { container: Container; error: Error }[];
 }
 
-/** The namespace id of a pid, or undefined when the process no longer exists. */
+const GONE = new Set(['ENOENT', 'ESRCH']);
+
+/** True for the errors of reading /proc/<pid>/... of a process that has exited. */
+export function isProcessGone(error: unknown): boolean {
+  return GONE.has((error as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
+/**
+ * The namespace id of a pid; undefined when the process no longer exists. Other errors (no
+ * right to read another process's namespace link) are thrown.
+ */
 export async function readNetNamespaceId(procfsPath: string, pid: number): Promise<string | undefined> {
   try {
     return await readlink(join(procfsPath, String(pid), 'ns', 'net'));
-  } catch {
-    return undefined;
+  } catch (error) {
+    if (isProcessGone(error)) return undefined;
+    throw error;
   }
 }
 
@@ -38,11 +51,16 @@ export async function groupByNetNamespace(
   procfsPath: string,
   hostNamespaceId: string | undefined,
 ): Promise<NetNamespaceGroups> {
-  const ids = await Promise.all(containers.map((c) => readNetNamespaceId(procfsPath, c.pid)));
+  const ids = await Promise.all(containers.map((c) => readNetNamespaceId(procfsPath, c.pid).catch((e: Error) => e)));
   const byId = new Map<string, NetNamespace>();
   const vanished: Container[] = [];
+  const unreadable: NetNamespaceGroups['unreadable'] = [];
   containers.forEach((container, i) => {
     const id = ids[i];
+    if (id instanceof Error) {
+      unreadable.push({ container, error: id });
+      return;
+    }
     if (id === undefined) {
       vanished.push(container);
       return;
@@ -60,7 +78,7 @@ export async function groupByNetNamespace(
     // The owner first: attribution gives it what no process holds (TIME_WAIT sockets).
     namespace.containers.sort((a, b) => Number(joinedContainerId(a) !== undefined) - Number(joinedContainerId(b) !== undefined));
   }
-  return { namespaces: [...byId.values()], vanished };
+  return { namespaces: [...byId.values()], vanished, unreadable };
 }
 
 /** True when sockets of this namespace must be told apart by the process that holds them. */

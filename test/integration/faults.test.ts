@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -98,6 +98,7 @@ describe('a container whose /proc files cannot be read', () => {
   let exporter: TestExporter;
   let good: string;
   let bad: string;
+  let badNamespace: string;
   let procfs: string;
 
   beforeAll(async () => {
@@ -113,6 +114,11 @@ describe('a container whose /proc files cannot be read', () => {
     const badPid = await pidOf(bad);
     await mkdir(join(procfs, String(badPid), 'net', 'tcp'), { recursive: true });
     await symlink(`/proc/${badPid}/ns`, join(procfs, String(badPid), 'ns'));
+    // And one whose namespace link cannot be read (readlink fails, and not because it exited).
+    badNamespace = await scenario.run('bad-ns', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    const badNsPid = await pidOf(badNamespace);
+    await mkdir(join(procfs, String(badNsPid), 'ns'), { recursive: true });
+    await writeFile(join(procfs, String(badNsPid), 'ns', 'net'), 'not a link');
     exporter = await startTestExporter({ procfsPath: procfs });
   });
 
@@ -130,10 +136,11 @@ describe('a container whose /proc files cannot be read', () => {
     expect(select(series, 'outpost_container_read_errors_total', { container: good })).toEqual([]);
     expect(select(series, 'container_tcp_listening', { container: good })).toHaveLength(1);
     expect(select(series, 'container_tcp_sockets', { container: bad })).toEqual([]);
+    expect(select(series, 'outpost_container_read_errors_total', { container: badNamespace })[0]?.value).toBe(3);
     const logged = exporter.logs().split('\n').filter((l) => l.includes('cannot read the sockets'));
-    expect(logged).toHaveLength(1);
-    expect(logged[0]).toContain(`container=${bad}`);
-    expect(logged[0]).toContain('EISDIR');
+    expect(logged).toHaveLength(2);
+    expect(logged.find((l) => l.includes(`container=${bad} `))).toContain('EISDIR');
+    expect(logged.find((l) => l.includes(`container=${badNamespace} `))).toContain('EINVAL');
   });
 });
 

@@ -62,6 +62,7 @@ export class Collector {
   #inFlight: Promise<Collection> | undefined;
   readonly #loggedReadErrors = new Set<string>();
   #hostAddressesFailed = false;
+  #procfsBlind = false;
   readonly counters: CollectorCounters = { readErrors: new Map(), parseErrors: 0 };
 
   constructor(options: CollectorOptions) {
@@ -106,6 +107,7 @@ export class Collector {
     ]);
     const groups = await timed('namespaces', () => groupByNetNamespace(containers, procfsPath, hostNamespaceId));
     for (const c of groups.vanished) this.#log.debug({ container: c.name }, 'container exited before its sockets were read; skipped');
+    this.#checkProcfsView(containers.length, groups.vanished.length);
     for (const { container, error } of groups.unreadable) this.#countUnreadable(container, error);
 
     const read = await timed('sockets', () => source.read(groups.namespaces));
@@ -122,6 +124,21 @@ export class Collector {
     collection.links = await timed('links', () => buildContainerLinks(sockets, readContainers, containers, hostAddresses));
     collection.up = true;
     return collection;
+  }
+
+  /**
+   * When no container's process exists under --procfs.path, that is not the host's /proc (a
+   * container without --pid=host or -v /proc:/host/proc:ro): say so once, not per scrape.
+   */
+  #checkProcfsView(containers: number, vanished: number): void {
+    const blind = containers > 0 && vanished === containers;
+    if (blind && !this.#procfsBlind) {
+      this.#log.warn(
+        { procfs: this.#options.procfsPath, containers },
+        "no container's process is visible under --procfs.path: it is not the host's /proc (run with -v /proc:/host/proc:ro and --procfs.path=/host/proc, or --pid=host)",
+      );
+    }
+    this.#procfsBlind = blind;
   }
 
   /** A container whose sockets could not be read: counted every time, logged once. */

@@ -1,0 +1,164 @@
+import { execFile } from 'node:child_process';
+import { chmod, readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { DockerApiProxy, OUTPOST_READ_ONLY_API } from '../support/dockerApiProxy.js';
+import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { parseExposition, select, type Series } from '../support/exposition.js';
+import { freePort } from '../support/net.js';
+
+const IMAGE = 'outpost-test/outpost:ci';
+const PROXY_SOCKET = '/run/outpost-it-apiproxy.sock';
+const CAP_SYS_PTRACE = 1n << 19n;
+
+/**
+ * The README's recommended `docker run` line. The test differs only in where the exporter
+ * listens (host network, loopback, so the scrape stays on this machine) and in the socket it
+ * mounts (the allowlisting proxy in front of the real one).
+ */
+const LEAST_PRIVILEGE = [
+  '--init',
+  '--read-only',
+  '--cap-drop', 'ALL',
+  '--cap-add', 'SYS_PTRACE',
+  '--security-opt', 'no-new-privileges',
+  '-v', '/proc:/host/proc:ro',
+];
+
+/** The recommended flags without the consecutive pair `pair` (e.g. ['--cap-add', 'SYS_PTRACE']). */
+function withoutFlags(pair: [string, string]): string[] {
+  const at = LEAST_PRIVILEGE.findIndex((f, i) => f === pair[0] && LEAST_PRIVILEGE[i + 1] === pair[1]);
+  expect(at).toBeGreaterThanOrEqual(0);
+  return [...LEAST_PRIVILEGE.slice(0, at), ...LEAST_PRIVILEGE.slice(at + 2)];
+}
+
+/** What the container wrote to stdout and stderr (outpost logs to stderr). */
+async function logsOf(name: string): Promise<string> {
+  const { stdout, stderr } = await promisify(execFile)('docker', ['logs', name]);
+  return stdout + stderr;
+}
+
+const links = (series: Series[], containers: string[]) =>
+  series
+    .filter((s) => /^container_tcp_(listening|established|sockets)$/.test(s.name) && containers.includes(s.labels.container!))
+    .map((s) => `${s.name}${JSON.stringify({ ...s.labels, image: undefined })} ${s.value}`)
+    .sort();
+
+describe('the container image, run with least privilege', () => {
+  const scenario = new Scenario('image');
+  let proxy: DockerApiProxy;
+  let hostExporter: TestExporter;
+  let watched: string[];
+  let port: number;
+  const outpost = 'outpost-it-image-outpost';
+
+  /** Runs the image with `flags`, returns its exposition once it answers. */
+  async function runOutpost(name: string, flags: string[], socket = PROXY_SOCKET): Promise<Series[]> {
+    await docker(['rm', '-f', name]).catch(() => undefined);
+    const listen = await freePort();
+    await docker([
+      'run', '-d', '--name', name, '--network', 'host', '--health-interval', '1s',
+      ...flags, '-v', `${socket}:/var/run/docker.sock:ro`,
+      '-e', `OUTPOST_WEB_LISTEN_ADDRESS=127.0.0.1:${listen}`,
+      IMAGE, '--procfs.path=/host/proc',
+    ]);
+    if (name === outpost) port = listen;
+    const text = await waitFor(`${name} to answer`, async () => {
+      const r = await fetch(`http://127.0.0.1:${listen}/metrics`);
+      return r.ok ? r.text() : undefined;
+    });
+    return parseExposition(text);
+  }
+
+  beforeAll(async () => {
+    await ensureTestImage();
+    const { buildOutpostImage } = await import('../support/outpostImage.js');
+    await buildOutpostImage(IMAGE);
+    const net = await scenario.network('net', ['10.213.22.0/24']);
+    const server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    const client = await scenario.run('client', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
+    const sidecar = await scenario.run('sidecar', ['--network', `container:${server}`], ['sh', '-c', 'sleep 100000 | nc 127.0.0.1 8080']);
+    const hostnet = await scenario.run('hostnet', ['--network', 'host'], ['sh', '-c', 'nc -ll -p 39193 -e cat & sleep 0.3; sleep 100000 | nc 127.0.0.1 39193']);
+    watched = [server, client, sidecar, hostnet];
+    const serverPid = await pidOf(server);
+    await waitFor('the connections', async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 3);
+    proxy = await DockerApiProxy.start(PROXY_SOCKET, { allow: OUTPOST_READ_ONLY_API });
+    hostExporter = await startTestExporter();
+  }, 600_000);
+
+  afterAll(async () => {
+    await docker(['rm', '-f', outpost, `${outpost}-variant`]).catch(() => undefined);
+    await hostExporter?.close();
+    await proxy?.close();
+    await scenario.cleanup();
+  });
+
+  it('reports the sockets exactly as the exporter run on the host does, through a read-only API proxy', async () => {
+    const fromContainer = await runOutpost(outpost, LEAST_PRIVILEGE);
+    const fromHost = await hostExporter.scrape();
+    expect(select(fromContainer, 'outpost_up')[0]?.value).toBe(1);
+    expect(links(fromContainer, watched).length).toBeGreaterThan(20);
+    expect(links(fromContainer, watched)).toEqual(links(fromHost, watched));
+    expect(select(fromContainer, 'outpost_container_read_errors_total')).toEqual([]);
+    // Only the read-only calls were made; the proxy denied none.
+    expect(proxy.denied).toEqual([]);
+    expect(proxy.count(/^GET \/containers\/json/)).toBeGreaterThan(0);
+    expect(proxy.count(/^GET \/events/)).toBeGreaterThan(0);
+  });
+
+  it('runs as root in its user namespace with SYS_PTRACE as its only capability, under an init', async () => {
+    const init = Number(await docker(['inspect', '-f', '{{.State.Pid}}', outpost]));
+    expect((await readFile(`/proc/${init}/comm`, 'utf8')).trim()).toBe('docker-init');
+    const top = await docker(['top', outpost, '-eo', 'pid,args']);
+    const nodeLine = top.split('\n').find((l) => /\bnode dist\/main\.js\b/.test(l) && !l.includes('docker-init'))!;
+    const status = await readFile(`/proc/${nodeLine.trim().split(/\s+/)[0]}/status`, 'utf8');
+    const field = (name: string) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)![1]!;
+    expect(field('Uid').split(/\s+/)[0]).toBe('0');
+    expect(BigInt(`0x${field('CapEff')}`)).toBe(CAP_SYS_PTRACE);
+    expect(field('NoNewPrivs')).toBe('1');
+    await waitFor('the HEALTHCHECK to pass', async () => (await docker(['inspect', '-f', '{{.State.Health.Status}}', outpost])) === 'healthy');
+    expect(await docker(['inspect', '-f', '{{.HostConfig.ReadonlyRootfs}}', outpost])).toBe('true');
+  });
+
+  it('stops cleanly on docker stop within 2 s', async () => {
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).ok).toBe(true);
+    const started = Date.now();
+    await docker(['stop', '-t', '10', outpost]);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await docker(['inspect', '-f', '{{.State.ExitCode}}', outpost])).toBe('0');
+  });
+
+  it('needs SYS_PTRACE: without it every container is an error, with the reason', async () => {
+    const name = `${outpost}-variant`;
+    const series = await runOutpost(name, withoutFlags(['--cap-add', 'SYS_PTRACE']));
+    for (const c of watched) expect(select(series, 'outpost_container_read_errors_total', { container: c })[0]?.value, c).toBeGreaterThan(0);
+    expect(links(series, watched)).toEqual([]);
+    expect(await logsOf(name)).toContain('EACCES');
+  });
+
+  it("needs the host's /proc: without it no container is visible, and it says why", async () => {
+    const name = `${outpost}-variant`;
+    const series = await runOutpost(name, withoutFlags(['-v', '/proc:/host/proc:ro']));
+    expect(select(series, 'outpost_up')[0]?.value).toBe(1);
+    expect(links(series, watched)).toEqual([]);
+    expect(await logsOf(name)).toContain("not the host's /proc");
+  });
+
+  it('needs root: another user reaching the API, with SYS_PTRACE, still cannot read other processes', async () => {
+    await chmod(PROXY_SOCKET, 0o666);
+    const name = `${outpost}-variant`;
+    const series = await runOutpost(name, [...LEAST_PRIVILEGE, '--user', '65534:65534']);
+    expect(select(series, 'outpost_up')[0]?.value).toBe(1);
+    for (const c of watched) expect(select(series, 'outpost_container_read_errors_total', { container: c })[0]?.value, c).toBeGreaterThan(0);
+    expect(links(series, watched)).toEqual([]);
+    expect(await logsOf(name)).toContain('EACCES');
+  });
+
+  it('needs neither --pid=host nor DAC_READ_SEARCH nor a writable root: the line above has none of them', async () => {
+    const inspect = JSON.parse(await docker(['inspect', outpost])) as [{ HostConfig: { PidMode: string; CapAdd: string[]; ReadonlyRootfs: boolean } }];
+    expect(inspect[0].HostConfig.PidMode).toBe('');
+    expect(inspect[0].HostConfig.CapAdd).toEqual(['CAP_SYS_PTRACE']);
+    expect(inspect[0].HostConfig.ReadonlyRootfs).toBe(true);
+  });
+});

@@ -1,0 +1,68 @@
+import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { createServer, request } from 'node:http';
+
+/** The read-only calls outpost makes (README "Privileges"); a version prefix (/v1.41) may lead. */
+export const OUTPOST_READ_ONLY_API: readonly RegExp[] = [
+  /^(GET|HEAD) \/_ping$/,
+  /^GET \/version$/,
+  /^GET \/containers\/json(\?.*)?$/,
+  /^GET \/containers\/[0-9a-f]{64}\/json$/,
+  /^GET \/events(\?.*)?$/,
+];
+
+/**
+ * An HTTP proxy on a unix socket in front of the real Docker API, like the socket proxies
+ * operators put in front of exporters: it records every call, and with an allowlist answers
+ * 403 to anything else instead of passing it on.
+ */
+export class DockerApiProxy {
+  /** Every call, as "METHOD /path?query" without the API version prefix. */
+  readonly requests: string[] = [];
+  readonly denied: string[] = [];
+  readonly #server = createServer((req, res) => {
+    const call = `${req.method} ${(req.url ?? '').replace(/^\/v[\d.]+\//, '/')}`;
+    this.requests.push(call);
+    if (this.allow && !this.allow.some((rule) => rule.test(call))) {
+      this.denied.push(call);
+      res.writeHead(403, { 'content-type': 'application/json' }).end('{"message":"denied by the test socket proxy"}\n');
+      return;
+    }
+    const upstream = request({ socketPath: this.upstream, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      res.flushHeaders(); // an event stream sends no body until an event happens
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy()); // an event stream ends with its client
+    req.pipe(upstream);
+  });
+
+  private constructor(
+    readonly socketPath: string,
+    private readonly upstream: string,
+    private readonly allow: readonly RegExp[] | undefined,
+  ) {}
+
+  static async start(
+    socketPath: string,
+    options: { upstream?: string; allow?: readonly RegExp[] } = {},
+  ): Promise<DockerApiProxy> {
+    await rm(socketPath, { force: true });
+    const proxy = new DockerApiProxy(socketPath, options.upstream ?? '/var/run/docker.sock', options.allow);
+    proxy.#server.listen(socketPath);
+    await once(proxy.#server, 'listening');
+    return proxy;
+  }
+
+  /** Calls whose "METHOD /path" matches. */
+  count(pattern: RegExp): number {
+    return this.requests.filter((r) => pattern.test(r)).length;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    this.#server.close();
+    await rm(this.socketPath, { force: true });
+  }
+}

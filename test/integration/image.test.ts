@@ -6,25 +6,16 @@ import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from
 import { DockerApiProxy, OUTPOST_READ_ONLY_API } from '../support/dockerApiProxy.js';
 import { startTestExporter, type TestExporter } from '../support/exporter.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
+import { LEAST_PRIVILEGE } from '../support/leastPrivilege.js';
 import { freePort } from '../support/net.js';
 
 const IMAGE = 'outpost-test/outpost:ci';
 const PROXY_SOCKET = '/run/outpost-it-apiproxy.sock';
 const CAP_SYS_PTRACE = 1n << 19n;
 
-/**
- * The README's recommended `docker run` line. The test differs only in where the exporter
- * listens (host network, loopback, so the scrape stays on this machine) and in the socket it
- * mounts (the allowlisting proxy in front of the real one).
- */
-const LEAST_PRIVILEGE = [
-  '--init',
-  '--read-only',
-  '--cap-drop', 'ALL',
-  '--cap-add', 'SYS_PTRACE',
-  '--security-opt', 'no-new-privileges',
-  '-v', '/proc:/host/proc:ro',
-];
+// The test differs from the README's line only in where the exporter listens (host network,
+// loopback, so the scrape stays on this machine) and in the socket it mounts (the allowlisting
+// proxy in front of the real one).
 
 /** The recommended flags without the consecutive pair `pair` (e.g. ['--cap-add', 'SYS_PTRACE']). */
 function withoutFlags(pair: [string, string]): string[] {
@@ -54,7 +45,7 @@ describe('the container image, run with least privilege', () => {
   const outpost = 'outpost-it-image-outpost';
 
   /** Runs the image with `flags`, returns its exposition once it answers. */
-  async function runOutpost(name: string, flags: string[], socket = PROXY_SOCKET): Promise<Series[]> {
+  async function runOutpost(name: string, flags: readonly string[], socket = PROXY_SOCKET): Promise<Series[]> {
     await docker(['rm', '-f', name]).catch(() => undefined);
     const listen = await freePort();
     await docker([

@@ -12,16 +12,17 @@ const CONTEXT = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.js
 
 /**
  * Builds the project's Dockerfile on the stand-in Node base. The build reaches the npm registry
- * the way this machine does (host network, and the CA bundle NODE_EXTRA_CA_CERTS names, given
- * to the build stage through build-ca/), from a copy of the context so the work tree stays clean.
+ * the way this machine does (host network, and the CA bundle the machine trusts, given to the
+ * build stage through build-ca/), from a copy of the context so the work tree stays clean.
  */
 export async function buildOutpostImage(tag: string): Promise<void> {
   const base = await ensureNodeStandIn();
   const context = await mkdtemp(join(tmpdir(), 'outpost-build-'));
   try {
     for (const entry of CONTEXT) await cp(join(REPO, entry), join(context, entry), { recursive: true });
-    const ca = process.env.NODE_EXTRA_CA_CERTS;
-    if (ca && existsSync(ca)) await copyFile(ca, join(context, 'build-ca', 'ca.crt'));
+    // The CAs this machine trusts (a TLS proxy in front of the registry is among them here).
+    const ca = [process.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt'].find((f) => f && existsSync(f));
+    if (ca) await copyFile(ca, join(context, 'build-ca', 'ca.crt'));
     await exec('docker', ['build', '--network', 'host', '--build-arg', `NODE_IMAGE=${base}`, '-t', tag, context], {
       env: { ...process.env, DOCKER_BUILDKIT: '0' },
       maxBuffer: 64 * 1024 * 1024,

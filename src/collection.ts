@@ -1,9 +1,10 @@
-import { readlink } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Container } from './docker/container.js';
 import { errorMessage } from './errors.js';
 import { attributeSockets } from './links/attribution.js';
+import { DEFAULT_EPHEMERAL_RANGE, parsePortRange } from './links/classification.js';
 import { buildContainerLinks, type ContainerLinks } from './links/containerLinks.js';
 import type { Logger } from './log.js';
 import { groupByNetNamespace, isProcessGone } from './namespaces/netNamespaces.js';
@@ -42,6 +43,8 @@ export interface CollectorOptions {
   source: SocketSource;
   procfsPath: string;
   log: Logger;
+  /** Most established series per container (--established.max-series-per-container). */
+  maxSeriesPerContainer: number;
 }
 
 /** Cumulative counters the collector keeps across scrapes (Prometheus counters). */
@@ -101,9 +104,11 @@ export class Collector {
     collection.containers = containers;
     this.#forgetGone(containers);
 
-    const [hostNamespaceId, hostAddresses] = await Promise.all([
+    const [hostNamespaceId, hostAddresses, ephemeralRange] = await Promise.all([
       readlink(join(procfsPath, '1', 'ns', 'net')).catch(() => undefined),
       this.#hostAddresses(),
+      // The range of outpost's own namespace: a container keeps Linux's default unless given --sysctl.
+      readFile(join(procfsPath, 'sys', 'net', 'ipv4', 'ip_local_port_range'), 'utf8').then(parsePortRange, () => undefined),
     ]);
     const groups = await timed('namespaces', () => groupByNetNamespace(containers, procfsPath, hostNamespaceId));
     for (const c of groups.vanished) this.#log.debug({ container: c.name }, 'container exited before its sockets were read; skipped');
@@ -121,7 +126,12 @@ export class Collector {
 
     const sockets = await timed('attribution', () => attributeSockets(read.read));
     const readContainers = read.read.flatMap((r) => r.namespace.containers);
-    collection.links = await timed('links', () => buildContainerLinks(sockets, readContainers, containers, hostAddresses));
+    collection.links = await timed('links', () =>
+      buildContainerLinks(sockets, readContainers, containers, hostAddresses, {
+        maxSeriesPerContainer: this.#options.maxSeriesPerContainer,
+        ephemeralRange: ephemeralRange ?? DEFAULT_EPHEMERAL_RANGE,
+      }),
+    );
     collection.up = true;
     return collection;
   }

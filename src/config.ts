@@ -18,6 +18,7 @@ export interface Config {
   dockerEndpoint: DockerEndpoint;
   dockerTimeoutMs: number;
   procfsPath: string;
+  maxSeriesPerContainer: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -91,6 +92,18 @@ export const FLAGS: readonly FlagDefinition[] = [
     defaultValue: () => '/proc',
     schema: z.string().refine(isAbsolute, 'expected an absolute path'),
     key: 'procfsPath',
+  },
+  {
+    flag: 'established.max-series-per-container',
+    description:
+      'Most container_tcp_established series per container; the smallest groups beyond it fold into remote_address="~other" (counted in outpost_established_folded_groups).',
+    defaultValue: () => '100',
+    schema: z
+      .string()
+      .regex(/^\d+$/, 'expected a whole number')
+      .transform(Number)
+      .refine((n) => n >= 1 && n <= 100_000, 'expected a number from 1 to 100000'),
+    key: 'maxSeriesPerContainer',
   },
   {
     flag: 'log.level',

@@ -31,6 +31,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     source: new ProcfsSocketSource({ procfsPath: config.procfsPath }),
     procfsPath: config.procfsPath,
     log,
+    maxSeriesPerContainer: config.maxSeriesPerContainer,
   });
   const app = createApp({
     telemetryPath: config.telemetryPath,

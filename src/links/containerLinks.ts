@@ -1,8 +1,9 @@
 import type { Container } from '../docker/container.js';
 import { TCP_STATES, type TcpState } from '../sockets/tcpSocket.js';
 import type { AttributedSocket } from './attribution.js';
-import { DirectionClassifier, type Direction } from './classification.js';
+import { DirectionClassifier, EPHEMERAL_PORT, type Direction, type PortRange } from './classification.js';
 import { PeerResolver } from './peers.js';
+import { applySeriesBudget } from './seriesBudget.js';
 
 export interface ListeningGroup {
   address: string;
@@ -15,7 +16,7 @@ export interface EstablishedGroup {
   /** The client (inbound) or the server (outbound). */
   remoteAddress: string;
   /** The service port: local for inbound, remote for outbound. */
-  port: number;
+  port: number | typeof EPHEMERAL_PORT;
   remoteContainer: string;
   count: number;
 }
@@ -25,7 +26,16 @@ export interface ContainerLinks {
   container: Container;
   listening: ListeningGroup[];
   established: EstablishedGroup[];
+  /** Established groups over the series budget, folded into remote_address="~other". */
+  foldedGroups: number;
   states: Record<TcpState, number>;
+}
+
+export interface LinkOptions {
+  /** Most established series per container before the rest fold. */
+  maxSeriesPerContainer: number;
+  /** The ports the kernel hands to outgoing connections. */
+  ephemeralRange?: PortRange;
 }
 
 function emptyStates(): Record<TcpState, number> {
@@ -50,13 +60,14 @@ export function buildContainerLinks(
   containers: readonly Container[],
   peerContainers: readonly Container[],
   hostAddresses: Iterable<string>,
+  options: LinkOptions,
 ): ContainerLinks[] {
-  const classifier = new DirectionClassifier(sockets);
+  const classifier = new DirectionClassifier(sockets, options.ephemeralRange);
   const peers = new PeerResolver(sockets, peerContainers, hostAddresses);
   const links = new Map<string, { links: ContainerLinks; listening: Map<string, ListeningGroup>; established: Map<string, EstablishedGroup> }>();
   for (const container of containers) {
     links.set(container.id, {
-      links: { container, listening: [], established: [], states: emptyStates() },
+      links: { container, listening: [], established: [], foldedGroups: 0, states: emptyStates() },
       listening: new Map(),
       established: new Map(),
     });
@@ -73,8 +84,7 @@ export function buildContainerLinks(
         count: 0,
       })).count++;
     } else if (socket.state === 'established') {
-      const direction = classifier.direction(socket);
-      const port = direction === 'inbound' ? socket.localPort : socket.remotePort;
+      const { direction, port } = classifier.classify(socket);
       const remoteContainer = peers.remoteContainer(socket, direction);
       byKey(entry.established, `${direction}|${socket.remoteAddress}|${port}|${remoteContainer}`, () => ({
         direction,
@@ -88,16 +98,20 @@ export function buildContainerLinks(
 
   const compare = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
   return [...links.values()]
-    .map(({ links: l, listening, established }) => ({
-      ...l,
-      listening: [...listening.values()].sort((a, b) => compare(a.address, b.address) || compare(a.port, b.port)),
-      established: [...established.values()].sort(
+    .map(({ links: l, listening, established }) => {
+      const budgeted = applySeriesBudget([...established.values()], options.maxSeriesPerContainer);
+      return {
+        ...l,
+        listening: [...listening.values()].sort((a, b) => compare(a.address, b.address) || compare(a.port, b.port)),
+        foldedGroups: budgeted.folded,
+        established: budgeted.groups.sort(
         (a, b) =>
           compare(a.direction, b.direction) ||
           compare(a.remoteAddress, b.remoteAddress) ||
           compare(a.port, b.port) ||
           compare(a.remoteContainer, b.remoteContainer),
-      ),
-    }))
+        ),
+      };
+    })
     .sort((a, b) => compare(a.container.name, b.container.name));
 }

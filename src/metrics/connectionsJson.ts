@@ -9,7 +9,7 @@ export interface ConnectionsEntry {
   artefact: string;
   id: string;
   listening: { address: string; port: number; count: number }[];
-  established: { address: string; port: number; direction: string; remote_container: string; count: number }[];
+  established: { address: string; port: number | string; direction: string; remote_container: string; count: number }[];
 }
 
 export function connectionsJson(collection: Collection): ConnectionsEntry[] {

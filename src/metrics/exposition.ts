@@ -23,6 +23,11 @@ export class Exposition {
     'image',
     'state',
   ]);
+  readonly #folded = this.#gauge(
+    'outpost_established_folded_groups',
+    'Established groups of the container beyond --established.max-series-per-container, folded into remote_address="~other".',
+    ['container'],
+  );
   readonly #info = this.#gauge('outpost_container_info', 'Running container known to outpost; always 1.', [
     'container',
     'id',
@@ -94,6 +99,7 @@ export class Exposition {
       this.#listening,
       this.#established,
       this.#sockets,
+      this.#folded,
       this.#info,
       this.#addressInfo,
       this.#duration,
@@ -126,8 +132,9 @@ export class Exposition {
       );
       for (const { network, address } of c.addresses) this.#addressInfo.set({ container: c.name, network, address }, 1);
     }
-    for (const { container, listening, established, states } of collection.links) {
+    for (const { container, listening, established, foldedGroups, states } of collection.links) {
       const base = { container: container.name, image: container.image };
+      this.#folded.set({ container: container.name }, foldedGroups);
       for (const l of listening) this.#listening.set({ ...base, address: l.address, port: l.port }, l.count);
       for (const e of established) {
         this.#established.set(

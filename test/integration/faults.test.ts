@@ -58,6 +58,7 @@ describe('containers that exit during collection', () => {
       source: new ProcfsSocketSource({ procfsPath: '/proc' }),
       procfsPath: '/proc',
       log: createLogger('error', 'json'),
+      maxSeriesPerContainer: 100,
     });
     const collection = await collector.collect();
     expect(collection.up).toBe(true);

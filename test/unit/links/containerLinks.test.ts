@@ -37,7 +37,7 @@ describe('links from real captured tables (a server and its client on a dual-sta
     { namespace: namespace('net:[1]', [server]), sockets: tables('bridge-server'), parseErrors: 0 },
     { namespace: namespace('net:[2]', [client]), sockets: tables('bridge-client'), parseErrors: 0 },
   ];
-  const links = buildContainerLinks(attributeSockets(input), [server, client], [server, client], hostAddresses);
+  const links = buildContainerLinks(attributeSockets(input), [server, client], [server, client], hostAddresses, { maxSeriesPerContainer: 100 });
   const byName = new Map(links.map((l) => [l.container.name, l]));
 
   it("leaves out Docker's DNS listener and classifies the server side", () => {
@@ -129,7 +129,7 @@ describe('peer resolution beyond the exact socket', () => {
 
   function linksOf(sockets: TcpSocket[], owners: Map<number, string>) {
     const attributed = attributeSockets([{ namespace: hostNs, sockets, owners, parseErrors: 0 }]);
-    const [links] = buildContainerLinks(attributed, [hostnet], [hostnet, publisher], hostAddresses);
+    const [links] = buildContainerLinks(attributed, [hostnet], [hostnet, publisher], hostAddresses, { maxSeriesPerContainer: 100 });
     return describeLinks(links!).established;
   }
 

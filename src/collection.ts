@@ -63,6 +63,8 @@ export class Collector {
   readonly #options: CollectorOptions;
   readonly #log: Logger;
   #inFlight: Promise<Collection> | undefined;
+  /** The collection being built by the one in flight, for answers that cannot wait for it. */
+  #building: Collection | undefined;
   readonly #loggedReadErrors = new Set<string>();
   #hostAddressesFailed = false;
   #procfsBlind = false;
@@ -80,6 +82,32 @@ export class Collector {
     return this.#inFlight;
   }
 
+  /**
+   * The collection, or — when it is not done within `ms` — what is ready by then: the stages not
+   * finished report success 0 and what they would have added is missing. The collection goes
+   * on, for the scrapes after.
+   */
+  async collectWithin(ms: number): Promise<Collection> {
+    const done = this.collect();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
+    });
+    const first = await Promise.race([done, late]);
+    clearTimeout(timer);
+    if (first) return first;
+    const partial = this.#building!;
+    this.#log.warn(
+      { deadlineSeconds: ms / 1000, unfinished: STAGES.filter((s) => !partial.stages[s].success) },
+      'collection not done before the scrape deadline; answering with what is ready',
+    );
+    return {
+      ...partial,
+      up: partial.stages.inventory.success,
+      stages: Object.fromEntries(STAGES.map((s) => [s, { ...partial.stages[s] }])) as Record<Stage, StageResult>,
+    };
+  }
+
   async #collect(): Promise<Collection> {
     const stages = Object.fromEntries(STAGES.map((s) => [s, { durationSeconds: 0, success: false }])) as Record<Stage, StageResult>;
     const timed = async <T>(stage: Stage, work: () => Promise<T> | T): Promise<T> => {
@@ -94,6 +122,7 @@ export class Collector {
     };
     const { inventory, source, procfsPath } = this.#options;
     const collection: Collection = { up: false, containers: [], links: [], stages, source: source.name };
+    this.#building = collection;
 
     let containers: Container[];
     try {

@@ -14,6 +14,8 @@ export interface ListenAddress {
 export interface Config {
   listenAddress: ListenAddress;
   telemetryPath: string;
+  maxRequests: number;
+  scrapeTimeoutOffsetSeconds: number;
   dockerHost: string;
   dockerEndpoint: DockerEndpoint;
   dockerTimeoutMs: number;
@@ -36,10 +38,15 @@ const listenAddress = z.string().transform((value, ctx): ListenAddress => {
   return { host: match[1] ?? (match[2] || undefined), port };
 });
 
-const duration = z.string().transform((value, ctx) => {
+/** "500ms", "10s", "1m" → milliseconds; undefined when not such a duration. */
+function durationMs(value: string): number | undefined {
   const match = /^(\d+)(ms|s|m)$/.exec(value);
-  const ms = match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'] : 0;
-  if (!match || ms <= 0) {
+  return match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'] : undefined;
+}
+
+const duration = z.string().transform((value, ctx) => {
+  const ms = durationMs(value) ?? 0;
+  if (ms <= 0) {
     ctx.addIssue({ code: 'custom', message: 'expected a positive duration such as "500ms", "10s" or "1m"' });
     return z.NEVER;
   }
@@ -71,6 +78,30 @@ export const FLAGS: readonly FlagDefinition[] = [
       .regex(/^\/[\w./-]*$/, 'expected a path starting with "/"')
       .refine((p) => !RESERVED_PATHS.includes(p), `must not be one of ${RESERVED_PATHS.join(', ')}`),
     key: 'telemetryPath',
+  },
+  {
+    flag: 'web.max-requests',
+    description: 'Most HTTP requests served at once; more get 503. 0 for no bound.',
+    defaultValue: () => '100',
+    schema: z
+      .string()
+      .regex(/^\d+$/, 'expected a whole number')
+      .transform(Number),
+    key: 'maxRequests',
+  },
+  {
+    flag: 'web.scrape-timeout-offset',
+    description: "Taken off Prometheus' X-Prometheus-Scrape-Timeout-Seconds: outpost answers with what is ready by then.",
+    defaultValue: () => '500ms',
+    schema: z.string().transform((value, ctx) => {
+      const ms = durationMs(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'expected a duration such as "500ms" or "1s"' });
+        return z.NEVER;
+      }
+      return ms / 1000;
+    }),
+    key: 'scrapeTimeoutOffsetSeconds',
   },
   {
     flag: 'docker.host',

@@ -35,6 +35,8 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
   });
   const app = createApp({
     telemetryPath: config.telemetryPath,
+    maxRequests: config.maxRequests,
+    scrapeTimeoutOffsetSeconds: config.scrapeTimeoutOffsetSeconds,
     collector,
     exposition: new Exposition(),
     pingDocker: () => docker.ping(),

@@ -9,6 +9,10 @@ import { VERSION } from './version.js';
 
 export interface AppOptions {
   telemetryPath: string;
+  /** Requests served at once; more get 503 (0: no bound). */
+  maxRequests: number;
+  /** Seconds taken off Prometheus' scrape timeout, to answer before it gives up. */
+  scrapeTimeoutOffsetSeconds: number;
   collector: Collector;
   exposition: Exposition;
   /** Resolves when the Docker API answers; rejects with the reason when it does not. */
@@ -36,9 +40,10 @@ ${link('/readyz', 'Readiness', 'the Docker API answers')}
 }
 
 export function createApp(options: AppOptions): Koa {
-  const { telemetryPath, collector, exposition, pingDocker, log } = options;
+  const { telemetryPath, collector, exposition, pingDocker, log, maxRequests, scrapeTimeoutOffsetSeconds } = options;
   const app = new Koa();
   const router = new Router();
+  let inFlight = 0;
 
   app.use(async (ctx, next) => {
     try {
@@ -51,12 +56,33 @@ export function createApp(options: AppOptions): Koa {
     }
   });
 
+  // A bound on concurrent requests, as node_exporter's --web.max-requests.
+  app.use(async (ctx, next) => {
+    if (maxRequests > 0 && inFlight >= maxRequests) {
+      ctx.status = 503;
+      ctx.type = 'text/plain';
+      ctx.body = `too many concurrent requests (--web.max-requests=${maxRequests})\n`;
+      return;
+    }
+    inFlight++;
+    try {
+      await next();
+    } finally {
+      inFlight--;
+    }
+  });
+
   router.get('/', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = landingPage(telemetryPath);
   });
   router.get(telemetryPath, async (ctx) => {
-    const collection = await collector.collect();
+    // Prometheus says how long it waits; answer with what is ready a little before that.
+    const timeout = Number(ctx.get('X-Prometheus-Scrape-Timeout-Seconds'));
+    const collection =
+      Number.isFinite(timeout) && timeout > 0
+        ? await collector.collectWithin((timeout - scrapeTimeoutOffsetSeconds) * 1000)
+        : await collector.collect();
     const text = await exposition.render(collection, collector.counters);
     ctx.type = exposition.contentType;
     ctx.body = text;

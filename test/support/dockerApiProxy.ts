@@ -20,9 +20,12 @@ export class DockerApiProxy {
   /** Every call, as "METHOD /path?query" without the API version prefix. */
   readonly requests: string[] = [];
   readonly denied: string[] = [];
-  readonly #server = createServer((req, res) => {
+  /** Calls matching a pattern here are answered this many ms late: a slow Docker daemon. */
+  readonly delays = new Map<RegExp, number>();
+  readonly #server = createServer(async (req, res) => {
     const call = `${req.method} ${(req.url ?? '').replace(/^\/v[\d.]+\//, '/')}`;
     this.requests.push(call);
+    for (const [pattern, ms] of this.delays) if (pattern.test(call)) await new Promise((r) => setTimeout(r, ms));
     if (this.allow && !this.allow.some((rule) => rule.test(call))) {
       this.denied.push(call);
       res.writeHead(403, { 'content-type': 'application/json' }).end('{"message":"denied by the test socket proxy"}\n');

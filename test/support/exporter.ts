@@ -20,6 +20,8 @@ export async function startTestExporter(overrides: Partial<Config> = {}): Promis
   const config: Config = {
     listenAddress: { host: '127.0.0.1', port: 0 },
     telemetryPath: '/metrics',
+    maxRequests: 40,
+    scrapeTimeoutOffsetSeconds: 0.5,
     dockerHost,
     dockerEndpoint: parseDockerHost(dockerHost)!,
     dockerTimeoutMs: 5_000,

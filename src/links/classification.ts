@@ -1,4 +1,4 @@
-import { isUnspecified } from '../sockets/ipAddress.js';
+import { isLoopback, isUnspecified } from '../sockets/ipAddress.js';
 import type { AttributedSocket } from './attribution.js';
 
 export type Direction = 'inbound' | 'outbound';
@@ -22,14 +22,18 @@ export interface Classification {
 }
 
 /**
- * Tells inbound from outbound connections. First by the listeners of their namespace: a
- * connection whose local port is a port its namespace listens on (on its address or a
- * wildcard) was accepted there. When no listener says (its listener closed, say), by the
- * ephemeral port range: the end whose port is in it is the client's. Either way the client's
- * ephemeral port never becomes a label value.
+ * Tells inbound from outbound connections, by the listeners seen:
+ * 1. its local port is a port its namespace listens on (on its address or a wildcard): it was
+ *    accepted there, inbound;
+ * 2. its remote end is a listener seen (in its own namespace, for loopback): outbound to it;
+ * 3. else by the ephemeral port range: the end whose port is in it is the client's.
+ * Either way the client's ephemeral port never becomes a label value.
  */
 export class DirectionClassifier {
+  /** "namespace|address|port", address "*" for a wildcard. */
   readonly #listening = new Set<string>();
+  /** "address|port" of listeners in any namespace, loopback ones left out. */
+  readonly #listeningAnywhere = new Set<string>();
   readonly #ephemeral: PortRange;
 
   constructor(sockets: readonly AttributedSocket[], ephemeral: PortRange = DEFAULT_EPHEMERAL_RANGE) {
@@ -38,20 +42,27 @@ export class DirectionClassifier {
       if (s.state !== 'listen') continue;
       const address = isUnspecified(s.localAddress) ? '*' : s.localAddress;
       this.#listening.add(`${s.namespace.id}|${address}|${s.localPort}`);
+      if (!isLoopback(address)) this.#listeningAnywhere.add(`${address}|${s.localPort}`);
     }
   }
 
   classify(socket: AttributedSocket): Classification {
     const ns = socket.namespace.id;
-    const { localPort, remotePort } = socket;
-    if (this.#listening.has(`${ns}|*|${localPort}`) || this.#listening.has(`${ns}|${socket.localAddress}|${localPort}`)) {
-      return { direction: 'inbound', port: localPort };
-    }
+    const { localPort, remotePort, remoteAddress } = socket;
+    if (this.#listens(ns, socket.localAddress, localPort)) return { direction: 'inbound', port: localPort };
+    const remoteListens = isLoopback(remoteAddress)
+      ? this.#listens(ns, remoteAddress, remotePort)
+      : this.#listeningAnywhere.has(`*|${remotePort}`) || this.#listeningAnywhere.has(`${remoteAddress}|${remotePort}`);
+    if (remoteListens) return { direction: 'outbound', port: remotePort };
     const localEphemeral = this.#isEphemeral(localPort);
     const remoteEphemeral = this.#isEphemeral(remotePort);
     if (remoteEphemeral && !localEphemeral) return { direction: 'inbound', port: localPort };
     if (localEphemeral && remoteEphemeral) return { direction: 'outbound', port: EPHEMERAL_PORT };
     return { direction: 'outbound', port: remotePort };
+  }
+
+  #listens(ns: string, address: string, port: number): boolean {
+    return this.#listening.has(`${ns}|*|${port}`) || this.#listening.has(`${ns}|${address}|${port}`);
   }
 
   #isEphemeral(port: number): boolean {

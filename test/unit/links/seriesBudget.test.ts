@@ -85,6 +85,16 @@ describe('direction without a listener: the ephemeral port range', () => {
     expect(classify(45000, 5432)).toEqual({ direction: 'outbound', port: 5432 });
   });
 
+  it('takes a remote end that is a listener seen for the server, even with a port in the range', () => {
+    const serverSide: TcpSocket = { localAddress: '127.0.0.1', localPort: 39091, remoteAddress: '127.0.0.1', remotePort: 45000, state: 'established', inode: 8 };
+    const clientSide: TcpSocket = { localAddress: '127.0.0.1', localPort: 45000, remoteAddress: '127.0.0.1', remotePort: 39091, state: 'established', inode: 9 };
+    const listening: TcpSocket = { localAddress: '0.0.0.0', localPort: 39091, remoteAddress: '0.0.0.0', remotePort: 0, state: 'listen', inode: 10 };
+    const attributed = attributeSockets([{ namespace, sockets: [listening, serverSide, clientSide], parseErrors: 0 }]);
+    const classifier = new DirectionClassifier(attributed, range);
+    expect(classifier.classify(attributed[1]!)).toEqual({ direction: 'inbound', port: 39091 });
+    expect(classifier.classify(attributed[2]!)).toEqual({ direction: 'outbound', port: 39091 });
+  });
+
   it('never makes an ephemeral port a label value', () => {
     expect(classify(40000, 45000)).toEqual({ direction: 'outbound', port: EPHEMERAL_PORT });
   });

@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import type { ContainerInspectInfo } from 'dockerode';
 import pLimit from 'p-limit';
 import { DockerUnavailableError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -21,6 +22,12 @@ interface StatusCodeError {
   statusCode?: number;
 }
 
+/** The least an inspect answer must have for containerFromInspect to read it. */
+function isInspectAnswer(answer: unknown): answer is ContainerInspectInfo {
+  const a = answer as Partial<ContainerInspectInfo> | null;
+  return typeof a === 'object' && a !== null && typeof a.Id === 'string' && typeof a.Name === 'string' && typeof a.State === 'object';
+}
+
 /**
  * The running containers, cached. Kept fresh by the Docker event stream: an event marks a
  * container to inspect again (start, rename, network change) or to forget (die, destroy).
@@ -39,6 +46,7 @@ export class ContainerInventory {
 
   readonly #containers = new Map<string, Container>();
   readonly #stale = new Set<string>();
+  readonly #malformed = new Set<string>();
   #stream: NodeJS.ReadableStream | undefined;
   #streamUp = false;
   #lastListAt = Number.NEGATIVE_INFINITY;
@@ -92,8 +100,11 @@ export class ContainerInventory {
 
   async #listAll(): Promise<void> {
     const listedAt = this.#now();
-    const running = await this.#docker.listContainers({ filters: { status: ['running'] } });
-    const ids = new Set(running.map((c) => c.Id));
+    const running: unknown = await this.#docker.listContainers({ filters: { status: ['running'] } });
+    if (!Array.isArray(running) || !running.every((c) => typeof (c as { Id?: unknown })?.Id === 'string')) {
+      throw new Error(`malformed container list from the Docker API: ${String(JSON.stringify(running)).slice(0, 200)}`);
+    }
+    const ids = new Set((running as { Id: string }[]).map((c) => c.Id));
     for (const id of this.#containers.keys()) if (!ids.has(id)) this.#containers.delete(id);
     for (const id of this.#stale) if (!ids.has(id)) this.#stale.delete(id);
     // Inspect only what is new or marked stale by an event; the rest is already known.
@@ -108,7 +119,18 @@ export class ContainerInventory {
   async #inspect(id: string): Promise<void> {
     this.#stale.delete(id);
     try {
-      const container = containerFromInspect(await this.#docker.getContainer(id).inspect());
+      const answer: unknown = await this.#docker.getContainer(id).inspect();
+      if (!isInspectAnswer(answer)) {
+        // One bad answer costs that container, not the scrape; said once per container.
+        this.#containers.delete(id);
+        if (!this.#malformed.has(id)) {
+          this.#malformed.add(id);
+          this.#log.warn({ id, answer: String(JSON.stringify(answer)).slice(0, 200) }, 'malformed inspect answer from the Docker API; container skipped');
+        }
+        return;
+      }
+      this.#malformed.delete(id);
+      const container = containerFromInspect(answer);
       if (container) this.#containers.set(id, container);
       else this.#containers.delete(id);
     } catch (error) {

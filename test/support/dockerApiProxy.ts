@@ -22,10 +22,23 @@ export class DockerApiProxy {
   readonly denied: string[] = [];
   /** Calls matching a pattern here are answered this many ms late: a slow Docker daemon. */
   readonly delays = new Map<RegExp, number>();
+  /** Calls matching a pattern here get this body with status 200 instead of the engine's answer. */
+  readonly malformed = new Map<RegExp, string>();
+  readonly #eventStreams = new Set<import('node:http').ServerResponse>();
   readonly #server = createServer(async (req, res) => {
     const call = `${req.method} ${(req.url ?? '').replace(/^\/v[\d.]+\//, '/')}`;
     this.requests.push(call);
     for (const [pattern, ms] of this.delays) if (pattern.test(call)) await new Promise((r) => setTimeout(r, ms));
+    for (const [pattern, body] of this.malformed) {
+      if (pattern.test(call)) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+        return;
+      }
+    }
+    if (call.startsWith('GET /events')) {
+      this.#eventStreams.add(res);
+      res.on('close', () => this.#eventStreams.delete(res));
+    }
     if (this.allow && !this.allow.some((rule) => rule.test(call))) {
       this.denied.push(call);
       res.writeHead(403, { 'content-type': 'application/json' }).end('{"message":"denied by the test socket proxy"}\n');
@@ -56,6 +69,13 @@ export class DockerApiProxy {
     proxy.#server.listen(socketPath);
     await once(proxy.#server, 'listening');
     return proxy;
+  }
+
+  /** Cuts every open event stream, as a daemon restart or a broken connection would. */
+  cutEventStreams(): number {
+    const cut = this.#eventStreams.size;
+    for (const res of this.#eventStreams) res.destroy();
+    return cut;
   }
 
   /** Calls whose "METHOD /path" matches. */

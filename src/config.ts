@@ -38,20 +38,27 @@ const listenAddress = z.string().transform((value, ctx): ListenAddress => {
   return { host: match[1] ?? (match[2] || undefined), port };
 });
 
-/** "500ms", "10s", "1m" → milliseconds; undefined when not such a duration. */
-function durationMs(value: string): number | undefined {
-  const match = /^(\d+)(ms|s|m)$/.exec(value);
-  return match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'] : undefined;
+/** "500ms", "10s", "1m" → milliseconds (positive, or zero when `allowZero`). */
+function duration({ allowZero = false } = {}) {
+  return z.string().transform((value, ctx) => {
+    const match = /^(\d+)(ms|s|m)$/.exec(value);
+    const ms = match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'] : -1;
+    if (ms < 0 || (ms === 0 && !allowZero)) {
+      ctx.addIssue({ code: 'custom', message: `expected a ${allowZero ? '' : 'positive '}duration such as "500ms", "10s" or "1m"` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 }
 
-const duration = z.string().transform((value, ctx) => {
-  const ms = durationMs(value) ?? 0;
-  if (ms <= 0) {
-    ctx.addIssue({ code: 'custom', message: 'expected a positive duration such as "500ms", "10s" or "1m"' });
-    return z.NEVER;
-  }
-  return ms;
-});
+/** A whole number from `min` to `max`. */
+function wholeNumber(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number')
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `expected a number from ${min} to ${max}`);
+}
 
 interface FlagDefinition {
   flag: string;
@@ -83,24 +90,14 @@ export const FLAGS: readonly FlagDefinition[] = [
     flag: 'web.max-requests',
     description: 'Most HTTP requests served at once; more get 503. 0 for no bound.',
     defaultValue: () => '100',
-    schema: z
-      .string()
-      .regex(/^\d+$/, 'expected a whole number')
-      .transform(Number),
+    schema: wholeNumber(0, Number.MAX_SAFE_INTEGER),
     key: 'maxRequests',
   },
   {
     flag: 'web.scrape-timeout-offset',
     description: "Taken off Prometheus' X-Prometheus-Scrape-Timeout-Seconds: outpost answers with what is ready by then.",
     defaultValue: () => '500ms',
-    schema: z.string().transform((value, ctx) => {
-      const ms = durationMs(value);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'expected a duration such as "500ms" or "1s"' });
-        return z.NEVER;
-      }
-      return ms / 1000;
-    }),
+    schema: duration({ allowZero: true }).transform((ms) => ms / 1000),
     key: 'scrapeTimeoutOffsetSeconds',
   },
   {
@@ -114,7 +111,7 @@ export const FLAGS: readonly FlagDefinition[] = [
     flag: 'docker.timeout',
     description: 'Timeout of a Docker API call.',
     defaultValue: () => '10s',
-    schema: duration,
+    schema: duration(),
     key: 'dockerTimeoutMs',
   },
   {
@@ -129,11 +126,7 @@ export const FLAGS: readonly FlagDefinition[] = [
     description:
       'Most container_tcp_established series per container; the smallest groups beyond it fold into remote_address="~other" (counted in outpost_established_folded_groups).',
     defaultValue: () => '100',
-    schema: z
-      .string()
-      .regex(/^\d+$/, 'expected a whole number')
-      .transform(Number)
-      .refine((n) => n >= 1 && n <= 100_000, 'expected a number from 1 to 100000'),
+    schema: wholeNumber(1, 100_000),
     key: 'maxSeriesPerContainer',
   },
   {

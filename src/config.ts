@@ -14,6 +14,8 @@ export interface ListenAddress {
 export interface Config {
   listenAddress: ListenAddress;
   telemetryPath: string;
+  /** exporter-toolkit web configuration (TLS, basic auth); undefined: plain HTTP, open. */
+  webConfigFile: string | undefined;
   maxRequests: number;
   scrapeTimeoutOffsetSeconds: number;
   dockerHost: string;
@@ -85,6 +87,14 @@ export const FLAGS: readonly FlagDefinition[] = [
       .regex(/^\/[\w./-]*$/, 'expected a path starting with "/"')
       .refine((p) => !RESERVED_PATHS.includes(p), `must not be one of ${RESERVED_PATHS.join(', ')}`),
     key: 'telemetryPath',
+  },
+  {
+    flag: 'web.config.file',
+    description:
+      'Path to a web configuration file (the Prometheus exporter-toolkit format) for TLS and basic auth; re-read when it changes. Empty: plain HTTP.',
+    defaultValue: () => '',
+    schema: z.string().transform((path) => path || undefined),
+    key: 'webConfigFile',
   },
   {
     flag: 'web.max-requests',

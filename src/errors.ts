@@ -4,6 +4,7 @@
  */
 export type OutpostErrorCode =
   | 'OUTPOST_INVALID_FLAG'
+  | 'OUTPOST_INVALID_WEB_CONFIG'
   | 'OUTPOST_DOCKER_UNAVAILABLE'
   | 'OUTPOST_NAMESPACE_UNREADABLE';
 
@@ -25,6 +26,17 @@ export class InvalidFlagError extends OutpostError {
     super('OUTPOST_INVALID_FLAG', message);
     this.name = 'InvalidFlagError';
     this.flag = flag;
+  }
+}
+
+/** A --web.config.file that cannot be used; at start main exits 2, on a reload the old one stays. */
+export class InvalidWebConfigError extends OutpostError {
+  readonly file: string;
+
+  constructor(file: string, reason: string, cause?: unknown) {
+    super('OUTPOST_INVALID_WEB_CONFIG', `invalid --web.config.file "${file}": ${reason}`, { cause });
+    this.name = 'InvalidWebConfigError';
+    this.file = file;
   }
 }
 

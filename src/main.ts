@@ -6,12 +6,14 @@ import { Collector } from './collection.js';
 import { helpText, parseCommandLine, type CommandLine, type Config } from './config.js';
 import { createDockerClient } from './docker/dockerClient.js';
 import { ContainerInventory } from './docker/inventory.js';
-import { InvalidFlagError } from './errors.js';
+import { InvalidFlagError, InvalidWebConfigError } from './errors.js';
 import { createLogger } from './log.js';
 import { Exposition } from './metrics/exposition.js';
 import { createApp } from './server.js';
 import { ProcfsSocketSource } from './sockets/procfsSource.js';
 import { VERSION } from './version.js';
+import { loadWebConfig, PLAIN_HTTP } from './web/webConfig.js';
+import { createWebServer, watchWebConfig, type WebConfigWatch } from './web/webServer.js';
 
 /** How long open connections may keep a stopping process alive. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -24,6 +26,9 @@ export interface Outpost {
 /** Wires the pipeline and starts listening. Resolves once the port is open. */
 export async function startOutpost(config: Config, logStream: NodeJS.WritableStream = process.stderr): Promise<Outpost> {
   const log = createLogger(config.logLevel, config.logFormat, logStream);
+  // Read first: a bad file must stop the start before any port is opened.
+  const webConfig = config.webConfigFile ? await loadWebConfig(config.webConfigFile) : PLAIN_HTTP;
+  let webConfigWatch: WebConfigWatch | undefined;
   const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
   const inventory = new ContainerInventory({ docker, events: createDockerClient(config.dockerEndpoint), log });
   const collector = new Collector({
@@ -40,17 +45,27 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     collector,
     exposition: new Exposition(),
     pingDocker: () => docker.ping(),
+    basicAuthUsers: () => webConfigWatch?.current().basicAuthUsers ?? webConfig.basicAuthUsers,
     log,
   });
 
-  const server = app.listen({ host: config.listenAddress.host, port: config.listenAddress.port });
+  const server = createWebServer(webConfig, app.callback());
+  server.listen({ host: config.listenAddress.host, port: config.listenAddress.port });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
+  webConfigWatch = config.webConfigFile ? watchWebConfig({ path: config.webConfigFile, initial: webConfig, server, log }) : undefined;
   const address = server.address();
   log.info(
-    { version: VERSION, address: typeof address === 'object' && address ? `${address.address}:${address.port}` : address, docker: config.dockerHost, procfs: config.procfsPath },
+    {
+      version: VERSION,
+      address: typeof address === 'object' && address ? `${address.address}:${address.port}` : address,
+      tls: Boolean(webConfig.tls),
+      basicAuth: webConfig.basicAuthUsers.size > 0,
+      docker: config.dockerHost,
+      procfs: config.procfsPath,
+    },
     'outpost listening',
   );
 
@@ -58,6 +73,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     server,
     async close() {
       inventory.stop();
+      webConfigWatch?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
@@ -92,6 +108,10 @@ async function main(): Promise<void> {
   try {
     outpost = await startOutpost(commandLine.config);
   } catch (error) {
+    if (error instanceof InvalidWebConfigError) {
+      process.stderr.write(`outpost: ${error.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`outpost: cannot listen on --web.listen-address: ${(error as Error).message}\n`);
     process.exit(1);
   }

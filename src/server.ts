@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Collector } from './collection.js';
+import { basicAuth } from './web/basicAuth.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { connectionsJson } from './metrics/connectionsJson.js';
@@ -17,8 +18,13 @@ export interface AppOptions {
   exposition: Exposition;
   /** Resolves when the Docker API answers; rejects with the reason when it does not. */
   pingDocker: () => Promise<unknown>;
+  /** basic_auth_users of the web configuration as it is now (it can be reloaded); empty: open. */
+  basicAuthUsers: () => ReadonlyMap<string, string>;
   log: Logger;
 }
+
+// A liveness probe (the image's HEALTHCHECK) answers without credentials; it tells nothing.
+const OPEN_PATHS = new Set(['/healthz']);
 
 function landingPage(telemetryPath: string): string {
   const link = (href: string, text: string, what: string) => `<li><a href="${href}">${text}</a> — ${what}</li>`;
@@ -41,6 +47,7 @@ ${link('/readyz', 'Readiness', 'the Docker API answers')}
 
 export function createApp(options: AppOptions): Koa {
   const { telemetryPath, collector, exposition, pingDocker, log, maxRequests, scrapeTimeoutOffsetSeconds } = options;
+  const authenticate = basicAuth(options.basicAuthUsers);
   const app = new Koa();
   const router = new Router();
   let inFlight = 0;
@@ -71,6 +78,8 @@ export function createApp(options: AppOptions): Koa {
       inFlight--;
     }
   });
+
+  app.use((ctx, next) => (OPEN_PATHS.has(ctx.path) ? next() : authenticate(ctx, next)));
 
   router.get('/', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';

@@ -20,6 +20,7 @@ export async function startTestExporter(overrides: Partial<Config> = {}): Promis
   const config: Config = {
     listenAddress: { host: '127.0.0.1', port: 0 },
     telemetryPath: '/metrics',
+    webConfigFile: undefined,
     maxRequests: 40,
     scrapeTimeoutOffsetSeconds: 0.5,
     dockerHost,

@@ -1,0 +1,113 @@
+import { stat } from 'node:fs/promises';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { loadWebConfig, secureContextOptions, type WebConfig } from './webConfig.js';
+
+/**
+ * The HTTP or HTTPS server the web configuration asks for. Client certificates follow Go's
+ * tls.ClientAuthType: Node's handshake enforces "RequireAndVerify"; the two weaker kinds that
+ * still refuse some clients are enforced right after the handshake.
+ */
+export function createWebServer(config: WebConfig, handler: RequestListener): Server {
+  const tls = config.tls;
+  if (!tls) return createHttpServer(handler);
+  const server = createHttpsServer(
+    {
+      ...secureContextOptions(tls),
+      requestCert: tls.clientAuthType !== 'NoClientCert',
+      rejectUnauthorized: tls.clientAuthType === 'RequireAndVerifyClientCert',
+    },
+    handler,
+  );
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const presented = Object.keys(socket.getPeerCertificate()).length > 0;
+    const refuse =
+      (tls.clientAuthType === 'RequireAnyClientCert' && !presented) ||
+      (tls.clientAuthType === 'VerifyClientCertIfGiven' && presented && !socket.authorized);
+    if (refuse) socket.destroy();
+  });
+  return server;
+}
+
+/** What a reload can change on a running server; TLS on/off and the client certificate policy need a restart. */
+function restartNeededFor(running: WebConfig, next: WebConfig): string | undefined {
+  if (Boolean(running.tls) !== Boolean(next.tls)) return 'turning TLS on or off';
+  if (running.tls && next.tls && running.tls.clientAuthType !== next.tls.clientAuthType) return 'changing client_auth_type';
+  return undefined;
+}
+
+export interface WebConfigWatch {
+  current(): WebConfig;
+  stop(): void;
+}
+
+/**
+ * Re-reads the web configuration file when it, or a file it names, changes (checked every
+ * `intervalMs`, by size, mtime and inode, so an atomic rename or a rotated certificate counts).
+ * A new valid file takes effect for new connections; an invalid one is logged and the running
+ * settings stay.
+ */
+export function watchWebConfig(options: {
+  path: string;
+  initial: WebConfig;
+  server: Server;
+  log: Logger;
+  intervalMs?: number;
+}): WebConfigWatch {
+  const { path, server, log } = options;
+  let config = options.initial;
+  let lastStamp: string | undefined;
+  let checking = false;
+
+  const namedFiles = (c: WebConfig) => [path, ...(c.tls?.files ?? [])];
+  const stampOf = async (files: string[]) =>
+    (
+      await Promise.all(
+        files.map((file) =>
+          stat(file).then(
+            (s) => `${s.ino}:${s.size}:${s.mtimeMs}`,
+            () => 'missing',
+          ),
+        ),
+      )
+    ).join('|');
+
+  const check = async () => {
+    if (checking) return;
+    checking = true;
+    try {
+      const stamp = await stampOf(namedFiles(config));
+      if (lastStamp === undefined || stamp === lastStamp) {
+        lastStamp = stamp;
+        return;
+      }
+      lastStamp = stamp;
+      let next: WebConfig;
+      try {
+        next = await loadWebConfig(path);
+      } catch (error) {
+        log.error({ file: path }, `web config not reloaded, the running settings stay: ${errorMessage(error)}`);
+        return;
+      }
+      const restart = restartNeededFor(config, next);
+      if (restart) {
+        log.error({ file: path }, `web config not reloaded, the running settings stay: ${restart} needs a restart`);
+        return;
+      }
+      if (next.tls) (server as HttpsServer).setSecureContext(secureContextOptions(next.tls));
+      config = next;
+      lastStamp = await stampOf(namedFiles(config));
+      log.info({ file: path, tls: Boolean(next.tls), users: next.basicAuthUsers.size }, 'web config reloaded');
+    } finally {
+      checking = false;
+    }
+  };
+
+  void check();
+  const timer = setInterval(() => void check(), options.intervalMs ?? 1_000);
+  timer.unref();
+  return { current: () => config, stop: () => clearInterval(timer) };
+}

@@ -11,7 +11,11 @@ RUN if [ -s /tmp/build-ca/ca.crt ]; then export NODE_EXTRA_CA_CERTS=/tmp/build-c
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --ignore-scripts
+# The netlink addon builds where the base has python3, make and a C compiler (node:*-bookworm);
+# on a slim base it does not, and outpost reads procfs (it needs CAP_SYS_ADMIN for netlink anyway).
+COPY native ./native
+RUN node native/build.mjs; mkdir -p native/build/Release && \
+    npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM ${NODE_IMAGE}
 ARG VERSION=0.1.0
@@ -24,6 +28,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/native/build/Release ./native/build/Release
 EXPOSE 9057
 # Follows OUTPOST_WEB_LISTEN_ADDRESS: set the listen address by environment, not flag, in a container.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s CMD ["node", "dist/healthcheck.js"]

@@ -7,7 +7,7 @@ import { attributeSockets } from './links/attribution.js';
 import { DEFAULT_EPHEMERAL_RANGE, parsePortRange } from './links/classification.js';
 import { buildContainerLinks, type ContainerLinks } from './links/containerLinks.js';
 import type { Logger } from './log.js';
-import { groupByNetNamespace, isProcessGone } from './namespaces/netNamespaces.js';
+import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from './namespaces/netNamespaces.js';
 import { readNamespaceAddresses } from './sockets/hostAddresses.js';
 import type { SocketSource } from './sockets/socketSource.js';
 
@@ -41,6 +41,8 @@ export interface ContainerSnapshots {
 export interface CollectorOptions {
   inventory: ContainerSnapshots;
   source: SocketSource;
+  /** How containers are grouped into namespaces: by /proc/<pid>/ns/net, or by Docker's network modes. */
+  namespacesFrom?: 'procfs' | 'docker';
   procfsPath: string;
   log: Logger;
   /** Most established series per container (--established.max-series-per-container). */
@@ -139,7 +141,9 @@ export class Collector {
       // The range of outpost's own namespace: a container keeps Linux's default unless given --sysctl.
       readFile(join(procfsPath, 'sys', 'net', 'ipv4', 'ip_local_port_range'), 'utf8').then(parsePortRange, () => undefined),
     ]);
-    const groups = await timed('namespaces', () => groupByNetNamespace(containers, procfsPath, hostNamespaceId));
+    const groups = await timed('namespaces', async () =>
+      this.#options.namespacesFrom === 'docker' ? groupByNetworkMode(containers) : groupByNetNamespace(containers, procfsPath, hostNamespaceId),
+    );
     for (const c of groups.vanished) this.#log.debug({ container: c.name }, 'container exited before its sockets were read; skipped');
     this.#checkProcfsView(containers.length, groups.vanished.length);
     for (const { container, error } of groups.unreadable) this.#countUnreadable(container, error);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseDockerHost, type DockerEndpoint } from './docker/dockerClient.js';
 import { InvalidFlagError } from './errors.js';
 import type { LogFormat, LogLevel } from './log.js';
+import { SOURCE_CHOICES, type SourceChoice } from './sockets/socketSourceChoice.js';
 
 export interface ListenAddress {
   /** Undefined: every address. */
@@ -22,6 +23,7 @@ export interface Config {
   dockerEndpoint: DockerEndpoint;
   dockerTimeoutMs: number;
   procfsPath: string;
+  socketSource: SourceChoice;
   maxSeriesPerContainer: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -130,6 +132,14 @@ export const FLAGS: readonly FlagDefinition[] = [
     defaultValue: () => '/proc',
     schema: z.string().refine(isAbsolute, 'expected an absolute path'),
     key: 'procfsPath',
+  },
+  {
+    flag: 'collector.source',
+    description:
+      'How sockets are read: auto (netlink when the addon is built and outpost may enter namespaces, else procfs), netlink, procfs, or exec (docker exec, for an engine whose /proc is out of reach).',
+    defaultValue: () => 'auto',
+    schema: z.enum(SOURCE_CHOICES),
+    key: 'socketSource',
   },
   {
     flag: 'established.max-series-per-container',

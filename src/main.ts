@@ -10,7 +10,7 @@ import { InvalidFlagError, InvalidWebConfigError } from './errors.js';
 import { createLogger } from './log.js';
 import { Exposition } from './metrics/exposition.js';
 import { createApp } from './server.js';
-import { ProcfsSocketSource } from './sockets/procfsSource.js';
+import { chooseSocketSource } from './sockets/socketSourceChoice.js';
 import { VERSION } from './version.js';
 import { loadWebConfig, PLAIN_HTTP } from './web/webConfig.js';
 import { createWebServer, watchWebConfig, type WebConfigWatch } from './web/webServer.js';
@@ -31,9 +31,12 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
   let webConfigWatch: WebConfigWatch | undefined;
   const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
   const inventory = new ContainerInventory({ docker, events: createDockerClient(config.dockerEndpoint), log });
+  const source = await chooseSocketSource({ choice: config.socketSource, procfsPath: config.procfsPath, docker, log });
   const collector = new Collector({
     inventory,
-    source: new ProcfsSocketSource({ procfsPath: config.procfsPath }),
+    source,
+    // exec is for engines whose /proc this process does not see: Docker's network modes group then.
+    namespacesFrom: source.name === 'exec' ? 'docker' : 'procfs',
     procfsPath: config.procfsPath,
     log,
     maxSeriesPerContainer: config.maxSeriesPerContainer,
@@ -65,6 +68,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
       basicAuth: webConfig.basicAuthUsers.size > 0,
       docker: config.dockerHost,
       procfs: config.procfsPath,
+      source: source.name,
     },
     'outpost listening',
   );

@@ -40,6 +40,14 @@ export async function readNetNamespaceId(procfsPath: string, pid: number): Promi
   }
 }
 
+/** The owner first in each namespace: attribution gives it what no process holds (TIME_WAIT sockets). */
+function ownersFirst(byId: Map<string, NetNamespace>): NetNamespace[] {
+  for (const namespace of byId.values()) {
+    namespace.containers.sort((a, b) => Number(joinedContainerId(a) !== undefined) - Number(joinedContainerId(b) !== undefined));
+  }
+  return [...byId.values()];
+}
+
 /**
  * Groups containers by the network namespace their main process is in, so that a namespace
  * shared by several containers (host network, --network container:X) is read once.
@@ -74,14 +82,29 @@ export async function groupByNetNamespace(
     // Docker's word settles it where pid 1's namespace cannot be read (a sandboxed pid 1).
     if (container.networkMode === 'host') namespace.host = true;
   });
-  for (const namespace of byId.values()) {
-    // The owner first: attribution gives it what no process holds (TIME_WAIT sockets).
-    namespace.containers.sort((a, b) => Number(joinedContainerId(a) !== undefined) - Number(joinedContainerId(b) !== undefined));
-  }
-  return { namespaces: [...byId.values()], vanished, unreadable };
+  return { namespaces: ownersFirst(byId), vanished, unreadable };
 }
 
 /** True when sockets of this namespace must be told apart by the process that holds them. */
 export function isSharedNamespace(namespace: NetNamespace): boolean {
   return namespace.host || namespace.containers.length > 1;
+}
+
+/**
+ * Groups containers by Docker's word alone (network_mode host, container:<id>, else a namespace
+ * of its own), for a source that cannot see the engine's /proc (exec, on a remote engine).
+ */
+export function groupByNetworkMode(containers: readonly Container[]): NetNamespaceGroups {
+  const byId = new Map<string, NetNamespace>();
+  for (const container of containers) {
+    const owner = container.networkMode === 'host' ? 'host' : (joinedContainerId(container) ?? container.id);
+    const id = `docker:${owner}`;
+    let namespace = byId.get(id);
+    if (!namespace) {
+      namespace = { id, host: owner === 'host', containers: [] };
+      byId.set(id, namespace);
+    }
+    namespace.containers.push(container);
+  }
+  return { namespaces: ownersFirst(byId), vanished: [], unreadable: [] };
 }

@@ -36,8 +36,9 @@ describe('endurance', () => {
 
   it('answers 300 scrapes while 30 containers start and stop, drops removed ones, and keeps its memory bounded', async () => {
     const server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
-    // A young process grows its heap for its first hundred scrapes or so (measured: +3 % from 50
-    // to 300 scrapes, +2 % from 300 to 1,500 on a steady host); the leak check starts after that.
+    // A young process sizes its heap and compiles its hot code over its first hundred scrapes or
+    // so (measured without this warm-up: ×1.125 from scrape 50 to 300, then +2 % from 300 to
+    // 1,500 on a steady host). The leak check counts its 300 scrapes after that.
     for (let i = 0; i < 100; i++) await (await fetch(`${exporter.url}/metrics`)).text();
     // 30 containers at a time that come and go, each with a connection to the server: every
     // round starts a new one and removes the oldest.
@@ -78,12 +79,15 @@ describe('endurance', () => {
     await churn;
     expect(failures).toEqual([]);
     expect(removedAt.size).toBeGreaterThan(5);
-    const growth = rss[299]! / rss[49]!;
-    console.log(`RSS at scrape 50: ${rss[49]} KiB, at 300: ${rss[299]} KiB (×${growth.toFixed(3)})`);
-    // Issue #6 targets 10 %; measured here 1.076–1.112 without warm-up and 1.080 with it, too
-    // close to hold in CI every time. This bound catches a leak of per-container state (about 90
-    // containers come and go in the run); the 10 % target stays open.
-    expect(growth).toBeLessThan(1.25);
+    // RSS moves with the garbage collector's cycles by a few MB from one scrape to the next; the
+    // median of 20 scrapes around each point compares levels, not where in a cycle a sample fell.
+    const median = (from: number, to: number) => rss.slice(from - 1, to).sort((a, b) => a - b)[Math.floor((to - from + 1) / 2)]!;
+    const at50 = median(41, 60);
+    const at300 = median(281, 300);
+    const growth = at300 / at50;
+    console.log(`RSS around scrape 50: ${at50} KiB, around 300: ${at300} KiB (×${growth.toFixed(3)}); samples ${rss[49]} → ${rss[299]} KiB`);
+    // Issue #6: flat within 10 %, while about 90 containers come and go.
+    expect(growth).toBeLessThanOrEqual(1.1);
   }, 300_000);
 
   it('holds 50 concurrent clients on /metrics for 20 s without an error', async () => {

@@ -27,6 +27,7 @@ export async function startTestExporter(overrides: Partial<Config> = {}): Promis
     dockerEndpoint: parseDockerHost(dockerHost)!,
     dockerTimeoutMs: 5_000,
     procfsPath: '/proc',
+    socketSource: 'auto',
     maxSeriesPerContainer: 100,
     logLevel: 'info',
     logFormat: 'logfmt',

@@ -1,0 +1,160 @@
+/**
+ * outpost against the kernel's floor and the ancestor, on the same containers in one run.
+ *
+ *   npm run bench -- --containers 100 --connections 100 [--rounds 20] [--ancestor-rounds 3]
+ *                    [--memory-collections 1000] [--keep] [--out bench/results/x.json]
+ *
+ * Needs root, a Docker Engine, cc, and the test image (built by the integration tests).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { OutpostProcess, ancestorRound, floorRound, summarize, type Scrape } from './measure.js';
+import { createScenario, removeScenario } from './scenario.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  const n = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    process.stderr.write(`bench: --${name} expects a whole number, got "${value}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const { values } = parseArgs({
+  options: {
+    containers: { type: 'string' },
+    connections: { type: 'string' },
+    rounds: { type: 'string' },
+    'ancestor-rounds': { type: 'string' },
+    'memory-collections': { type: 'string' },
+    keep: { type: 'boolean' },
+    out: { type: 'string' },
+  },
+  strict: true,
+});
+if (values.containers === undefined) {
+  process.stderr.write('usage: npm run bench -- --containers N [--connections M] [--rounds R] [--ancestor-rounds A] [--memory-collections K] [--keep] [--out FILE]\n');
+  process.exit(2);
+}
+const N = positive('containers', values.containers, 10);
+const M = positive('connections', values.connections, 100);
+const R = positive('rounds', values.rounds, 20);
+const A = positive('ancestor-rounds', values['ancestor-rounds'], 3);
+const K = positive('memory-collections', values['memory-collections'], 0);
+
+function sysctl(name: string): string | undefined {
+  try {
+    return readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+const floorBinary = join(ROOT, 'build', 'bench', 'floor');
+mkdirSync(dirname(floorBinary), { recursive: true });
+execFileSync('cc', ['-O2', '-o', floorBinary, join(ROOT, 'bench', 'floor.c')]);
+
+const containers = await createScenario(N, M, log);
+const main = join(ROOT, 'dist', 'main.js');
+const auto = await OutpostProcess.start(main, 'auto');
+const procfs = await OutpostProcess.start(main, 'procfs');
+try {
+  // Until every connection is up at both ends (each end in its own namespace).
+  for (let i = 0; ; i++) {
+    const text = await auto.metricsText();
+    const count = [...text.matchAll(/^container_tcp_sockets\{container="outpost-bench-\d+",[^}]*state="established"\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    if (count >= 2 * M) break;
+    if (i > 600) throw new Error(`only ${count} of ${2 * M} connection ends came up`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  for (let i = 0; i < 5; i++) await Promise.all([auto.scrape(), procfs.scrape(), floorRound(floorBinary, containers)]);
+
+  log(`measuring ${R} rounds: floor, outpost (auto), outpost (procfs)`);
+  const floor: number[] = [];
+  let floorSockets = 0;
+  const scrapes = { auto: [] as Scrape[], procfs: [] as Scrape[] };
+  const cpuBefore = { auto: auto.cpuSeconds(), procfs: procfs.cpuSeconds() };
+  for (let r = 0; r < R; r++) {
+    const f = await floorRound(floorBinary, containers);
+    floor.push(f.ms);
+    floorSockets = f.sockets;
+    scrapes.auto.push(await auto.scrape());
+    scrapes.procfs.push(await procfs.scrape());
+  }
+  const cpuPerCollectionMs = {
+    auto: ((auto.cpuSeconds() - cpuBefore.auto) / R) * 1000,
+    procfs: ((procfs.cpuSeconds() - cpuBefore.procfs) / R) * 1000,
+  };
+  await procfs.stop();
+
+  log(`measuring ${A} rounds of the ancestor (docker exec, sequential)`);
+  const ancestor: number[] = [];
+  for (let r = 0; r < A; r++) ancestor.push((await ancestorRound(containers)).ms);
+
+  let memory: { rssAt100KiB: number; rssAtKKiB: number; collections: number } | undefined;
+  if (K > 0) {
+    log(`running outpost (auto) to ${K} collections for its memory`);
+    let rssAt100 = 0;
+    while (auto.collections < K) {
+      await auto.scrape();
+      if (auto.collections === 100) rssAt100 = auto.memoryKiB().rss;
+    }
+    memory = { rssAt100KiB: rssAt100, rssAtKKiB: auto.memoryKiB().rss, collections: K };
+  }
+
+  const last = scrapes.auto.at(-1)!;
+  const outpostSummary = (list: Scrape[], cpu: number) => ({
+    source: list[0]!.source,
+    collectionMs: summarize(list.map((s) => s.collectionMs)),
+    socketsStageMs: summarize(list.map((s) => s.stagesMs.sockets ?? 0)),
+    scrapeWallMs: summarize(list.map((s) => s.wallMs)),
+    cpuPerCollectionMs: cpu,
+  });
+  const result = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      kernel: release(),
+      node: process.version,
+      tcpEhashEntries: sysctl('net.ipv4.tcp_ehash_entries'),
+      tcpChildEhashEntries: sysctl('net.ipv4.tcp_child_ehash_entries'),
+    },
+    params: { containers: N, connections: M, rounds: R, ancestorRounds: A },
+    sockets: floorSockets,
+    floor: { collectionMs: summarize(floor) },
+    outpost: { ...outpostSummary(scrapes.auto, cpuPerCollectionMs.auto), peakRssKiB: auto.memoryKiB().peak, metricsBytes: last.bytes, series: last.series, memory },
+    outpostProcfs: outpostSummary(scrapes.procfs, cpuPerCollectionMs.procfs),
+    ancestor: { collectionMs: summarize(ancestor) },
+    ratios: {
+      outpostOverFloor: scrapes.auto.length ? summarize(scrapes.auto.map((s) => s.collectionMs)).median / summarize(floor).median : NaN,
+      ancestorOverOutpost: summarize(ancestor).median / summarize(scrapes.auto.map((s) => s.collectionMs)).median,
+      procfsOverFloor: summarize(scrapes.procfs.map((s) => s.collectionMs)).median / summarize(floor).median,
+    },
+  };
+  const out = values.out ?? join(ROOT, 'bench', 'results', `N${N}-M${M}.json`);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+
+  const ms = (s: { median: number; p95: number }) => `${s.median.toFixed(1)} ms (p95 ${s.p95.toFixed(1)})`;
+  console.log(`N=${N} M=${M}: ${floorSockets} sockets in ${N} namespaces`);
+  console.log(`  floor (netlink dumps, sequential, C)  ${ms(result.floor.collectionMs)}`);
+  console.log(`  outpost, ${result.outpost.source.padEnd(7)} collection     ${ms(result.outpost.collectionMs)}, CPU ${cpuPerCollectionMs.auto.toFixed(1)} ms, sockets stage ${ms(result.outpost.socketsStageMs)}`);
+  console.log(`  outpost, procfs  collection     ${ms(result.outpostProcfs.collectionMs)}, CPU ${cpuPerCollectionMs.procfs.toFixed(1)} ms`);
+  console.log(`  ancestor (docker exec, sequential)    ${ms(result.ancestor.collectionMs)}`);
+  console.log(`  outpost/floor ×${result.ratios.outpostOverFloor.toFixed(2)}, ancestor/outpost ×${result.ratios.ancestorOverOutpost.toFixed(0)}, procfs/floor ×${result.ratios.procfsOverFloor.toFixed(2)}`);
+  console.log(`  outpost peak RSS ${(result.outpost.peakRssKiB / 1024).toFixed(1)} MB, /metrics ${last.bytes} bytes, ${last.series} series`);
+  if (memory) console.log(`  RSS after 100 collections ${(memory.rssAt100KiB / 1024).toFixed(1)} MB, after ${K} ${(memory.rssAtKKiB / 1024).toFixed(1)} MB (×${(memory.rssAtKKiB / memory.rssAt100KiB).toFixed(3)})`);
+  console.log(`  written to ${out}`);
+} finally {
+  await auto.stop().catch(() => undefined);
+  await procfs.stop().catch(() => undefined);
+  if (!values.keep) await removeScenario();
+}

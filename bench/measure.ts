@@ -1,0 +1,129 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import type { BenchContainer } from './scenario.js';
+
+const run = promisify(execFile);
+
+export interface Summary {
+  median: number;
+  p95: number;
+  mean: number;
+  samples: number;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return { median: at(0.5), p95: at(0.95), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, samples: sorted.length };
+}
+
+/** The floor: bench/floor.c, compiled once, one round per call; it times itself. */
+export async function floorRound(binary: string, containers: readonly BenchContainer[]): Promise<{ ms: number; sockets: number }> {
+  const { stdout } = await run(binary, ['1', ...containers.map((c) => String(c.pid))]);
+  const [seconds, sockets] = stdout.trim().split(' ');
+  return { ms: Number(seconds) * 1000, sockets: Number(sockets) };
+}
+
+/** The ancestor: `docker exec <container> cat /proc/net/tcp /proc/net/tcp6`, one container after another. */
+export async function ancestorRound(containers: readonly BenchContainer[]): Promise<{ ms: number; lines: number }> {
+  const start = performance.now();
+  let lines = 0;
+  for (const c of containers) {
+    const { stdout } = await run('docker', ['exec', c.name, 'cat', '/proc/net/tcp', '/proc/net/tcp6'], { maxBuffer: 64 * 1024 * 1024 });
+    lines += stdout.split('\n').length - 3;
+  }
+  return { ms: performance.now() - start, lines };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const CLOCK_TICKS = Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+
+export interface Scrape {
+  wallMs: number;
+  /** Sum of outpost_collector_duration_seconds over the stages. */
+  collectionMs: number;
+  stagesMs: Record<string, number>;
+  bytes: number;
+  series: number;
+  source: string;
+  up: boolean;
+}
+
+/** outpost as the program users run (dist/main.js), on loopback, measured from outside. */
+export class OutpostProcess {
+  readonly #child: ChildProcess;
+  readonly #url: string;
+  collections = 0;
+
+  private constructor(child: ChildProcess, url: string) {
+    this.#child = child;
+    this.#url = url;
+  }
+
+  static async start(main: string, source: string): Promise<OutpostProcess> {
+    const port = await freePort();
+    const child = spawn(process.execPath, [main, `--web.listen-address=127.0.0.1:${port}`, `--collector.source=${source}`, '--log.level=warn'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const outpost = new OutpostProcess(child, `http://127.0.0.1:${port}`);
+    for (let i = 0; ; i++) {
+      try {
+        if ((await fetch(`${outpost.#url}/healthz`)).ok) break;
+      } catch {
+        if (i > 100) throw new Error('outpost did not start');
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return outpost;
+  }
+
+  async metricsText(): Promise<string> {
+    const text = await (await fetch(`${this.#url}/metrics`)).text();
+    this.collections++;
+    return text;
+  }
+
+  async scrape(): Promise<Scrape> {
+    const start = performance.now();
+    const text = await (await fetch(`${this.#url}/metrics`)).text();
+    const wallMs = performance.now() - start;
+    this.collections++;
+    const stagesMs: Record<string, number> = {};
+    for (const m of text.matchAll(/^outpost_collector_duration_seconds\{collector="(\w+)"\} (\S+)$/gm)) stagesMs[m[1]!] = Number(m[2]) * 1000;
+    return {
+      wallMs,
+      collectionMs: Object.values(stagesMs).reduce((a, b) => a + b, 0),
+      stagesMs,
+      bytes: Buffer.byteLength(text),
+      series: text.split('\n').filter((l) => l && !l.startsWith('#')).length,
+      source: /^outpost_build_info\{[^}]*source="(\w+)"/m.exec(text)?.[1] ?? '?',
+      up: /^outpost_up 1$/m.test(text),
+    };
+  }
+
+  /** User + system CPU seconds of the process so far (all its threads). */
+  cpuSeconds(): number {
+    const fields = readFileSync(`/proc/${this.#child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  }
+
+  /** Resident memory now, and its peak, in KiB. */
+  memoryKiB(): { rss: number; peak: number } {
+    const status = readFileSync(`/proc/${this.#child.pid}/status`, 'utf8');
+    return { rss: Number(/^VmRSS:\s+(\d+)/m.exec(status)![1]), peak: Number(/^VmHWM:\s+(\d+)/m.exec(status)![1]) };
+  }
+
+  async stop(): Promise<void> {
+    this.#child.kill('SIGTERM');
+    await new Promise((resolve) => this.#child.once('exit', resolve));
+  }
+}

@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import pLimit from 'p-limit';
+
+const run = promisify(execFile);
+export const BENCH_IMAGE = 'outpost-test/busybox:1';
+const PREFIX = 'outpost-bench';
+const NETWORK = `${PREFIX}-net`;
+// 10.213.96.0/20: room for 4,000 containers, apart from the test suite's subnets. --internal:
+// the bench's traffic stays between its own containers.
+const SUBNET = '10.213.96.0/20';
+
+export async function docker(...args: string[]): Promise<string> {
+  return (await run('docker', args, { maxBuffer: 64 * 1024 * 1024 })).stdout.trim();
+}
+
+function addressOf(index: number): string {
+  const n = index + 2;
+  return `10.213.${96 + Math.floor(n / 256)}.${n % 256}`;
+}
+
+export interface BenchContainer {
+  name: string;
+  pid: number;
+}
+
+/** Connections container i opens to container i+1: M spread as evenly as N allows. */
+export function connectionsPerContainer(containers: number, connections: number): number[] {
+  return Array.from({ length: containers }, (_, i) => Math.floor(connections / containers) + (i < connections % containers ? 1 : 0));
+}
+
+/**
+ * N containers on one internal network, each listening on 8080 (its own namespace), and M
+ * established connections in a ring: container i connects to container i+1.
+ */
+export async function createScenario(containers: number, connections: number, log: (line: string) => void): Promise<BenchContainer[]> {
+  await removeScenario();
+  await docker('image', 'inspect', BENCH_IMAGE).catch(() => {
+    throw new Error(`the bench needs the test image ${BENCH_IMAGE}: run the integration tests once (npm test), which build it`);
+  });
+  await docker('network', 'create', '--internal', '--subnet', SUBNET, NETWORK);
+  const limit = pLimit(4);
+  const started = Date.now();
+  const names = Array.from({ length: containers }, (_, i) => `${PREFIX}-${i}`);
+  await Promise.all(
+    names.map((name, i) =>
+      limit(() => docker('run', '-d', '--name', name, '--network', NETWORK, '--ip', addressOf(i), '--label', 'outpost-bench=1', BENCH_IMAGE, 'nc', '-ll', '-p', '8080', '-e', 'cat')),
+    ),
+  );
+  log(`${containers} containers started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const perContainer = connectionsPerContainer(containers, connections);
+  await Promise.all(
+    names.map((name, i) =>
+      limit(async () => {
+        const k = perContainer[i]!;
+        if (k === 0) return;
+        const peer = addressOf((i + 1) % containers);
+        // One at a time: busybox nc listens with a backlog of 2.
+        await docker('exec', '-d', name, 'sh', '-c', `for j in $(seq ${k}); do sleep 1000000 | nc ${peer} 8080 & sleep 0.2; done; wait`);
+      }),
+    ),
+  );
+  const pids = await docker('inspect', '-f', '{{.State.Pid}}', ...names);
+  return pids.split('\n').map((pid, i) => ({ name: names[i]!, pid: Number(pid) }));
+}
+
+export async function removeScenario(): Promise<void> {
+  const ids = await docker('ps', '-aq', '--filter', 'label=outpost-bench=1');
+  if (ids) await docker('rm', '-f', ...ids.split('\n'));
+  await docker('network', 'rm', NETWORK).catch(() => undefined);
+}

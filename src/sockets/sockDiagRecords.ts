@@ -1,0 +1,45 @@
+import { formatIPv4, formatIPv6 } from './ipAddress.js';
+import { tcpStateFromCode, type TcpSocket } from './tcpSocket.js';
+
+/**
+ * Decoder of the records the sock_diag addon (native/sock_diag.c) returns: one fixed-size record
+ * per socket, numbers in host byte order, addresses in network order as the kernel sends them.
+ */
+export const SOCK_DIAG_RECORD_SIZE = 56;
+
+/** Every state of the contract (1–11) and request sockets (12, TCP_NEW_SYN_RECV): the kernel's state filter. */
+export const ALL_TCP_STATES_MASK = 0b1_1111_1111_1110;
+
+export interface SockDiagDecodeResult {
+  /** Records with an unknown family or state, skipped. */
+  skippedRecords: number;
+}
+
+/** Appends the sockets of `records` to `out`. */
+export function decodeSockDiagRecords(records: Uint8Array, out: TcpSocket[]): SockDiagDecodeResult {
+  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  let skippedRecords = 0;
+  const whole = records.byteLength - (records.byteLength % SOCK_DIAG_RECORD_SIZE);
+  if (whole !== records.byteLength) skippedRecords++;
+  for (let at = 0; at < whole; at += SOCK_DIAG_RECORD_SIZE) {
+    const family = records[at];
+    const state = tcpStateFromCode(records[at + 1]!);
+    if ((family !== 4 && family !== 6) || !state) {
+      skippedRecords++;
+      continue;
+    }
+    const address = (offset: number) =>
+      family === 4 ? formatIPv4(records[offset]!, records[offset + 1]!, records[offset + 2]!, records[offset + 3]!) : formatIPv6(records.subarray(offset, offset + 16));
+    out.push({
+      localAddress: address(at + 16),
+      localPort: view.getUint16(at + 2, LITTLE_ENDIAN),
+      remoteAddress: address(at + 32),
+      remotePort: view.getUint16(at + 4, LITTLE_ENDIAN),
+      state,
+      inode: view.getUint32(at + 8, LITTLE_ENDIAN),
+    });
+  }
+  return { skippedRecords };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

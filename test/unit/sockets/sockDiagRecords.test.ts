@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { SOCK_DIAG_RECORD_SIZE, decodeSockDiagRecords } from '../../../src/sockets/sockDiagRecords.js';
+import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
+import { parseSsOutput, socketKeys } from '../../support/ssOutput.js';
+
+// Captured from the sock_diag addon in a container's namespace, with `ss -tanHe` right after.
+const records = readFileSync(new URL('./fixtures/sockdiag-server.records', import.meta.url));
+const ss = readFileSync(new URL('./fixtures/sockdiag-server.ss', import.meta.url), 'utf8');
+
+function decode(buffer: Uint8Array): { sockets: TcpSocket[]; skipped: number } {
+  const sockets: TcpSocket[] = [];
+  return { sockets, skipped: decodeSockDiagRecords(buffer, sockets).skippedRecords };
+}
+
+describe('decodeSockDiagRecords', () => {
+  it('reads what ss saw: IPv4, IPv6, IPv4-mapped as IPv4, wildcards, TIME_WAIT', () => {
+    const { sockets, skipped } = decode(records);
+    expect(skipped).toBe(0);
+    expect(socketKeys(sockets)).toEqual(socketKeys(parseSsOutput(ss)));
+    expect(sockets.filter((s) => s.state === 'time_wait')).toHaveLength(2);
+    expect(sockets.find((s) => s.remoteAddress === '10.213.27.3')?.localAddress).toBe('10.213.27.2');
+  });
+
+  it('reads the inode of every socket as ss -e shows it (0 for TIME_WAIT)', () => {
+    const { sockets } = decode(records);
+    const byKey = (s: TcpSocket) => `${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`;
+    const ssInodes = parseSsOutput(ss).map((s, i) => [`${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`, Number(/ino:(\d+)/.exec(ss.trim().split('\n')[i]!)![1])]);
+    expect(new Map(sockets.map((s) => [byKey(s), s.inode]))).toEqual(new Map(ssInodes as [string, number][]));
+  });
+
+  it('skips records of an unknown family or state and a truncated tail, keeping the rest', () => {
+    const mutated = Buffer.concat([records, records.subarray(0, 10)]);
+    mutated[0] = 9; // family
+    mutated[SOCK_DIAG_RECORD_SIZE + 1] = 99; // state
+    const { sockets, skipped } = decode(mutated);
+    expect(skipped).toBe(3);
+    expect(sockets).toHaveLength(records.length / SOCK_DIAG_RECORD_SIZE - 2);
+  });
+
+  it('reads an empty namespace as no sockets', () => {
+    expect(decode(new Uint8Array(0))).toEqual({ sockets: [], skipped: 0 });
+  });
+});

@@ -93,23 +93,34 @@ try {
     procfs: ((procfs.cpuSeconds() - cpuBefore.procfs) / R) * 1000,
   };
   await procfs.stop();
+  const peakOfTimingInstance = auto.memoryKiB().peak;
 
   log(`measuring ${A} rounds of the ancestor (docker exec, sequential)`);
   const ancestor: number[] = [];
   for (let r = 0; r < A; r++) ancestor.push((await ancestorRound(containers)).ms);
 
-  let memory: { rssAt100KiB: number; rssAtKKiB: number; collections: number } | undefined;
+  // Memory on its own: a fresh outpost scraped back to back with nothing else running (the
+  // timing instance above shared the machine with the procfs instance and the ancestor).
+  let memory: { rssAt100KiB: number; rssAtKKiB: number; peakKiB: number; collections: number } | undefined;
   if (K > 0) {
-    log(`running outpost (auto) to ${K} collections for its memory`);
-    let rssAt100 = 0;
-    while (auto.collections < K) {
-      await auto.scrape();
-      if (auto.collections === 100) rssAt100 = auto.memoryKiB().rss;
+    log(`running a fresh outpost (auto) to ${K} collections for its memory`);
+    await auto.stop();
+    const alone = await OutpostProcess.start(main, 'auto');
+    try {
+      let rssAt100 = 0;
+      while (alone.collections < K) {
+        await alone.scrape();
+        if (alone.collections === 100) rssAt100 = alone.memoryKiB().rss;
+      }
+      const { rss, peak } = alone.memoryKiB();
+      memory = { rssAt100KiB: rssAt100, rssAtKKiB: rss, peakKiB: peak, collections: K };
+    } finally {
+      await alone.stop();
     }
-    memory = { rssAt100KiB: rssAt100, rssAtKKiB: auto.memoryKiB().rss, collections: K };
   }
 
   const last = scrapes.auto.at(-1)!;
+  const timingPeakKiB = peakOfTimingInstance;
   const outpostSummary = (list: Scrape[], cpu: number) => ({
     source: list[0]!.source,
     collectionMs: summarize(list.map((s) => s.collectionMs)),
@@ -130,7 +141,7 @@ try {
     params: { containers: N, connections: M, rounds: R, ancestorRounds: A },
     sockets: floorSockets,
     floor: { collectionMs: summarize(floor) },
-    outpost: { ...outpostSummary(scrapes.auto, cpuPerCollectionMs.auto), peakRssKiB: auto.memoryKiB().peak, metricsBytes: last.bytes, series: last.series, memory },
+    outpost: { ...outpostSummary(scrapes.auto, cpuPerCollectionMs.auto), peakRssKiB: timingPeakKiB, metricsBytes: last.bytes, series: last.series, memory },
     outpostProcfs: outpostSummary(scrapes.procfs, cpuPerCollectionMs.procfs),
     ancestor: { collectionMs: summarize(ancestor) },
     ratios: {
@@ -150,8 +161,12 @@ try {
   console.log(`  outpost, procfs  collection     ${ms(result.outpostProcfs.collectionMs)}, CPU ${cpuPerCollectionMs.procfs.toFixed(1)} ms`);
   console.log(`  ancestor (docker exec, sequential)    ${ms(result.ancestor.collectionMs)}`);
   console.log(`  outpost/floor ×${result.ratios.outpostOverFloor.toFixed(2)}, ancestor/outpost ×${result.ratios.ancestorOverOutpost.toFixed(0)}, procfs/floor ×${result.ratios.procfsOverFloor.toFixed(2)}`);
-  console.log(`  outpost peak RSS ${(result.outpost.peakRssKiB / 1024).toFixed(1)} MB, /metrics ${last.bytes} bytes, ${last.series} series`);
-  if (memory) console.log(`  RSS after 100 collections ${(memory.rssAt100KiB / 1024).toFixed(1)} MB, after ${K} ${(memory.rssAtKKiB / 1024).toFixed(1)} MB (×${(memory.rssAtKKiB / memory.rssAt100KiB).toFixed(3)})`);
+  console.log(`  outpost peak RSS (timing run, beside the procfs instance) ${(result.outpost.peakRssKiB / 1024).toFixed(1)} MB, /metrics ${last.bytes} bytes, ${last.series} series`);
+  if (memory) {
+    console.log(
+      `  alone: RSS after 100 collections ${(memory.rssAt100KiB / 1024).toFixed(1)} MB, after ${K} ${(memory.rssAtKKiB / 1024).toFixed(1)} MB (×${(memory.rssAtKKiB / memory.rssAt100KiB).toFixed(3)}), peak ${(memory.peakKiB / 1024).toFixed(1)} MB`,
+    );
+  }
   console.log(`  written to ${out}`);
 } finally {
   await auto.stop().catch(() => undefined);

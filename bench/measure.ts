@@ -123,6 +123,7 @@ export class OutpostProcess {
   }
 
   async stop(): Promise<void> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
     this.#child.kill('SIGTERM');
     await new Promise((resolve) => this.#child.once('exit', resolve));
   }

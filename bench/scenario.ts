@@ -67,5 +67,11 @@ export async function createScenario(containers: number, connections: number, lo
 export async function removeScenario(): Promise<void> {
   const ids = await docker('ps', '-aq', '--filter', 'label=outpost-bench=1');
   if (ids) await docker('rm', '-f', ...ids.split('\n'));
-  await docker('network', 'rm', NETWORK).catch(() => undefined);
+  // The engine may still be detaching the last endpoints for a moment.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const exists = await docker('network', 'inspect', NETWORK).then(() => true, () => false);
+    if (!exists) return;
+    await docker('network', 'rm', NETWORK).catch(() => new Promise((r) => setTimeout(r, 500)));
+  }
+  throw new Error(`cannot remove the network ${NETWORK}`);
 }

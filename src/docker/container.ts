@@ -85,6 +85,9 @@ export interface DockerEvent {
 /** What an event means for the inventory: forget a container, or inspect it again. */
 export type InventoryChange = { kind: 'remove'; id: string } | { kind: 'refresh'; id: string };
 
+/** The event actions inventoryChangeOf acts on; the event stream asks Docker for these only. */
+export const INVENTORY_ACTIONS = ['die', 'destroy', 'start', 'rename', 'unpause', 'connect', 'disconnect'] as const;
+
 export function inventoryChangeOf(event: DockerEvent): InventoryChange | undefined {
   const id = event.Actor?.ID;
   if (event.Type === 'container' && id) {

@@ -3,7 +3,7 @@ import type { ContainerInspectInfo } from 'dockerode';
 import pLimit from 'p-limit';
 import { DockerUnavailableError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { containerFromInspect, inventoryChangeOf, type Container, type DockerEvent } from './container.js';
+import { INVENTORY_ACTIONS, containerFromInspect, inventoryChangeOf, type Container, type DockerEvent } from './container.js';
 
 export interface InventoryOptions {
   /** The client for request/answer calls (with a timeout). */
@@ -145,7 +145,9 @@ export class ContainerInventory {
 
   async #connectEvents(): Promise<void> {
     const stream = (await this.#eventsClient.getEvents({
-      filters: { type: ['container', 'network'] },
+      // Only the actions that change the inventory: a host busy with `docker exec` (health checks,
+      // the exec source) would otherwise send three events per exec for nothing.
+      filters: { type: ['container', 'network'], event: [...INVENTORY_ACTIONS] },
     })) as NodeJS.ReadableStream;
     this.#stream = stream;
     this.#streamUp = true;

@@ -8,7 +8,7 @@ import { ensureNodeStandIn } from './nodeBaseImage.js';
 
 const exec = promisify(execFile);
 const REPO = new URL('../../', import.meta.url).pathname;
-const CONTEXT = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'build-ca'];
+const CONTEXT = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'native', 'build-ca'];
 
 /**
  * Builds the project's Dockerfile on the stand-in Node base. The build reaches the npm registry
@@ -19,7 +19,9 @@ export async function buildOutpostImage(tag: string): Promise<void> {
   const base = await ensureNodeStandIn();
   const context = await mkdtemp(join(tmpdir(), 'outpost-build-'));
   try {
-    for (const entry of CONTEXT) await cp(join(REPO, entry), join(context, entry), { recursive: true });
+    // Not what was built here (native/build): the image builds its own, or none.
+    const notBuilt = (source: string) => !source.includes(`${join('native', 'build')}`);
+    for (const entry of CONTEXT) await cp(join(REPO, entry), join(context, entry), { recursive: true, filter: notBuilt });
     // The CAs this machine trusts (a TLS proxy in front of the registry is among them here).
     const ca = [process.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt'].find((f) => f && existsSync(f));
     if (ca) await copyFile(ca, join(context, 'build-ca', 'ca.crt'));

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -108,6 +108,10 @@ describe('the exporter gives the same series with every source', () => {
 });
 
 describe('falling back to procfs', () => {
+  const brokenAddon = join(tmpdir(), 'outpost-broken-addon.node');
+  beforeAll(() => writeFileSync(brokenAddon, 'not an ELF file'));
+  afterAll(() => rmSync(brokenAddon, { force: true }));
+
   async function choose(choice: SourceChoice, addonPath?: string) {
     const stream = new PassThrough();
     let logs = '';
@@ -126,7 +130,6 @@ describe('falling back to procfs', () => {
     ['not built', join(tmpdir(), 'outpost-no-such-addon.node'), /cannot load .*outpost-no-such-addon\.node/],
     ['broken', join(tmpdir(), 'outpost-broken-addon.node'), /cannot load .*outpost-broken-addon\.node/],
   ])('reads procfs when the addon is %s, said in one log line', async (_what, path, reason) => {
-    writeFileSync(join(tmpdir(), 'outpost-broken-addon.node'), 'not an ELF file');
     for (const choice of ['auto', 'netlink'] as const) {
       const { source, logs } = await choose(choice, path);
       expect(source.name).toBe('procfs');

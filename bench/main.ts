@@ -45,7 +45,7 @@ if (values.containers === undefined) {
 }
 const N = positive('containers', values.containers, 10);
 const M = positive('connections', values.connections, 100);
-const R = positive('rounds', values.rounds, 20);
+const R = Math.max(1, positive('rounds', values.rounds, 20));
 const A = positive('ancestor-rounds', values['ancestor-rounds'], 3);
 const K = positive('memory-collections', values['memory-collections'], 0);
 
@@ -120,7 +120,8 @@ try {
   }
 
   const last = scrapes.auto.at(-1)!;
-  const timingPeakKiB = peakOfTimingInstance;
+  const floorMedian = summarize(floor).median;
+  const outpostMedian = summarize(scrapes.auto.map((s) => s.collectionMs)).median;
   const outpostSummary = (list: Scrape[], cpu: number) => ({
     source: list[0]!.source,
     collectionMs: summarize(list.map((s) => s.collectionMs)),
@@ -141,13 +142,13 @@ try {
     params: { containers: N, connections: M, rounds: R, ancestorRounds: A },
     sockets: floorSockets,
     floor: { collectionMs: summarize(floor) },
-    outpost: { ...outpostSummary(scrapes.auto, cpuPerCollectionMs.auto), peakRssKiB: timingPeakKiB, metricsBytes: last.bytes, series: last.series, memory },
+    outpost: { ...outpostSummary(scrapes.auto, cpuPerCollectionMs.auto), peakRssKiB: peakOfTimingInstance, metricsBytes: last.bytes, series: last.series, memory },
     outpostProcfs: outpostSummary(scrapes.procfs, cpuPerCollectionMs.procfs),
     ancestor: { collectionMs: summarize(ancestor) },
     ratios: {
-      outpostOverFloor: scrapes.auto.length ? summarize(scrapes.auto.map((s) => s.collectionMs)).median / summarize(floor).median : NaN,
-      ancestorOverOutpost: summarize(ancestor).median / summarize(scrapes.auto.map((s) => s.collectionMs)).median,
-      procfsOverFloor: summarize(scrapes.procfs.map((s) => s.collectionMs)).median / summarize(floor).median,
+      outpostOverFloor: outpostMedian / floorMedian,
+      ancestorOverOutpost: summarize(ancestor).median / outpostMedian,
+      procfsOverFloor: summarize(scrapes.procfs.map((s) => s.collectionMs)).median / floorMedian,
     },
   };
   const out = values.out ?? join(ROOT, 'bench', 'results', `N${N}-M${M}.json`);

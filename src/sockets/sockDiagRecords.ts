@@ -1,3 +1,4 @@
+import { endianness } from 'node:os';
 import { formatIPv4, formatIPv6 } from './ipAddress.js';
 import { tcpStateFromCode, type TcpSocket } from './tcpSocket.js';
 
@@ -6,6 +7,9 @@ import { tcpStateFromCode, type TcpSocket } from './tcpSocket.js';
  * per socket, numbers in host byte order, addresses in network order as the kernel sends them.
  */
 export const SOCK_DIAG_RECORD_SIZE = 56;
+
+// The addon writes numbers as the host lays them out.
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Every state of the contract (1–11) and request sockets (12, TCP_NEW_SYN_RECV): the kernel's state filter. */
 export const ALL_TCP_STATES_MASK = 0b1_1111_1111_1110;
@@ -41,5 +45,3 @@ export function decodeSockDiagRecords(records: Uint8Array, out: TcpSocket[]): So
   }
   return { skippedRecords };
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -13,6 +13,7 @@
  *   0 u8 family (4 | 6)   1 u8 state   2 u16 local port   4 u16 remote port   6 u16 zero
  *   8 u32 inode   12 u32 zero   16 u8[16] local address   32 u8[16] remote address
  *   48 u64 cgroup id (0 when the kernel does not send it)
+ *   56 u64 socket cookie (idiag_cookie: the same from SYN to TIME_WAIT, never reused)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,7 +33,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RECORD_SIZE 56
+#define RECORD_SIZE 64
 #ifndef INET_DIAG_CGROUP_ID
 #define INET_DIAG_CGROUP_ID 21
 #endif
@@ -72,6 +73,9 @@ static int append_record(dump_job *job, const struct inet_diag_msg *msg, int len
   size_t alen = msg->idiag_family == AF_INET6 ? 16 : 4;
   memcpy(r + 16, msg->id.idiag_src, alen);
   memcpy(r + 32, msg->id.idiag_dst, alen);
+  /* The kernel writes the cookie as two u32 halves of its u64 value, low half first. */
+  uint64_t cookie = (uint64_t)msg->id.idiag_cookie[0] | ((uint64_t)msg->id.idiag_cookie[1] << 32);
+  memcpy(r + 56, &cookie, 8);
 
   /* Attributes follow the message; the cgroup id is one of them on kernels >= 5.7. */
   int attrs_len = len - (int)NLMSG_LENGTH(sizeof(*msg));

@@ -1,18 +1,21 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { ConnectionLedger } from './connections/connectionLedger.js';
 import type { Container } from './docker/container.js';
 import { errorMessage } from './errors.js';
 import { attributeSockets } from './links/attribution.js';
 import { DEFAULT_EPHEMERAL_RANGE, parsePortRange } from './links/classification.js';
-import { buildContainerLinks, type ContainerLinks } from './links/containerLinks.js';
+import { buildContainerLinks, LinkContext, type ContainerLinks } from './links/containerLinks.js';
+import { ConnectionTotals } from './links/connectionTotals.js';
+import { countNewConnections } from './links/newConnections.js';
 import type { Logger } from './log.js';
 import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from './namespaces/netNamespaces.js';
 import { readNamespaceAddresses } from './sockets/hostAddresses.js';
 import type { SocketSource } from './sockets/socketSource.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
-export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'links'] as const;
+export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface StageResult {
@@ -31,6 +34,8 @@ export interface Collection {
   stages: Record<Stage, StageResult>;
   /** Source of the sockets (procfs, netlink, exec). */
   source: string;
+  /** Connection ends remembered between collections (bounded by the sockets the kernel lists). */
+  trackedConnections: number;
 }
 
 /** Where the running containers come from (ContainerInventory); throws when Docker does not answer. */
@@ -47,6 +52,8 @@ export interface CollectorOptions {
   log: Logger;
   /** Most established series per container (--established.max-series-per-container). */
   maxSeriesPerContainer: number;
+  /** How long a link's connection counter stays without a new connection (--connections.retention). */
+  connectionsRetentionMs: number;
 }
 
 /** Cumulative counters the collector keeps across scrapes (Prometheus counters). */
@@ -55,6 +62,8 @@ export interface CollectorCounters {
   readErrors: Map<string, number>;
   /** Lines of the kernel's TCP tables that did not parse. */
   parseErrors: number;
+  /** Connections counted per link, however short (container_tcp_connections_total). */
+  connections: ConnectionTotals;
 }
 
 /**
@@ -70,11 +79,17 @@ export class Collector {
   readonly #loggedReadErrors = new Set<string>();
   #hostAddressesFailed = false;
   #procfsBlind = false;
-  readonly counters: CollectorCounters = { readErrors: new Map(), parseErrors: 0 };
+  readonly #ledger = new ConnectionLedger();
+  readonly counters: CollectorCounters;
 
   constructor(options: CollectorOptions) {
     this.#options = options;
     this.#log = options.log;
+    this.counters = {
+      readErrors: new Map(),
+      parseErrors: 0,
+      connections: new ConnectionTotals({ maxSeriesPerContainer: options.maxSeriesPerContainer, retentionMs: options.connectionsRetentionMs }),
+    };
   }
 
   collect(): Promise<Collection> {
@@ -123,7 +138,7 @@ export class Collector {
       }
     };
     const { inventory, source, procfsPath } = this.#options;
-    const collection: Collection = { up: false, containers: [], links: [], stages, source: source.name };
+    const collection: Collection = { up: false, containers: [], links: [], stages, source: source.name, trackedConnections: this.#ledger.size };
     this.#building = collection;
 
     let containers: Container[];
@@ -157,14 +172,24 @@ export class Collector {
     }
     for (const r of read.read) this.counters.parseErrors += r.parseErrors;
 
-    const sockets = await timed('attribution', () => attributeSockets(read.read));
-    const readContainers = read.read.flatMap((r) => r.namespace.containers);
-    collection.links = await timed('links', () =>
-      buildContainerLinks(sockets, readContainers, containers, hostAddresses, {
-        maxSeriesPerContainer: this.#options.maxSeriesPerContainer,
+    const sockets = await timed('attribution', () => attributeSockets(read.read, this.#ledger.holderOf));
+    // A namespace that could not be read this time keeps what was remembered of it.
+    const newEnds = await timed('connections', () => this.#ledger.observe(sockets, new Set(read.failed.map((f) => f.namespace.id))));
+    collection.trackedConnections = this.#ledger.size;
+    const namespaces = read.read.map((r) => r.namespace);
+    collection.links = await timed('links', () => {
+      const context = new LinkContext({
+        sockets,
+        namespaces,
+        peerContainers: containers,
+        hostAddresses,
         ephemeralRange: ephemeralRange ?? DEFAULT_EPHEMERAL_RANGE,
-      }),
-    );
+      });
+      const counted = countNewConnections(newEnds, context);
+      const links = buildContainerLinks(sockets, namespaces.flatMap((ns) => ns.containers), context, this.#options, counted.byContainer);
+      this.counters.connections.add(links, counted.unattributed, Date.now());
+      return links;
+    });
     collection.up = true;
     return collection;
   }

@@ -25,6 +25,7 @@ export interface Config {
   procfsPath: string;
   socketSource: SourceChoice;
   maxSeriesPerContainer: number;
+  connectionsRetentionMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -42,13 +43,13 @@ const listenAddress = z.string().transform((value, ctx): ListenAddress => {
   return { host: match[1] ?? (match[2] || undefined), port };
 });
 
-/** "500ms", "10s", "1m" → milliseconds (positive, or zero when `allowZero`). */
+/** "500ms", "10s", "1m", "2h" → milliseconds (positive, or zero when `allowZero`). */
 function duration({ allowZero = false } = {}) {
   return z.string().transform((value, ctx) => {
-    const match = /^(\d+)(ms|s|m)$/.exec(value);
-    const ms = match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'] : -1;
+    const match = /^(\d+)(ms|s|m|h)$/.exec(value);
+    const ms = match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'] : -1;
     if (ms < 0 || (ms === 0 && !allowZero)) {
-      ctx.addIssue({ code: 'custom', message: `expected a ${allowZero ? '' : 'positive '}duration such as "500ms", "10s" or "1m"` });
+      ctx.addIssue({ code: 'custom', message: `expected a ${allowZero ? '' : 'positive '}duration such as "500ms", "10s", "1m" or "2h"` });
       return z.NEVER;
     }
     return ms;
@@ -148,6 +149,14 @@ export const FLAGS: readonly FlagDefinition[] = [
     defaultValue: () => '100',
     schema: wholeNumber(1, 100_000),
     key: 'maxSeriesPerContainer',
+  },
+  {
+    flag: 'connections.retention',
+    description:
+      'How long a link keeps its container_tcp_connections_total series without a new connection; then the series is dropped.',
+    defaultValue: () => '15m',
+    schema: duration(),
+    key: 'connectionsRetentionMs',
   },
   {
     flag: 'log.level',

@@ -40,6 +40,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     procfsPath: config.procfsPath,
     log,
     maxSeriesPerContainer: config.maxSeriesPerContainer,
+    connectionsRetentionMs: config.connectionsRetentionMs,
   });
   const app = createApp({
     telemetryPath: config.telemetryPath,

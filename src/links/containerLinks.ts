@@ -1,8 +1,9 @@
 import type { Container } from '../docker/container.js';
+import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import { TCP_STATES, type TcpState } from '../sockets/tcpSocket.js';
 import type { AttributedSocket } from './attribution.js';
 import { DirectionClassifier, EPHEMERAL_PORT, type Direction, type PortRange } from './classification.js';
-import { PeerResolver } from './peers.js';
+import { PeerResolver, type Peer } from './peers.js';
 import { applySeriesBudget } from './seriesBudget.js';
 
 export interface ListeningGroup {
@@ -29,13 +30,48 @@ export interface ContainerLinks {
   /** Established groups over the series budget, folded into remote_address="~other". */
   foldedGroups: number;
   states: Record<TcpState, number>;
+  /** Connections first seen in this collection, however short, grouped as `established` (not folded). */
+  newConnections: EstablishedGroup[];
 }
 
 export interface LinkOptions {
   /** Most established series per container before the rest fold. */
   maxSeriesPerContainer: number;
+}
+
+export interface LinkContextInput {
+  /** Every socket collected, from every namespace read. */
+  sockets: readonly AttributedSocket[];
+  /** The namespaces read. */
+  namespaces: readonly NetNamespace[];
+  /** Every running container known, for naming peers by address and published port. */
+  peerContainers: readonly Container[];
+  hostAddresses: Iterable<string>;
   /** The ports the kernel hands to outgoing connections. */
   ephemeralRange?: PortRange;
+}
+
+/** How one collection's connections are classified and their peers named; built once per collection. */
+export class LinkContext {
+  readonly classifier: DirectionClassifier;
+  readonly peers: PeerResolver;
+
+  constructor(input: LinkContextInput) {
+    this.classifier = new DirectionClassifier(input.sockets, input.ephemeralRange);
+    this.peers = new PeerResolver(input.sockets, input.peerContainers, input.hostAddresses, input.namespaces);
+  }
+
+  /** The labels of a connection end (which way, with whom, on which service port), and its peer. */
+  describe(socket: AttributedSocket): { group: Omit<EstablishedGroup, 'count'>; peer: Peer } {
+    const { direction, port } = this.classifier.classify(socket);
+    const peer = this.peers.peerOf(socket, direction);
+    return { group: { direction, remoteAddress: socket.remoteAddress, port, remoteContainer: peer.name }, peer };
+  }
+}
+
+/** The key of an established group: its labels. */
+export function groupKey(g: Omit<EstablishedGroup, 'count'>): string {
+  return `${g.direction}|${g.remoteAddress}|${g.port}|${g.remoteContainer}`;
 }
 
 function emptyStates(): Record<TcpState, number> {
@@ -58,16 +94,15 @@ function byKey<T>(map: Map<string, T>, key: string, make: () => T): T {
 export function buildContainerLinks(
   sockets: readonly AttributedSocket[],
   containers: readonly Container[],
-  peerContainers: readonly Container[],
-  hostAddresses: Iterable<string>,
+  context: LinkContext,
   options: LinkOptions,
+  /** Per container id, its connections first seen in this collection (countNewConnections). */
+  newConnections: ReadonlyMap<string, EstablishedGroup[]> = new Map(),
 ): ContainerLinks[] {
-  const classifier = new DirectionClassifier(sockets, options.ephemeralRange);
-  const peers = new PeerResolver(sockets, peerContainers, hostAddresses);
   const links = new Map<string, { links: ContainerLinks; listening: Map<string, ListeningGroup>; established: Map<string, EstablishedGroup> }>();
   for (const container of containers) {
     links.set(container.id, {
-      links: { container, listening: [], established: [], foldedGroups: 0, states: emptyStates() },
+      links: { container, listening: [], established: [], foldedGroups: 0, states: emptyStates(), newConnections: [] },
       listening: new Map(),
       established: new Map(),
     });
@@ -84,19 +119,11 @@ export function buildContainerLinks(
         count: 0,
       })).count++;
     } else if (socket.state === 'established') {
-      const { direction, port } = classifier.classify(socket);
-      const remoteContainer = peers.remoteContainer(socket, direction);
-      byKey(entry.established, `${direction}|${socket.remoteAddress}|${port}|${remoteContainer}`, () => ({
-        direction,
-        remoteAddress: socket.remoteAddress,
-        port,
-        remoteContainer,
-        count: 0,
-      })).count++;
+      const { group } = context.describe(socket);
+      byKey(entry.established, groupKey(group), () => ({ ...group, count: 0 })).count++;
     }
   }
 
-  const compare = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
   return [...links.values()]
     .map(({ links: l, listening, established }) => {
       const budgeted = applySeriesBudget([...established.values()], options.maxSeriesPerContainer);
@@ -104,14 +131,20 @@ export function buildContainerLinks(
         ...l,
         listening: [...listening.values()].sort((a, b) => compare(a.address, b.address) || compare(a.port, b.port)),
         foldedGroups: budgeted.folded,
-        established: budgeted.groups.sort(
-        (a, b) =>
-          compare(a.direction, b.direction) ||
-          compare(a.remoteAddress, b.remoteAddress) ||
-          compare(a.port, b.port) ||
-          compare(a.remoteContainer, b.remoteContainer),
-        ),
+        established: budgeted.groups.sort(compareGroups),
+        newConnections: [...(newConnections.get(l.container.id) ?? [])].sort(compareGroups),
       };
     })
     .sort((a, b) => compare(a.container.name, b.container.name));
+}
+
+const compare = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
+
+function compareGroups(a: EstablishedGroup, b: EstablishedGroup): number {
+  return (
+    compare(a.direction, b.direction) ||
+    compare(a.remoteAddress, b.remoteAddress) ||
+    compare(a.port, b.port) ||
+    compare(a.remoteContainer, b.remoteContainer)
+  );
 }

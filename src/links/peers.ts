@@ -1,22 +1,34 @@
+import { endpointKey, peerEndpointKey } from '../connections/connectionKeys.js';
 import type { Container } from '../docker/container.js';
+import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
 import { isLoopback, isUnspecified } from '../sockets/ipAddress.js';
-import type { AttributedSocket } from './attribution.js';
+import { DOCKER_DNS_ADDRESS, type AttributedSocket } from './attribution.js';
 import type { Direction } from './classification.js';
 
 /** The value of remote_container for a peer that is a process of the host, not of a container. */
 export const HOST_PEER = 'host';
 
-function endpointKey(namespaceId: string, localAddress: string, localPort: number, remoteAddress: string, remotePort: number): string {
-  // Loopback 4-tuples repeat across namespaces; only within one are they the same connection.
-  const scope = isLoopback(localAddress) ? namespaceId : '';
-  return `${scope}|${localAddress}|${localPort}|${remoteAddress}|${remotePort}`;
+/** The other end of a connection, as seen from one end. */
+export interface Peer {
+  /** remote_container: a container's name, `host`, or empty off the host. */
+  name: string;
+  /** The peer's socket is among those collected. */
+  visible: boolean;
+  /**
+   * Where the peer's end is, when it is not visible but known exactly: a container on this host
+   * (the holder of the listener it reached, or the only container of the address's namespace).
+   */
+  end?: { container: Container; namespace: NetNamespace };
+  /** The peer is a container of this shared namespace, but which one cannot be told. */
+  ambiguous?: NetNamespace;
 }
 
 /**
  * Names the container at the other end of a connection, in DESIGN.md's order:
  * 1. the holder of the peer socket itself, found by the reversed 4-tuple among all sockets
- *    collected (exact for shared IPs and loopback);
- * 2. the container that has the remote address on one of its networks;
+ *    collected (exact for shared IPs and loopback); when that end is gone, the holder of the
+ *    listener the connection reached (exact too);
+ * 2. the container that has the remote address on one of its networks (loopback: the namespace's);
  * 3. for an address of the host: the container publishing that host port (outbound), else host;
  * 4. empty: the peer is off this host.
  */
@@ -25,13 +37,25 @@ export class PeerResolver {
   readonly #addressOwners = new Map<string, Container>();
   readonly #hostAddresses: ReadonlySet<string>;
   readonly #publishers = new Map<number, { hostAddress: string; container: Container }[]>();
+  readonly #namespaceOf = new Map<string, NetNamespace>();
+  /** "namespace id|address|port" (address "*" for a wildcard) → the container holding the listener. */
+  readonly #listeners = new Map<string, AttributedSocket>();
 
-  constructor(sockets: readonly AttributedSocket[], containers: readonly Container[], hostAddresses: Iterable<string>) {
+  constructor(
+    sockets: readonly AttributedSocket[],
+    containers: readonly Container[],
+    hostAddresses: Iterable<string>,
+    namespaces: readonly NetNamespace[] = [],
+  ) {
     for (const s of sockets) {
-      if (s.state === 'listen') continue;
-      const key = endpointKey(s.namespace.id, s.localAddress, s.localPort, s.remoteAddress, s.remotePort);
+      if (s.state === 'listen') {
+        if (s.container) this.#listeners.set(`${s.namespace.id}|${isUnspecified(s.localAddress) ? '*' : s.localAddress}|${s.localPort}`, s);
+        continue;
+      }
+      const key = endpointKey(s.namespace.id, s);
       if (!this.#sockets.has(key)) this.#sockets.set(key, s);
     }
+    for (const namespace of namespaces) for (const c of namespace.containers) this.#namespaceOf.set(c.id, namespace);
     for (const container of containers) {
       for (const { address } of container.addresses) {
         if (!this.#addressOwners.has(address)) this.#addressOwners.set(address, container);
@@ -46,23 +70,55 @@ export class PeerResolver {
   }
 
   remoteContainer(socket: AttributedSocket, direction: Direction): string {
-    const peer = this.#sockets.get(
-      endpointKey(socket.namespace.id, socket.remoteAddress, socket.remotePort, socket.localAddress, socket.localPort),
-    );
-    if (peer?.container) return peer.container.name;
+    return this.peerOf(socket, direction).name;
+  }
+
+  peerOf(socket: AttributedSocket, direction: Direction): Peer {
+    const peer = this.#sockets.get(peerEndpointKey(socket.namespace.id, socket));
+    if (peer?.container) return { name: peer.container.name, visible: true };
+    const visible = peer !== undefined;
+
+    if (!visible) {
+      const listener = this.#listenerReached(socket);
+      if (listener?.container) return { name: listener.container.name, visible, end: { container: listener.container, namespace: listener.namespace } };
+    }
+    // A loopback peer is in the socket's own namespace (Docker's DNS server there is dockerd's).
+    const owner = isLoopback(socket.remoteAddress)
+      ? socket.namespace.host || socket.remoteAddress === DOCKER_DNS_ADDRESS
+        ? undefined
+        : socket.namespace.containers[0]
+      : this.#addressOwners.get(socket.remoteAddress);
+    if (owner && (!visible || peer.unattributed)) {
+      if (visible) return { name: owner.name, visible };
+      const namespace = isLoopback(socket.remoteAddress) ? socket.namespace : this.#namespaceOf.get(owner.id);
+      if (!namespace) return { name: owner.name, visible };
+      return isSharedNamespace(namespace)
+        ? { name: owner.name, visible, ambiguous: namespace }
+        : { name: owner.name, visible, end: { container: owner, namespace } };
+    }
 
     // A host-held peer socket on a published port is Docker's userland proxy for the publisher.
-    const hostAddress = peer !== undefined || this.#isHostAddress(socket);
-    if (!peer) {
-      const owner = this.#addressOwners.get(socket.remoteAddress);
-      if (owner) return owner.name;
-    }
-    if (!hostAddress) return '';
+    if (!visible && !this.#isHostAddress(socket)) return { name: '', visible };
     if (direction === 'outbound') {
       const publisher = this.#publisherOf(socket.remoteAddress, socket.remotePort);
-      if (publisher) return publisher.name;
+      if (publisher) return { name: publisher.name, visible };
     }
-    return HOST_PEER;
+    return { name: HOST_PEER, visible };
+  }
+
+  /** The listener at the remote end of `socket`, in the namespace that has the remote address. */
+  #listenerReached(socket: AttributedSocket): AttributedSocket | undefined {
+    let namespaceId: string | undefined;
+    if (isLoopback(socket.remoteAddress)) namespaceId = socket.namespace.id;
+    else {
+      const owner = this.#addressOwners.get(socket.remoteAddress);
+      namespaceId = owner && this.#namespaceOf.get(owner.id)?.id;
+    }
+    if (namespaceId === undefined) return undefined;
+    return (
+      this.#listeners.get(`${namespaceId}|${socket.remoteAddress}|${socket.remotePort}`) ??
+      this.#listeners.get(`${namespaceId}|*|${socket.remotePort}`)
+    );
   }
 
   #isHostAddress(socket: AttributedSocket): boolean {

@@ -1,29 +1,50 @@
 import type { Collection } from '../collection.js';
+import { groupKey, type EstablishedGroup } from '../links/containerLinks.js';
+
+/** One link of a container: open connections now, and connections first seen since the last collection. */
+export interface ConnectionsLink {
+  address: string;
+  port: number | string;
+  direction: string;
+  remote_container: string;
+  /** Open (ESTABLISHED) now. */
+  count: number;
+  /** First seen in this collection, however short (they may be closed already). */
+  new_connections: number;
+}
 
 /**
  * The ancestor's /connections shape, [{name, artefact, listening, established}], kept so its
  * clients keep working; the added fields (count, direction, remote_container, ...) they ignore.
+ * A link made only of short connections is listed with count 0.
  */
 export interface ConnectionsEntry {
   name: string;
   artefact: string;
   id: string;
   listening: { address: string; port: number; count: number }[];
-  established: { address: string; port: number | string; direction: string; remote_container: string; count: number }[];
+  established: ConnectionsLink[];
 }
 
 export function connectionsJson(collection: Collection): ConnectionsEntry[] {
-  return collection.links.map(({ container, listening, established }) => ({
-    name: container.name,
-    artefact: container.image,
-    id: container.id,
-    listening: listening.map((l) => ({ address: l.address, port: l.port, count: l.count })),
-    established: established.map((e) => ({
-      address: e.remoteAddress,
-      port: e.port,
-      direction: e.direction,
-      remote_container: e.remoteContainer,
-      count: e.count,
-    })),
-  }));
+  return collection.links.map(({ container, listening, established, newConnections }) => {
+    const links = new Map<string, ConnectionsLink>();
+    const linkOf = (g: EstablishedGroup) => {
+      let link = links.get(groupKey(g));
+      if (!link) {
+        link = { address: g.remoteAddress, port: g.port, direction: g.direction, remote_container: g.remoteContainer, count: 0, new_connections: 0 };
+        links.set(groupKey(g), link);
+      }
+      return link;
+    };
+    for (const g of established) linkOf(g).count += g.count;
+    for (const g of newConnections) linkOf(g).new_connections += g.count;
+    return {
+      name: container.name,
+      artefact: container.image,
+      id: container.id,
+      listening: listening.map((l) => ({ address: l.address, port: l.port, count: l.count })),
+      established: [...links.values()],
+    };
+  });
 }

@@ -3,7 +3,7 @@ import type { Collection, CollectorCounters } from '../collection.js';
 import { STAGES } from '../collection.js';
 import { VERSION } from '../version.js';
 
-/** The metric contract v1 of DESIGN.md, rendered from one Collection. */
+/** The metric contract of DESIGN.md (v1, and v2's connection counters), rendered from one Collection. */
 export class Exposition {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;
@@ -61,6 +61,23 @@ export class Exposition {
     labelNames: ['container'],
     registers: [this.registry],
   });
+  readonly #connections = new Counter({
+    name: 'container_tcp_connections_total',
+    help: 'TCP connections of the container seen since outpost started, each counted once however short it was (from established to time_wait), labelled as container_tcp_established. A series with no new connection for --connections.retention is dropped.',
+    labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    registers: [this.registry],
+  });
+  readonly #unattributed = new Counter({
+    name: 'outpost_unattributed_connections_total',
+    help: 'Connection ends in a shared network namespace (named by the container that owns it, or host) that belong to one of its containers but to which one could not be told; not in container_tcp_connections_total.',
+    labelNames: ['namespace'],
+    registers: [this.registry],
+  });
+  readonly #tracked = this.#gauge(
+    'outpost_connections_tracked',
+    'Connection ends remembered between collections to count each connection once; bounded by the sockets the kernel lists.',
+    [],
+  );
   readonly #parseErrors = new Counter({
     name: 'outpost_parse_errors_total',
     help: 'Lines of the kernel TCP tables that did not parse and were skipped.',
@@ -110,8 +127,11 @@ export class Exposition {
     }
     this.#readErrors.reset();
     this.#parseErrors.reset();
+    this.#connections.reset();
+    this.#unattributed.reset();
 
     this.#up.set(collection.up ? 1 : 0);
+    this.#tracked.set(collection.trackedConnections);
     this.#buildInfo.set({ version: VERSION, node_version: process.version, source: collection.source }, 1);
     for (const stage of STAGES) {
       const result = collection.stages[stage];
@@ -150,6 +170,20 @@ export class Exposition {
       }
       for (const [state, count] of Object.entries(states)) this.#sockets.set({ ...base, state }, count);
     }
+    for (const { container, image, group, total } of counters.connections.series()) {
+      this.#connections.inc(
+        {
+          container,
+          image,
+          direction: group.direction,
+          remote_address: group.remoteAddress,
+          port: group.port,
+          remote_container: group.remoteContainer,
+        },
+        total,
+      );
+    }
+    for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.inc({ namespace }, total);
     for (const [container, count] of counters.readErrors) this.#readErrors.inc({ container }, count);
     this.#parseErrors.inc(counters.parseErrors);
   }

@@ -143,6 +143,7 @@ function parseLine(buf: Uint8Array, start: number, end: number, family: 4 | 6): 
     remotePort: remote[1],
     state,
     inode,
+    cookie: 0,
   };
 }
 

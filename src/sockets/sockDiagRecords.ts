@@ -6,7 +6,7 @@ import { tcpStateFromCode, type TcpSocket } from './tcpSocket.js';
  * Decoder of the records the sock_diag addon (native/sock_diag.c) returns: one fixed-size record
  * per socket, numbers in host byte order, addresses in network order as the kernel sends them.
  */
-export const SOCK_DIAG_RECORD_SIZE = 56;
+export const SOCK_DIAG_RECORD_SIZE = 64;
 
 // The addon writes numbers as the host lays them out.
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -41,6 +41,8 @@ export function decodeSockDiagRecords(records: Uint8Array, out: TcpSocket[]): So
       remotePort: view.getUint16(at + 4, LITTLE_ENDIAN),
       state,
       inode: view.getUint32(at + 8, LITTLE_ENDIAN),
+      // Exact below 2^53: a counter of sockets made since boot does not get there.
+      cookie: view.getUint32(at + 56, LITTLE_ENDIAN) + view.getUint32(at + 60, LITTLE_ENDIAN) * 2 ** 32,
     });
   }
   return { skippedRecords };

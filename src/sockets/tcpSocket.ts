@@ -34,4 +34,9 @@ export interface TcpSocket {
   state: TcpState;
   /** 0 for sockets no file descriptor holds (TIME_WAIT, request sockets). */
   inode: number;
+  /**
+   * The kernel's socket cookie (netlink only; 0 from procfs and exec): the same from SYN to
+   * TIME_WAIT and never handed out twice, so a reused 4-tuple shows as a new cookie.
+   */
+  cookie: number;
 }

@@ -58,6 +58,7 @@ describe('containers that exit during collection', () => {
       source: new ProcfsSocketSource({ procfsPath: '/proc' }),
       procfsPath: '/proc',
       log: createLogger('error', 'json'),
+      connectionsRetentionMs: 60_000,
       maxSeriesPerContainer: 100,
     });
     const collection = await collector.collect();

@@ -8,7 +8,9 @@ import { parseSsOutput, type SsSocket } from './ssOutput.js';
 const exec = promisify(execFile);
 
 export const TEST_IMAGE = 'outpost-test/busybox:1';
-const APPLETS = ['sh', 'nc', 'sleep', 'cat', 'httpd', 'timeout', 'ip'];
+const APPLETS = ['sh', 'nc', 'sleep', 'cat', 'httpd', 'timeout', 'ip', 'wget', 'killall', 'mkdir', 'date'];
+// Stamped on the image: one made with fewer applets by an older checkout is made again.
+const APPLETS_LABEL = 'outpost.test.applets';
 
 /** Runs the docker CLI against `host` (default: DOCKER_HOST or the local socket); returns stdout trimmed. */
 export async function docker(args: string[], host?: string): Promise<string> {
@@ -22,19 +24,15 @@ export async function docker(args: string[], host?: string): Promise<string> {
  * here (ENVIRONMENT.md).
  */
 export async function ensureTestImage(host?: string): Promise<void> {
-  try {
-    await docker(['image', 'inspect', TEST_IMAGE], host);
-    return;
-  } catch {
-    // not there yet
-  }
+  const applets = await docker(['image', 'inspect', '-f', `{{index .Config.Labels "${APPLETS_LABEL}"}}`, TEST_IMAGE], host).catch(() => undefined);
+  if (applets === APPLETS.join(',')) return;
   const root = await mkdtemp(join(tmpdir(), 'outpost-rootfs-'));
   try {
     await mkdir(join(root, 'bin'));
     await copyFile('/usr/bin/busybox', join(root, 'bin', 'busybox'));
     for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
     const hostArgs = host ? `-H ${host}` : '';
-    await exec('sh', ['-c', `tar -C ${root} -c . | docker ${hostArgs} import - ${TEST_IMAGE}`]);
+    await exec('sh', ['-c', `tar -C ${root} -c . | docker ${hostArgs} import --change 'LABEL ${APPLETS_LABEL}=${APPLETS.join(',')}' - ${TEST_IMAGE}`]);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

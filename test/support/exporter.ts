@@ -29,6 +29,7 @@ export async function startTestExporter(overrides: Partial<Config> = {}): Promis
     procfsPath: '/proc',
     socketSource: 'auto',
     maxSeriesPerContainer: 100,
+    connectionsRetentionMs: 15 * 60_000,
     logLevel: 'info',
     logFormat: 'logfmt',
     ...overrides,

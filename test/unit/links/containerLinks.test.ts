@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { ContainerInspectInfo } from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { containerFromInspect, type Container } from '../../../src/docker/container.js';
-import { attributeSockets } from '../../../src/links/attribution.js';
-import { buildContainerLinks, type ContainerLinks } from '../../../src/links/containerLinks.js';
+import { attributeSockets, type AttributedSocket, type RememberedHolder } from '../../../src/links/attribution.js';
+import { buildContainerLinks, LinkContext, type ContainerLinks } from '../../../src/links/containerLinks.js';
 import type { NetNamespace } from '../../../src/namespaces/netNamespaces.js';
 import { parseFibTrieLocalAddresses } from '../../../src/sockets/hostAddresses.js';
 import { parseProcNetTcp } from '../../../src/sockets/procNetTcp.js';
@@ -37,7 +37,9 @@ describe('links from real captured tables (a server and its client on a dual-sta
     { namespace: namespace('net:[1]', [server]), sockets: tables('bridge-server'), parseErrors: 0 },
     { namespace: namespace('net:[2]', [client]), sockets: tables('bridge-client'), parseErrors: 0 },
   ];
-  const links = buildContainerLinks(attributeSockets(input), [server, client], [server, client], hostAddresses, { maxSeriesPerContainer: 100 });
+  const attributed = attributeSockets(input);
+  const context = new LinkContext({ sockets: attributed, namespaces: input.map((i) => i.namespace), peerContainers: [server, client], hostAddresses });
+  const links = buildContainerLinks(attributed, [server, client], context, { maxSeriesPerContainer: 100 });
   const byName = new Map(links.map((l) => [l.container.name, l]));
 
   it("leaves out Docker's DNS listener and classifies the server side", () => {
@@ -78,23 +80,36 @@ describe('attribution in shared namespaces', () => {
   const connection = sockets.find((s) => s.state === 'established' && s.remoteAddress === '10.213.8.3')!;
   const timeWait = sockets.find((s) => s.state === 'time_wait')!;
 
-  it('gives each socket to the container holding its inode, and what nobody holds to the owner', () => {
-    const attributed = attributeSockets([
-      {
-        namespace: namespace('net:[3]', [owner, sidecar]),
-        sockets: [listener, connection, timeWait],
-        owners: new Map([
-          [listener.inode, owner.id],
-          [connection.inode, sidecar.id],
-        ]),
-        parseErrors: 0,
-      },
-    ]);
-    expect(attributed.map((s) => `${s.state} ${s.container?.name}`)).toEqual([
-      'listen probe-pub',
-      'established probe-sidecar',
-      'time_wait probe-pub',
-    ]);
+  const shared = (remembered?: RememberedHolder, sockets = [listener, connection, timeWait]) =>
+    attributeSockets(
+      [
+        {
+          namespace: namespace('net:[3]', [owner, sidecar]),
+          sockets,
+          owners: new Map([
+            [listener.inode, owner.id],
+            [connection.inode, sidecar.id],
+          ]),
+          parseErrors: 0,
+        },
+      ],
+      remembered,
+    );
+  const described = (sockets: AttributedSocket[]) => sockets.map((s) => `${s.state} ${s.container?.name ?? (s.unattributed ? '?' : 'host')}`);
+
+  it('gives each socket to the container holding its inode; a closed one no process holds to no one, not to a guess', () => {
+    // The TIME_WAIT socket is the client end of a loopback connection: either container may have made it.
+    expect(described(shared())).toEqual(['listen probe-pub', 'established probe-sidecar', 'time_wait ?']);
+  });
+
+  it('gives a closed socket to the container that held it while it was open', () => {
+    const remembered: RememberedHolder = (ns, s) => (ns === 'net:[3]' && s.localPort === timeWait.localPort ? sidecar.id : undefined);
+    expect(described(shared(remembered))).toEqual(['listen probe-pub', 'established probe-sidecar', 'time_wait probe-sidecar']);
+  });
+
+  it("gives a closed inbound socket to the holder of the listener that accepted it", () => {
+    const accepted = { ...timeWait, localAddress: '10.213.8.2', localPort: 8080, remoteAddress: '10.213.8.3', remotePort: 40000 };
+    expect(described(shared(undefined, [listener, accepted]))).toEqual(['listen probe-pub', 'time_wait probe-pub']);
   });
 
   it("gives the host's namespace sockets no container unless a container process holds them", () => {
@@ -111,6 +126,8 @@ describe('attribution in shared namespaces', () => {
       'established probe-hostnet',
       'time_wait host',
     ]);
+    // An outbound TIME_WAIT socket nobody remembers may be a host process's or the container's.
+    expect(attributed.map((s) => s.unattributed)).toEqual([false, false, true]);
   });
 });
 
@@ -125,11 +142,13 @@ describe('peer resolution beyond the exact socket', () => {
     remotePort: rport,
     state: 'established',
     inode,
+    cookie: 0,
   });
 
   function linksOf(sockets: TcpSocket[], owners: Map<number, string>) {
     const attributed = attributeSockets([{ namespace: hostNs, sockets, owners, parseErrors: 0 }]);
-    const [links] = buildContainerLinks(attributed, [hostnet], [hostnet, publisher], hostAddresses, { maxSeriesPerContainer: 100 });
+    const context = new LinkContext({ sockets: attributed, namespaces: [hostNs], peerContainers: [hostnet, publisher], hostAddresses });
+    const [links] = buildContainerLinks(attributed, [hostnet], context, { maxSeriesPerContainer: 100 });
     return describeLinks(links!).established;
   }
 

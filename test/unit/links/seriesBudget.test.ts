@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { containerFromInspect } from '../../../src/docker/container.js';
 import { attributeSockets } from '../../../src/links/attribution.js';
 import { DirectionClassifier, EPHEMERAL_PORT, parsePortRange } from '../../../src/links/classification.js';
-import { buildContainerLinks } from '../../../src/links/containerLinks.js';
+import { buildContainerLinks, LinkContext } from '../../../src/links/containerLinks.js';
 import { FOLDED_ADDRESS } from '../../../src/links/seriesBudget.js';
 import type { NetNamespace } from '../../../src/namespaces/netNamespaces.js';
 import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
@@ -14,7 +14,7 @@ const server = containerFromInspect(
 )!;
 const namespace: NetNamespace = { id: 'net:[1]', host: false, containers: [server] };
 
-const listener: TcpSocket = { localAddress: '::', localPort: 8080, remoteAddress: '::', remotePort: 0, state: 'listen', inode: 1 };
+const listener: TcpSocket = { localAddress: '::', localPort: 8080, remoteAddress: '::', remotePort: 0, state: 'listen', inode: 1, cookie: 0 };
 function client(i: number, port = 8080): TcpSocket {
   return {
     localAddress: '10.213.8.2',
@@ -23,12 +23,14 @@ function client(i: number, port = 8080): TcpSocket {
     remotePort: 40000 + i,
     state: 'established',
     inode: 100 + i,
+    cookie: 0,
   };
 }
 
 function linksOf(sockets: TcpSocket[], budget: number) {
   const attributed = attributeSockets([{ namespace, sockets, parseErrors: 0 }]);
-  return buildContainerLinks(attributed, [server], [server], [], { maxSeriesPerContainer: budget })[0]!;
+  const context = new LinkContext({ sockets: attributed, namespaces: [namespace], peerContainers: [server], hostAddresses: [] });
+  return buildContainerLinks(attributed, [server], context, { maxSeriesPerContainer: budget })[0]!;
 }
 
 describe('the established series budget', () => {
@@ -74,7 +76,7 @@ describe('direction without a listener: the ephemeral port range', () => {
     attributeSockets([
       {
         namespace,
-        sockets: [{ localAddress: '10.213.8.2', localPort, remoteAddress: '10.213.8.9', remotePort, state: 'established', inode: 7 }],
+        sockets: [{ localAddress: '10.213.8.2', localPort, remoteAddress: '10.213.8.9', remotePort, state: 'established', inode: 7, cookie: 0 }],
         parseErrors: 0,
       },
     ])[0]!;
@@ -86,9 +88,9 @@ describe('direction without a listener: the ephemeral port range', () => {
   });
 
   it('takes a remote end that is a listener seen for the server, even with a port in the range', () => {
-    const serverSide: TcpSocket = { localAddress: '127.0.0.1', localPort: 39091, remoteAddress: '127.0.0.1', remotePort: 45000, state: 'established', inode: 8 };
-    const clientSide: TcpSocket = { localAddress: '127.0.0.1', localPort: 45000, remoteAddress: '127.0.0.1', remotePort: 39091, state: 'established', inode: 9 };
-    const listening: TcpSocket = { localAddress: '0.0.0.0', localPort: 39091, remoteAddress: '0.0.0.0', remotePort: 0, state: 'listen', inode: 10 };
+    const serverSide: TcpSocket = { localAddress: '127.0.0.1', localPort: 39091, remoteAddress: '127.0.0.1', remotePort: 45000, state: 'established', inode: 8, cookie: 0 };
+    const clientSide: TcpSocket = { localAddress: '127.0.0.1', localPort: 45000, remoteAddress: '127.0.0.1', remotePort: 39091, state: 'established', inode: 9, cookie: 0 };
+    const listening: TcpSocket = { localAddress: '0.0.0.0', localPort: 39091, remoteAddress: '0.0.0.0', remotePort: 0, state: 'listen', inode: 10, cookie: 0 };
     const attributed = attributeSockets([{ namespace, sockets: [listening, serverSide, clientSide], parseErrors: 0 }]);
     const classifier = new DirectionClassifier(attributed, range);
     expect(classifier.classify(attributed[1]!)).toEqual({ direction: 'inbound', port: 39091 });

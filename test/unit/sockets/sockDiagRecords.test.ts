@@ -4,9 +4,12 @@ import { SOCK_DIAG_RECORD_SIZE, decodeSockDiagRecords } from '../../../src/socke
 import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
 import { parseSsOutput, socketKeys } from '../../support/ssOutput.js';
 
-// Captured from the sock_diag addon in a container's namespace, with `ss -tanHe` right after.
-const records = readFileSync(new URL('./fixtures/sockdiag-server.records', import.meta.url));
-const ss = readFileSync(new URL('./fixtures/sockdiag-server.ss', import.meta.url), 'utf8');
+// Captured from the sock_diag addon in a container's namespace, with `ss -tanHe` right after
+// (test/unit/connections/fixtures/capture.mjs).
+const records = readFileSync(new URL('../connections/fixtures/server-a.records', import.meta.url));
+const ss = readFileSync(new URL('../connections/fixtures/server-a.ss', import.meta.url), 'utf8');
+const ssField = (field: string) => ss.trim().split('\n').map((line) => new RegExp(`${field}:(\\w+)`).exec(line)?.[1]);
+const endpoints = (s: Omit<TcpSocket, 'inode' | 'cookie' | 'state'>) => `${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`;
 
 function decode(buffer: Uint8Array): { sockets: TcpSocket[]; skipped: number } {
   const sockets: TcpSocket[] = [];
@@ -18,15 +21,23 @@ describe('decodeSockDiagRecords', () => {
     const { sockets, skipped } = decode(records);
     expect(skipped).toBe(0);
     expect(socketKeys(sockets)).toEqual(socketKeys(parseSsOutput(ss)));
-    expect(sockets.filter((s) => s.state === 'time_wait')).toHaveLength(2);
-    expect(sockets.find((s) => s.remoteAddress === '10.213.27.3')?.localAddress).toBe('10.213.27.2');
+    expect(sockets.filter((s) => s.state === 'time_wait')).toHaveLength(3);
+    expect(sockets.find((s) => s.remoteAddress === '10.213.41.3')?.localAddress).toBe('10.213.41.2');
   });
 
   it('reads the inode of every socket as ss -e shows it (0 for TIME_WAIT)', () => {
     const { sockets } = decode(records);
-    const byKey = (s: TcpSocket) => `${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`;
-    const ssInodes = parseSsOutput(ss).map((s, i) => [`${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`, Number(/ino:(\d+)/.exec(ss.trim().split('\n')[i]!)![1])]);
-    expect(new Map(sockets.map((s) => [byKey(s), s.inode]))).toEqual(new Map(ssInodes as [string, number][]));
+    const inodes = ssField('ino');
+    const ssInodes = parseSsOutput(ss).map((s, i): [string, number] => [endpoints(s), Number(inodes[i])]);
+    expect(new Map(sockets.map((s) => [endpoints(s), s.inode]))).toEqual(new Map(ssInodes));
+  });
+
+  it("reads the cookie of every socket as ss -e shows it (sk:), TIME_WAIT's included", () => {
+    const { sockets } = decode(records);
+    const cookies = ssField('sk');
+    const ssCookies = parseSsOutput(ss).map((s, i): [string, number] => [endpoints(s), parseInt(cookies[i]!, 16)]);
+    expect(new Map(sockets.map((s) => [endpoints(s), s.cookie]))).toEqual(new Map(ssCookies));
+    expect(new Set(sockets.map((s) => s.cookie)).size).toBe(sockets.length);
   });
 
   it('skips records of an unknown family or state and a truncated tail, keeping the rest', () => {

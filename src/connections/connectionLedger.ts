@@ -1,0 +1,98 @@
+import type { AttributedSocket } from '../links/attribution.js';
+import type { TcpSocket, TcpState } from '../sockets/tcpSocket.js';
+import { connectionKey, endpointKey } from './connectionKeys.js';
+
+/**
+ * The states of a connection from its establishment to TIME_WAIT. Listeners, connects that
+ * never completed (syn_sent), request sockets (syn_recv) and closed sockets are no connection.
+ */
+export const CONNECTION_STATES: ReadonlySet<TcpState> = new Set<TcpState>([
+  'established',
+  'fin_wait1',
+  'fin_wait2',
+  'close_wait',
+  'closing',
+  'last_ack',
+  'time_wait',
+]);
+
+/** What the ledger remembers of one end of a connection between two collections. */
+interface EndMemory {
+  namespaceId: string;
+  connection: string;
+  /** The kernel's cookie of the socket (netlink), 0 when the source has none. */
+  cookie: number;
+  /** Seen past established: seeing the same 4-tuple established again is a new connection. */
+  closing: boolean;
+  /** The container it was given to: it holds the socket no more once it is closed. */
+  holderId: string | undefined;
+}
+
+/**
+ * Remembers the connections seen in the last collection, so that each connection is counted
+ * once however many collections see it, and however short it was: a closed connection stays
+ * in TIME_WAIT for 60 s on the side that closed first.
+ *
+ * One end of a connection is a socket in a namespace, known by its 4-tuple there; both ends
+ * are one connection. A 4-tuple seen again is the same connection, unless its cookie changed
+ * (netlink) or it went from a closing state back to established (procfs, exec): the kernel
+ * reuses a 4-tuple in TIME_WAIT for a new connection on loopback.
+ *
+ * What it remembers is what the kernel still lists: an end it no longer lists is forgotten,
+ * except in a namespace that could not be read this time (`kept` in observe).
+ */
+export class ConnectionLedger {
+  #ends = new Map<string, EndMemory>();
+
+  /** Ends remembered now. */
+  get size(): number {
+    return this.#ends.size;
+  }
+
+  /** The container that held this socket of `namespaceId` when it was last seen; for attribution. */
+  readonly holderOf = (namespaceId: string, socket: TcpSocket): string | undefined =>
+    this.#ends.get(memoryKey(namespaceId, socket))?.holderId;
+
+  /**
+   * Takes the sockets of one collection and returns the ends of the connections first seen in
+   * it (one end, or both when both are on this host and still listed). `kept`: ids of namespaces
+   * that were not read this time but still exist, whose memory stays.
+   */
+  observe(sockets: readonly AttributedSocket[], kept: ReadonlySet<string> = new Set()): AttributedSocket[] {
+    const before = this.#ends;
+    const now = new Map<string, EndMemory>();
+    const seen = new Map<string, AttributedSocket[]>();
+    const renewed = new Set<string>();
+    for (const s of sockets) {
+      if (!CONNECTION_STATES.has(s.state)) continue;
+      const key = memoryKey(s.namespace.id, s);
+      const connection = connectionKey(s.namespace.id, s);
+      const closing = s.state !== 'established';
+      const last = before.get(key);
+      if (last && ((s.cookie !== 0 && last.cookie !== 0 && s.cookie !== last.cookie) || (last.closing && !closing))) {
+        renewed.add(connection);
+      }
+      now.set(key, { namespaceId: s.namespace.id, connection, cookie: s.cookie, closing, holderId: s.container?.id });
+      const ends = seen.get(connection);
+      if (ends) ends.push(s);
+      else seen.set(connection, [s]);
+    }
+
+    const known = new Set<string>();
+    for (const [key, end] of before) {
+      known.add(end.connection);
+      if (kept.has(end.namespaceId) && !now.has(key)) now.set(key, end);
+    }
+    this.#ends = now;
+
+    const fresh: AttributedSocket[] = [];
+    for (const [connection, ends] of seen) {
+      if (!known.has(connection) || renewed.has(connection)) fresh.push(...ends);
+    }
+    return fresh;
+  }
+}
+
+function memoryKey(namespaceId: string, s: TcpSocket): string {
+  return `${namespaceId}${endpointKey(namespaceId, s)}`;
+}

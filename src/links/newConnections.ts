@@ -1,0 +1,73 @@
+import type { Container } from '../docker/container.js';
+import type { NetNamespace } from '../namespaces/netNamespaces.js';
+import { HOST_PEER } from './peers.js';
+import type { AttributedSocket } from './attribution.js';
+import { groupKey, type EstablishedGroup, type LinkContext } from './containerLinks.js';
+
+/** The connections first seen in one collection, grouped as container_tcp_established is. */
+export interface NewConnections {
+  /** Per container id: its groups, each with the number of new connections. */
+  byContainer: Map<string, EstablishedGroup[]>;
+  /**
+   * Per shared namespace (named by the container that owns it, or `host`): ends of new
+   * connections that belong to one of its containers, but to which one cannot be told.
+   */
+  unattributed: Map<string, number>;
+}
+
+/** The label naming a shared namespace: its owner container, or host. */
+export function namespaceLabel(namespace: NetNamespace): string {
+  return namespace.host ? HOST_PEER : (namespace.containers[0]?.name ?? '');
+}
+
+/**
+ * Counts the ends of new connections (ConnectionLedger.observe) for their containers. When the
+ * peer's end is not among the sockets (closed already, as one end of a short connection is) but
+ * is exactly known to be a container's, that container is counted too, with the labels its own
+ * socket would have had: every connection between two containers of the host counts at both ends.
+ */
+export function countNewConnections(newEnds: readonly AttributedSocket[], context: LinkContext): NewConnections {
+  const groups = new Map<string, Map<string, EstablishedGroup>>();
+  const unattributed = new Map<string, number>();
+  const count = (container: Container, group: Omit<EstablishedGroup, 'count'>) => {
+    let mine = groups.get(container.id);
+    if (!mine) groups.set(container.id, (mine = new Map()));
+    const key = groupKey(group);
+    const existing = mine.get(key);
+    if (existing) existing.count++;
+    else mine.set(key, { ...group, count: 1 });
+  };
+  const unknown = (namespace: NetNamespace) => {
+    const label = namespaceLabel(namespace);
+    unattributed.set(label, (unattributed.get(label) ?? 0) + 1);
+  };
+
+  for (const end of newEnds) {
+    const { group, peer } = context.describe(end);
+    if (end.container) count(end.container, group);
+    else if (end.unattributed) unknown(end.namespace);
+    if (peer.visible) continue; // it is a new end of its own
+    if (peer.end) count(peer.end.container, context.describe(mirrorEnd(end, peer.end.container, peer.end.namespace)).group);
+    else if (peer.ambiguous) unknown(peer.ambiguous);
+  }
+  return {
+    byContainer: new Map([...groups].map(([id, mine]) => [id, [...mine.values()]])),
+    unattributed,
+  };
+}
+
+/** The peer's end of a connection, as its socket was while it was there. */
+function mirrorEnd(end: AttributedSocket, container: Container, namespace: NetNamespace): AttributedSocket {
+  return {
+    localAddress: end.remoteAddress,
+    localPort: end.remotePort,
+    remoteAddress: end.localAddress,
+    remotePort: end.localPort,
+    state: 'established',
+    inode: 0,
+    cookie: 0,
+    container,
+    namespace,
+    unattributed: false,
+  };
+}

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { ConnectionLedger } from '../../../src/connections/connectionLedger.js';
+import type { AttributedSocket } from '../../../src/links/attribution.js';
+import { capturedCollection, clientNs, serverNs, type Source } from '../../support/connectionFixtures.js';
+
+const ends = (sockets: readonly AttributedSocket[]) =>
+  sockets.map((s) => `${s.container?.name} ${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`).sort();
+
+describe.each<Source>(['netlink', 'procfs'])('ConnectionLedger on captured %s tables', (source) => {
+  it('finds every connection in the first collection: the open one at both ends, the closed short ones at the end that remains', () => {
+    const ledger = new ConnectionLedger();
+    expect(ends(ledger.observe(capturedCollection('a', source)))).toEqual([
+      'outpost-capture-client established 10.213.41.3:57406 10.213.41.2:8080',
+      'outpost-capture-server established 10.213.41.2:8080 10.213.41.3:57406',
+      'outpost-capture-server time_wait 10.213.41.2:9000 10.213.41.3:33006',
+      'outpost-capture-server time_wait 10.213.41.2:9000 10.213.41.3:33008',
+      'outpost-capture-server time_wait fd00:213:41::2:9000 fd00:213:41::3:59002',
+    ]);
+    // Every connection end listed, nothing else (listeners and Docker's DNS are no connection).
+    expect(ledger.size).toBe(5);
+  });
+
+  it('counts nothing again for the same connections seen again, open or now in time_wait', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(capturedCollection('a', source));
+    expect(ledger.observe(capturedCollection('a', source))).toEqual([]);
+    // The long connection closed by the client: its end went from established to time_wait.
+    expect(ledger.observe(capturedCollection('b', source))).toEqual([]);
+    // The server's end of it is gone from the kernel, and from the ledger.
+    expect(ledger.size).toBe(4);
+  });
+
+  it('forgets what the kernel no longer lists, except in a namespace that could not be read', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(capturedCollection('a', source));
+    const clientOnly = capturedCollection('a', source).filter((s) => s.namespace === clientNs);
+    ledger.observe(clientOnly, new Set([serverNs.id]));
+    expect(ledger.size).toBe(5);
+    ledger.observe(clientOnly);
+    expect(ledger.size).toBe(1);
+    // Forgotten, the server's closed connections are new again if they are seen again.
+    expect(ends(ledger.observe(capturedCollection('a', source)))).toHaveLength(3);
+  });
+
+  it('remembers who held a socket, for the same socket closed (attribution in shared namespaces)', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(capturedCollection('a', source));
+    const [clientEnd] = capturedCollection('b', source).filter((s) => s.namespace === clientNs && s.state === 'time_wait');
+    expect(ledger.holderOf(clientNs.id, clientEnd!)).toBe(clientNs.containers[0]!.id);
+    expect(ledger.holderOf(serverNs.id, clientEnd!)).toBeUndefined();
+  });
+});
+
+describe('a reused 4-tuple is a new connection', () => {
+  it('procfs: the same 4-tuple established again after time_wait', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(capturedCollection('a', 'procfs'));
+    ledger.observe(capturedCollection('b', 'procfs'));
+    expect(ends(ledger.observe(capturedCollection('a', 'procfs')))).toEqual([
+      'outpost-capture-client established 10.213.41.3:57406 10.213.41.2:8080',
+      'outpost-capture-server established 10.213.41.2:8080 10.213.41.3:57406',
+    ]);
+  });
+
+  it('netlink: the same 4-tuple with another cookie, even in the same state', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(capturedCollection('b', 'netlink'));
+    const reused = capturedCollection('b', 'netlink').map((s) => (s.localPort === 57406 ? { ...s, cookie: s.cookie + 1000 } : s));
+    expect(ends(ledger.observe(reused))).toEqual(['outpost-capture-client time_wait 10.213.41.3:57406 10.213.41.2:8080']);
+    // The same cookie going from established to time_wait is the same connection.
+    const again = new ConnectionLedger();
+    again.observe(capturedCollection('a', 'netlink'));
+    expect(again.observe(capturedCollection('b', 'netlink'))).toEqual([]);
+  });
+});

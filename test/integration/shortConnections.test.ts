@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { select, type Series } from '../support/exposition.js';
+
+const REQUESTS = 30;
+const SCRAPE_EVERY_MS = 3_000;
+
+/** A container that makes one HTTP request a second, REQUESTS times, and logs "ok" for each that worked. */
+function poller(url: string): string[] {
+  return ['sh', '-c', `i=0; while [ $i -lt ${REQUESTS} ]; do wget -q -O /dev/null ${url} && echo ok; i=$((i+1)); sleep 1; done; echo done; sleep 100000`];
+}
+
+async function loggedRequests(container: string): Promise<number> {
+  return (await docker(['logs', container])).split('\n').filter((l) => l === 'ok').length;
+}
+
+/**
+ * Short connections (busybox wget → httpd, the server closing first) are counted on both ends,
+ * once each, while scrapes come every few seconds; a long-lived connection counts once.
+ */
+describe('short-lived connections: every connection counted once, at both ends', () => {
+  const scenario = new Scenario('short');
+  let exporter: TestExporter;
+  let net: string;
+  const c: Record<string, string> = {};
+  let final: Series[];
+  const openAtScrape: number[] = [];
+  const logged: Record<string, number> = {};
+
+  const total = (labels: Record<string, string>) =>
+    select(final, 'container_tcp_connections_total', labels).reduce((sum, s) => sum + s.value, 0);
+
+  beforeAll(async () => {
+    await ensureTestImage();
+    net = await scenario.network('net', ['10.213.51.0/24', 'fd00:213:51::/64']);
+    c.web = await scenario.run('web', ['--network', net], [
+      'sh',
+      '-c',
+      'mkdir -p /www; echo ok > /www/index.html; nc -ll -p 8080 -e cat & httpd -f -p 9000 -h /www',
+    ]);
+    // A sidecar serving: it holds the listener in the namespace of a container that does nothing.
+    c.svcOwner = await scenario.run('svc-owner', ['--network', net], ['sleep', '100000']);
+    c.svcSidecar = await scenario.run('svc-sidecar', ['--network', `container:${c.svcOwner}`], [
+      'sh',
+      '-c',
+      'mkdir -p /www; echo ok > /www/index.html; httpd -f -p 9001 -h /www',
+    ]);
+    // A sidecar making the requests, from the namespace of a container that does nothing.
+    c.cliOwner = await scenario.run('cli-owner', ['--network', net], ['sleep', '100000']);
+    c.long = await scenario.run('long', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${c.web} 8080`]);
+    const ip = async (name: string, family: 4 | 6 = 4) => scenario.ip(name, net, family);
+    await waitFor('the long connection', async () =>
+      (await kernelSockets(await pidOf(c.web!))).some((s) => s.state === 'established' && s.localPort === 8080),
+    );
+
+    exporter = await startTestExporter();
+    await exporter.scrape();
+    c.poller4 = await scenario.run('poller4', ['--network', net], poller(`http://${await ip(c.web)}:9000/`));
+    c.poller6 = await scenario.run('poller6', ['--network', net], poller(`http://[${await ip(c.web, 6)}]:9000/`));
+    c.pollerSvc = await scenario.run('poller-svc', ['--network', net], poller(`http://${await ip(c.svcOwner)}:9001/`));
+    c.cliSidecar = await scenario.run('cli-sidecar', ['--network', `container:${c.cliOwner}`], poller(`http://${await ip(c.web)}:9000/`));
+
+    const pollers = [c.poller4, c.poller6, c.pollerSvc, c.cliSidecar];
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const series = await exporter.scrape();
+      openAtScrape.push(
+        select(series, 'container_tcp_established', { container: c.long, remote_container: c.web }).reduce((sum, s) => sum + s.value, 0),
+      );
+      const done = await Promise.all(pollers.map(async (p) => (await docker(['logs', p])).split('\n').includes('done')));
+      if (done.every(Boolean) || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, SCRAPE_EVERY_MS));
+    }
+    for (const p of pollers) logged[p] = await loggedRequests(p);
+    final = await exporter.scrape();
+  }, 180_000);
+
+  afterAll(async () => {
+    await exporter?.close();
+    await scenario.cleanup();
+  });
+
+  const expectWithin10Percent = (counted: number, expected: number, what: string) => {
+    console.log(`${what}: ${counted} counted, ${expected} made`);
+    expect(expected, `${what}: requests made`).toBeGreaterThanOrEqual(REQUESTS * 0.9);
+    expect(Math.abs(counted - expected), `${what}: ${counted} counted for ${expected} made`).toBeLessThanOrEqual(expected * 0.1);
+  };
+
+  it('counts each IPv4 request on the client (outbound, naming the server) and on the server (inbound, naming the client)', () => {
+    expectWithin10Percent(total({ container: c.poller4!, direction: 'outbound', port: '9000', remote_container: c.web! }), logged[c.poller4!]!, 'IPv4 client');
+    expectWithin10Percent(total({ container: c.web!, direction: 'inbound', port: '9000', remote_container: c.poller4! }), logged[c.poller4!]!, 'IPv4 server');
+  });
+
+  it('does the same over IPv6, with IPv6 addresses', async () => {
+    const webIp6 = await scenario.ip(c.web!, net, 6);
+    expectWithin10Percent(
+      total({ container: c.poller6!, direction: 'outbound', port: '9000', remote_container: c.web!, remote_address: webIp6 }),
+      logged[c.poller6!]!,
+      'IPv6 client',
+    );
+    expectWithin10Percent(
+      total({ container: c.web!, direction: 'inbound', port: '9000', remote_container: c.poller6!, remote_address: await scenario.ip(c.poller6!, net, 6) }),
+      logged[c.poller6!]!,
+      'IPv6 server',
+    );
+  });
+
+  it('gives a sidecar serving short connections its own counts, by the listener it holds, and names it on the client', () => {
+    expectWithin10Percent(total({ container: c.svcSidecar!, direction: 'inbound', port: '9001', remote_container: c.pollerSvc! }), logged[c.pollerSvc!]!, 'sidecar server');
+    expectWithin10Percent(total({ container: c.pollerSvc!, direction: 'outbound', port: '9001', remote_container: c.svcSidecar! }), logged[c.pollerSvc!]!, 'client of the sidecar');
+    expect(select(final, 'container_tcp_connections_total', { container: c.svcOwner! })).toEqual([]);
+  });
+
+  it("counts a sidecar's short outbound connections as unattributed in its namespace, never as the owner's", () => {
+    expectWithin10Percent(
+      select(final, 'outpost_unattributed_connections_total', { namespace: c.cliOwner! }).reduce((sum, s) => sum + s.value, 0),
+      logged[c.cliSidecar!]!,
+      'sidecar client (unattributed)',
+    );
+    expect(select(final, 'container_tcp_connections_total', { container: c.cliOwner! })).toEqual([]);
+    expect(select(final, 'container_tcp_connections_total', { container: c.cliSidecar! })).toEqual([]);
+    // The server's end is exact; its peer is named by the address, which is the owner's.
+    expectWithin10Percent(total({ container: c.web!, direction: 'inbound', port: '9000', remote_container: c.cliOwner! }), logged[c.cliSidecar!]!, 'server of the sidecar');
+  });
+
+  it('counts a long-lived connection open through every scrape exactly once on each end', () => {
+    expect(openAtScrape.length).toBeGreaterThanOrEqual(10);
+    expect(openAtScrape.every((n) => n === 1)).toBe(true);
+    expect(total({ container: c.long!, direction: 'outbound', port: '8080', remote_container: c.web! })).toBe(1);
+    expect(total({ container: c.web!, direction: 'inbound', port: '8080', remote_container: c.long! })).toBe(1);
+  });
+
+  it('lists short-lived links in /connections with the connections counted since the last collection', async () => {
+    const before = await exporter.fetchText('/connections');
+    expect(before.status).toBe(200);
+    // Two more requests from the IPv4 poller's namespace, then the next collection sees exactly them.
+    const webIp = await scenario.ip(c.web!, net);
+    await docker(['exec', c.poller4!, 'sh', '-c', `wget -q -O /dev/null http://${webIp}:9000/ && wget -q -O /dev/null http://${webIp}:9000/`]);
+    const entries = JSON.parse((await exporter.fetchText('/connections')).text) as {
+      name: string;
+      established: { address: string; port: number; direction: string; remote_container: string; count: number; new_connections: number }[];
+    }[];
+    const poller = entries.find((e) => e.name === c.poller4)!;
+    expect(poller.established).toEqual([{ address: webIp, port: 9000, direction: 'outbound', remote_container: c.web, count: 0, new_connections: 2 }]);
+  });
+});

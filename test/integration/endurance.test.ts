@@ -1,26 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scenario, docker, ensureTestImage, waitFor } from '../support/docker.js';
 import { parseExposition, select } from '../support/exposition.js';
-import { freePort } from '../support/net.js';
-
-const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
-
-/** outpost as its own process, so its memory is its own. */
-async function startExporterProcess(): Promise<{ child: ChildProcess; url: string; rssKiB: () => number }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [MAIN, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor('outpost to listen', async () => (await fetch(`${url}/healthz`)).ok);
-  const rssKiB = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]);
-  return { child, url, rssKiB };
-}
+import { startExporterProcess, type ExporterProcess } from '../support/exporterProcess.js';
 
 describe('endurance', () => {
   const scenario = new Scenario('churn2');
-  let exporter: Awaited<ReturnType<typeof startExporterProcess>>;
+  let exporter: ExporterProcess;
   let net: string;
 
   beforeAll(async () => {

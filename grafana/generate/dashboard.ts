@@ -43,7 +43,7 @@ function organize(valueName: string, extra: Record<string, string> = {}) {
 export function buildDashboard(): Dashboard {
   const linkMap = new NodeGraphPanel()
     .title('Link map')
-    .description('Containers (and the peers they talk to) as nodes; established links as edges: source → target → port, with the number of connections.')
+    .description('Containers (and the peers they talk to) as nodes; links as edges: source → target → port, with the connections open now plus those made in the last connections window (short-lived links included).')
     .datasource(DATASOURCE)
     .height(14)
     .span(24)
@@ -64,15 +64,15 @@ export function buildDashboard(): Dashboard {
 
   const newLinks = new TablePanel()
     .title('New links in the selected range')
-    .description('Links seen in the selected range and not in the range of the same length before it.')
+    .description('Links (open, or made of short connections) seen in the selected range and not in the range of the same length before it.')
     .datasource(DATASOURCE)
     .height(9)
     .span(12)
     .withTarget(
       instant(
         'A',
-        `max_over_time(outpost:link:established{${hostAndContainer}}[$__range])\n` +
-          `unless on (${LINK_LABELS}) max_over_time(outpost:link:established{${hostAndContainer}}[$__range] offset $__range)`,
+        `max_over_time(outpost:link:active{${hostAndContainer}}[$__range])\n` +
+          `unless on (${LINK_LABELS}) max_over_time(outpost:link:active{${hostAndContainer}}[$__range] offset $__range)`,
       ),
     )
     .withTransformation(organize('connections'))
@@ -88,6 +88,21 @@ export function buildDashboard(): Dashboard {
         'A',
         `sum by (container, direction, peer, port) (outpost:link:established{${hostAndContainer}})`,
         '{{container}} {{direction}} {{peer}}:{{port}}',
+      ),
+    );
+
+  const connectionRate = new TimeSeriesPanel()
+    .title('New connections per second by peer and direction')
+    .description('Every connection counted once, however short (container_tcp_connections_total): the traffic that open connections at scrape time do not show.')
+    .datasource(DATASOURCE)
+    .unit('cps')
+    .height(9)
+    .span(24)
+    .withTarget(
+      range(
+        'A',
+        `sum by (container, direction, remote_container, port) (rate(container_tcp_connections_total{${hostAndContainer}}[$__rate_interval]))`,
+        '{{container}} {{direction}} {{remote_container}}:{{port}}',
       ),
     );
 
@@ -155,6 +170,7 @@ export function buildDashboard(): Dashboard {
     .withPanel(listening)
     .withPanel(newLinks)
     .withPanel(established)
+    .withPanel(connectionRate)
     .withRow(new RowBuilder('Sockets and exporter'))
     .withPanel(states)
     .withPanel(up)

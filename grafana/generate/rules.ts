@@ -54,17 +54,40 @@ function alert(
 export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
   const c: RulesConfig = { ...DEFAULT_RULES_CONFIG, ...overrides };
 
-  const records: RecordingRule[] = [
-    {
-      // peer: the container at the other end when outpost named it, else the remote address.
-      record: 'outpost:link:established',
-      expr: promql(`
+  // peer: the container at the other end when outpost named it, else the remote address.
+  const byLink = (series: string) => `
         sum by (instance, job, container, direction, peer, port) (
           label_replace(
-            label_replace(container_tcp_established, "peer", "$1", "remote_address", "(.*)"),
+            label_replace(${series}, "peer", "$1", "remote_address", "(.*)"),
             "peer", "$1", "remote_container", "(.+)"
           )
-        )`),
+        )`;
+  const total = 'container_tcp_connections_total';
+  const records: RecordingRule[] = [
+    {
+      // Open connections per link now.
+      record: 'outpost:link:established',
+      expr: promql(byLink('container_tcp_established')),
+    },
+    {
+      // Connections counted per link in the window, however short. A counter series younger
+      // than the window counts whole: increase() would miss its first connection (0 → 1 is
+      // never scraped, the series starts at 1).
+      record: 'outpost:link:new_connections',
+      expr: promql(byLink(`(
+            ${total} unless ${total} offset ${c.connectionsWindow}
+            or
+            increase(${total}[${c.connectionsWindow}])
+          )`)),
+    },
+    {
+      // A link is present while it has open connections or new ones in the window; its value
+      // is both together. What the link map and the link alerts read.
+      record: 'outpost:link:active',
+      expr: promql(`
+        (outpost:link:established or 0 * outpost:link:new_connections)
+          + (outpost:link:new_connections or 0 * outpost:link:established)
+        > 0`),
     },
     {
       record: 'outpost:listener:listening',
@@ -80,17 +103,18 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
     {
       // Edges of the link map: every outbound link, and inbound links from what is no container
       // of this host (the host itself, or an address), which have no outbound side to show them.
+      // Short-lived links are edges too; the value is open connections plus new ones in the window.
       record: 'outpost:link_map:edge',
       expr: promql(`
         label_join(
           label_replace(
-            label_replace(outpost:link:established{direction="outbound"}, "source", "$1", "container", "(.*)"),
+            label_replace(outpost:link:active{direction="outbound"}, "source", "$1", "container", "(.*)"),
             "target", "$1", "peer", "(.*)"
           )
           or
           label_replace(
             label_replace(
-              outpost:link:established{direction="inbound", peer=~"host|[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|.*:.*"},
+              outpost:link:active{direction="inbound", peer=~"host|[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|.*:.*"},
               "source", "$1", "peer", "(.*)"
             ),
             "target", "$1", "container", "(.*)"
@@ -102,9 +126,9 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       // Nodes of the link map: every container (its connection count) and every peer.
       record: 'outpost:link_map:node',
       expr: promql(`
-        sum by (instance, job, id) (label_replace(outpost:link:established, "id", "$1", "container", "(.*)"))
+        sum by (instance, job, id) (label_replace(outpost:link:active, "id", "$1", "container", "(.*)"))
         or
-        sum by (instance, job, id) (label_replace(outpost:link:established, "id", "$1", "peer", "(.*)"))
+        sum by (instance, job, id) (label_replace(outpost:link:active, "id", "$1", "peer", "(.*)"))
         or
         0 * group by (instance, job, id) (label_replace(outpost_container_info, "id", "$1", "container", "(.*)"))`),
     },
@@ -133,17 +157,17 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       c,
       'OutpostNewLink',
       'warning',
-      fresh('outpost:link:established', LINK_LABELS),
+      fresh('outpost:link:active', LINK_LABELS),
       'New link {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }}',
-      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }}, not seen in the ${c.lookback} before.`,
+      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }} (open now or made in the last ${c.connectionsWindow}), not seen in the ${c.lookback} before.`,
     ),
     alert(
       c,
       'OutpostLinkDisappeared',
       'warning',
-      steady('outpost:link:established', LINK_LABELS),
+      steady('outpost:link:active', LINK_LABELS),
       'Link {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }} disappeared',
-      `Container {{ $labels.container }} on {{ $labels.instance }} had an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }} through the last ${c.steadyWindow}, and has none now.`,
+      `Container {{ $labels.container }} on {{ $labels.instance }} had an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }} through the last ${c.steadyWindow}, and has had none open or new for ${c.connectionsWindow}.`,
     ),
     alert(
       c,

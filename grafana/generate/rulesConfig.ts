@@ -10,6 +10,11 @@ export interface RulesConfig {
   steadyRatio: number;
   /** How long after an exporter restart "disappeared" alerts stay quiet. */
   restartQuiet: string;
+  /**
+   * A link is present while it has open connections or new ones counted in this window: a link
+   * made of short connections used less often than this comes and goes.
+   */
+  connectionsWindow: string;
   closeWaitThreshold: number;
   closeWaitFor: string;
   downFor: string;
@@ -27,6 +32,7 @@ export const DEFAULT_RULES_CONFIG: RulesConfig = {
   steadyWindow: '1h',
   steadyRatio: 0.9,
   restartQuiet: '10m',
+  connectionsWindow: '5m',
   closeWaitThreshold: 50,
   closeWaitFor: '10m',
   downFor: '5m',

@@ -9,7 +9,7 @@ import { TestPrometheus, type PromAlert } from '../support/prometheus.js';
  * The shipped rules and dashboard against a real Prometheus scraping a real outpost. The rules
  * are the shipped ones with windows shortened from days and hours to seconds.
  */
-const SHORT_WINDOWS = { lookback: '2m', settle: '10s', steadyWindow: '40s', restartQuiet: '10s', interval: '1s' };
+const SHORT_WINDOWS = { lookback: '2m', settle: '10s', steadyWindow: '40s', restartQuiet: '10s', connectionsWindow: '10s', interval: '1s' };
 
 describe('alerts and dashboard on a live Prometheus', () => {
   const scenario = new Scenario('prom');
@@ -19,6 +19,8 @@ describe('alerts and dashboard on a live Prometheus', () => {
   let server: string;
   let client: string;
   let steadyClient: string;
+  let api: string;
+  let poller: string;
 
   const alertsNamed = async (name: string, labels: Record<string, string>): Promise<PromAlert[]> =>
     (await prometheus.alerts()).filter(
@@ -32,6 +34,9 @@ describe('alerts and dashboard on a live Prometheus', () => {
     steadyClient = await scenario.run('steady', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
     // Runs from the start, but opens its connection only when the test says so.
     client = await scenario.run('client', ['--network', net], ['sleep', '100000']);
+    // An HTTP API, and a container that will call it once a second: a link of short connections.
+    api = await scenario.run('api', ['--network', net], ['sh', '-c', 'mkdir -p /www; echo ok > /www/index.html; httpd -f -p 9000 -h /www']);
+    poller = await scenario.run('poller', ['--network', net], ['sleep', '100000']);
     const serverPid = await pidOf(server);
     await waitFor('the steady connection', async () => (await kernelSockets(serverPid)).some((s) => s.state === 'established'));
     exporter = await startTestExporter();
@@ -68,6 +73,23 @@ describe('alerts and dashboard on a live Prometheus', () => {
     expect(await alertsNamed('OutpostNewLink', { container: steadyClient })).toEqual([]);
   }, 60_000);
 
+  it('raises OutpostNewLink for a link made only of short connections, on both ends', async () => {
+    await docker(['exec', '-d', poller, 'sh', '-c', `while true; do wget -q -O /dev/null http://${api}:9000/; sleep 1; done`]);
+    const [outbound] = await waitFor('the new-link alert of the poller', async () => {
+      const found = await alertsNamed('OutpostNewLink', { container: poller });
+      return found.length ? found : undefined;
+    });
+    expect(outbound!.labels).toMatchObject({ instance, direction: 'outbound', peer: api, port: '9000' });
+    const inbound = await waitFor('the new-link alert of the API', async () => {
+      const found = await alertsNamed('OutpostNewLink', { container: api, peer: poller });
+      return found.length ? found : undefined;
+    });
+    expect(inbound[0]!.labels).toMatchObject({ direction: 'inbound', port: '9000' });
+    // Never open at a scrape, only counted.
+    expect(await prometheus.query(`max_over_time(container_tcp_established{container="${poller}"}[5m])`)).toEqual([]);
+    await waitFor('the poller counted', async () => (await prometheus.query(`container_tcp_connections_total{container="${poller}", remote_container="${api}"} > 3`)).length === 1);
+  }, 60_000);
+
   it('raises OutpostLinkDisappeared when the steady new link is closed, and only for it', async () => {
     // Steady: present in every evaluation of the (shortened) steady window.
     await waitFor(
@@ -91,6 +113,10 @@ describe('alerts and dashboard on a live Prometheus', () => {
       const found = await fired();
       return found.length >= 2 ? found : undefined;
     });
+    // The link of short connections, used every second, is steady too, and does not flap.
+    expect(
+      (await prometheus.query(`count_over_time(outpost:link:active{container="${poller}"}[40s]) >= on (instance) group_left () count_over_time(outpost:instance:up[40s])`)).length,
+    ).toBe(1);
     expect(gone.sort()).toEqual([`${client} outbound ${server}:8080 warning`, `${server} inbound ${client}:8080 warning`].sort());
   }, 90_000);
 
@@ -129,6 +155,8 @@ describe('alerts and dashboard on a live Prometheus', () => {
     expect(edges).toContainEqual(
       expect.objectContaining({ source: steadyClient, target: server, port: '8080', id: `${steadyClient} → ${server} → 8080` }),
     );
+    // The link of short connections is an edge too.
+    expect(edges).toContainEqual(expect.objectContaining({ source: poller, target: api, port: '9000' }));
     // Every edge ends at a node.
     const ids = new Set(nodes!.map((n) => n.id));
     for (const edge of edges!) expect(ids.has(edge.source!) && ids.has(edge.target!), edge.id).toBe(true);

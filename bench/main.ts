@@ -2,7 +2,10 @@
  * outpost against the kernel's floor and the ancestor, on the same containers in one run.
  *
  *   npm run bench -- --containers 100 --connections 100 [--rounds 20] [--ancestor-rounds 3]
- *                    [--memory-collections 1000] [--keep] [--out bench/results/x.json]
+ *                    [--memory-collections 1000] [--baseline DIR] [--keep] [--out bench/results/x.json]
+ *
+ * --baseline DIR: another outpost checkout, built (npm ci && npm run build), measured in the same
+ * rounds as this one: the cost of a change as a ratio in one run.
  *
  * Needs root, a Docker Engine, cc, and the test image (built by the integration tests).
  */
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     'ancestor-rounds': { type: 'string' },
     'memory-collections': { type: 'string' },
+    baseline: { type: 'string' },
     keep: { type: 'boolean' },
     out: { type: 'string' },
   },
@@ -65,6 +69,7 @@ const containers = await createScenario(N, M, log);
 const main = join(ROOT, 'dist', 'main.js');
 const auto = await OutpostProcess.start(main, 'auto');
 const procfs = await OutpostProcess.start(main, 'procfs');
+const baseline = values.baseline ? await OutpostProcess.start(join(values.baseline, 'dist', 'main.js'), 'auto') : undefined;
 try {
   // Until every connection is up at both ends (each end in its own namespace).
   for (let i = 0; ; i++) {
@@ -74,25 +79,28 @@ try {
     if (i > 600) throw new Error(`only ${count} of ${2 * M} connection ends came up`);
     await new Promise((r) => setTimeout(r, 500));
   }
-  for (let i = 0; i < 5; i++) await Promise.all([auto.scrape(), procfs.scrape(), floorRound(floorBinary, containers)]);
+  for (let i = 0; i < 5; i++) await Promise.all([auto.scrape(), procfs.scrape(), baseline?.scrape(), floorRound(floorBinary, containers)]);
 
-  log(`measuring ${R} rounds: floor, outpost (auto), outpost (procfs)`);
+  log(`measuring ${R} rounds: floor, outpost (auto), outpost (procfs)${baseline ? ', the baseline (auto)' : ''}`);
   const floor: number[] = [];
   let floorSockets = 0;
-  const scrapes = { auto: [] as Scrape[], procfs: [] as Scrape[] };
-  const cpuBefore = { auto: auto.cpuSeconds(), procfs: procfs.cpuSeconds() };
+  const scrapes = { auto: [] as Scrape[], procfs: [] as Scrape[], baseline: [] as Scrape[] };
+  const cpuBefore = { auto: auto.cpuSeconds(), procfs: procfs.cpuSeconds(), baseline: baseline?.cpuSeconds() ?? 0 };
   for (let r = 0; r < R; r++) {
     const f = await floorRound(floorBinary, containers);
     floor.push(f.ms);
     floorSockets = f.sockets;
     scrapes.auto.push(await auto.scrape());
     scrapes.procfs.push(await procfs.scrape());
+    if (baseline) scrapes.baseline.push(await baseline.scrape());
   }
   const cpuPerCollectionMs = {
     auto: ((auto.cpuSeconds() - cpuBefore.auto) / R) * 1000,
     procfs: ((procfs.cpuSeconds() - cpuBefore.procfs) / R) * 1000,
+    baseline: baseline ? ((baseline.cpuSeconds() - cpuBefore.baseline) / R) * 1000 : 0,
   };
   await procfs.stop();
+  await baseline?.stop();
   const peakOfTimingInstance = auto.memoryKiB().peak;
 
   log(`measuring ${A} rounds of the ancestor (docker exec, sequential)`);
@@ -144,11 +152,17 @@ try {
     floor: { collectionMs: summarize(floor) },
     outpost: { ...outpostSummary(scrapes.auto, cpuPerCollectionMs.auto), peakRssKiB: peakOfTimingInstance, metricsBytes: last.bytes, series: last.series, memory },
     outpostProcfs: outpostSummary(scrapes.procfs, cpuPerCollectionMs.procfs),
+    baseline: baseline ? { directory: values.baseline, ...outpostSummary(scrapes.baseline, cpuPerCollectionMs.baseline) } : undefined,
     ancestor: { collectionMs: summarize(ancestor) },
     ratios: {
       outpostOverFloor: outpostMedian / floorMedian,
       ancestorOverOutpost: summarize(ancestor).median / outpostMedian,
       procfsOverFloor: summarize(scrapes.procfs.map((s) => s.collectionMs)).median / floorMedian,
+      ...(baseline && {
+        outpostOverBaseline: outpostMedian / summarize(scrapes.baseline.map((s) => s.collectionMs)).median,
+        outpostOverBaselineCpu: cpuPerCollectionMs.auto / cpuPerCollectionMs.baseline,
+        outpostOverBaselineWall: summarize(scrapes.auto.map((s) => s.wallMs)).median / summarize(scrapes.baseline.map((s) => s.wallMs)).median,
+      }),
     },
   };
   const out = values.out ?? join(ROOT, 'bench', 'results', `N${N}-M${M}.json`);
@@ -161,6 +175,12 @@ try {
   console.log(`  outpost, ${result.outpost.source.padEnd(7)} collection     ${ms(result.outpost.collectionMs)}, CPU ${cpuPerCollectionMs.auto.toFixed(1)} ms, sockets stage ${ms(result.outpost.socketsStageMs)}`);
   console.log(`  outpost, procfs  collection     ${ms(result.outpostProcfs.collectionMs)}, CPU ${cpuPerCollectionMs.procfs.toFixed(1)} ms`);
   console.log(`  ancestor (docker exec, sequential)    ${ms(result.ancestor.collectionMs)}`);
+  if (result.baseline) {
+    console.log(`  baseline (${values.baseline}) collection ${ms(result.baseline.collectionMs)}, CPU ${cpuPerCollectionMs.baseline.toFixed(1)} ms, scrape ${ms(result.baseline.scrapeWallMs)}`);
+    console.log(
+      `  outpost/baseline: collection ×${result.ratios.outpostOverBaseline!.toFixed(3)}, CPU ×${result.ratios.outpostOverBaselineCpu!.toFixed(3)}, scrape wall ×${result.ratios.outpostOverBaselineWall!.toFixed(3)}`,
+    );
+  }
   console.log(`  outpost/floor ×${result.ratios.outpostOverFloor.toFixed(2)}, ancestor/outpost ×${result.ratios.ancestorOverOutpost.toFixed(0)}, procfs/floor ×${result.ratios.procfsOverFloor.toFixed(2)}`);
   console.log(`  outpost peak RSS (timing run, beside the procfs instance) ${(result.outpost.peakRssKiB / 1024).toFixed(1)} MB, /metrics ${last.bytes} bytes, ${last.series} series`);
   if (memory) {
@@ -172,5 +192,6 @@ try {
 } finally {
   await auto.stop().catch(() => undefined);
   await procfs.stop().catch(() => undefined);
+  await baseline?.stop().catch(() => undefined);
   if (!values.keep) await removeScenario();
 }

@@ -40,6 +40,8 @@ export class PeerResolver {
   readonly #namespaceOf = new Map<string, NetNamespace>();
   /** "namespace id|address|port" (address "*" for a wildcard) → the container holding the listener. */
   readonly #listeners = new Map<string, AttributedSocket>();
+  /** "address|port" of every connection end collected, loopback left out. */
+  readonly #localEnds = new Set<string>();
 
   constructor(
     sockets: readonly AttributedSocket[],
@@ -54,6 +56,7 @@ export class PeerResolver {
       }
       const key = endpointKey(s.namespace.id, s);
       if (!this.#sockets.has(key)) this.#sockets.set(key, s);
+      if (!isLoopback(s.localAddress)) this.#localEnds.add(`${s.localAddress}|${s.localPort}`);
     }
     for (const namespace of namespaces) for (const c of namespace.containers) this.#namespaceOf.set(c.id, namespace);
     for (const container of containers) {
@@ -76,34 +79,39 @@ export class PeerResolver {
   peerOf(socket: AttributedSocket, direction: Direction): Peer {
     const peer = this.#sockets.get(peerEndpointKey(socket.namespace.id, socket));
     if (peer?.container) return { name: peer.container.name, visible: true };
-    const visible = peer !== undefined;
+    // The peer's end is collected: its own 4-tuple, or its address and port under another one
+    // (a published port's NAT). It counts on its own.
+    const visible = peer !== undefined || this.#localEnds.has(`${socket.remoteAddress}|${socket.remotePort}`);
 
-    if (!visible) {
+    if (!peer && !visible) {
       const listener = this.#listenerReached(socket);
       if (listener?.container) return { name: listener.container.name, visible, end: { container: listener.container, namespace: listener.namespace } };
     }
-    // A loopback peer is in the socket's own namespace (Docker's DNS server there is dockerd's).
-    const owner = isLoopback(socket.remoteAddress)
-      ? socket.namespace.host || socket.remoteAddress === DOCKER_DNS_ADDRESS
-        ? undefined
-        : socket.namespace.containers[0]
-      : this.#addressOwners.get(socket.remoteAddress);
-    if (owner && (!visible || peer.unattributed)) {
-      if (visible) return { name: owner.name, visible };
-      const namespace = isLoopback(socket.remoteAddress) ? socket.namespace : this.#namespaceOf.get(owner.id);
-      if (!namespace) return { name: owner.name, visible };
-      return isSharedNamespace(namespace)
-        ? { name: owner.name, visible, ambiguous: namespace }
-        : { name: owner.name, visible, end: { container: owner, namespace } };
+    if (!peer || peer.unattributed) {
+      const owner = this.#addressOwner(socket);
+      if (owner) {
+        const namespace = isLoopback(socket.remoteAddress) ? socket.namespace : this.#namespaceOf.get(owner.id);
+        if (visible || !namespace) return { name: owner.name, visible };
+        return isSharedNamespace(namespace)
+          ? { name: owner.name, visible, ambiguous: namespace }
+          : { name: owner.name, visible, end: { container: owner, namespace } };
+      }
     }
 
     // A host-held peer socket on a published port is Docker's userland proxy for the publisher.
-    if (!visible && !this.#isHostAddress(socket)) return { name: '', visible };
+    const hostPeer = (peer !== undefined && !peer.unattributed) || this.#isHostAddress(socket);
+    if (!hostPeer) return { name: '', visible };
     if (direction === 'outbound') {
       const publisher = this.#publisherOf(socket.remoteAddress, socket.remotePort);
       if (publisher) return { name: publisher.name, visible };
     }
     return { name: HOST_PEER, visible };
+  }
+
+  /** The container that has the remote address; for loopback, the namespace's (Docker's DNS server there is dockerd's). */
+  #addressOwner(socket: AttributedSocket): Container | undefined {
+    if (!isLoopback(socket.remoteAddress)) return this.#addressOwners.get(socket.remoteAddress);
+    return socket.namespace.host || socket.remoteAddress === DOCKER_DNS_ADDRESS ? undefined : socket.namespace.containers[0];
   }
 
   /** The listener at the remote end of `socket`, in the namespace that has the remote address. */

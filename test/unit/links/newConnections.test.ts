@@ -8,8 +8,8 @@ import type { NetNamespace } from '../../../src/namespaces/netNamespaces.js';
 import type { NamespaceSockets } from '../../../src/sockets/socketSource.js';
 import { capturedCollection, capturedSockets, client, clientNs, server, serverNs } from '../../support/connectionFixtures.js';
 
-function count(sockets: AttributedSocket[], namespaces: NetNamespace[], peerContainers: Container[]): NewConnections {
-  const context = new LinkContext({ sockets, namespaces, peerContainers, hostAddresses: [] });
+function count(sockets: AttributedSocket[], namespaces: NetNamespace[], peerContainers: Container[], hostAddresses: string[] = []): NewConnections {
+  const context = new LinkContext({ sockets, namespaces, peerContainers, hostAddresses });
   return countNewConnections(new ConnectionLedger().observe(sockets), context);
 }
 
@@ -34,6 +34,21 @@ describe('countNewConnections on captured tables (a long connection and three sh
       'outbound fd00:213:41::2 9000 outpost-capture-server ×1',
     ]);
     expect(counted.unattributed.size).toBe(0);
+  });
+});
+
+describe('countNewConnections through a published port (NAT: each end has its own 4-tuple)', () => {
+  it('counts each end once, and does not add the other end on top of the one seen', () => {
+    // As with Docker's userland proxy off: the client called a host address on a published port,
+    // the server saw the client's own address. (The captured client end, its destination rewritten.)
+    const natted = capturedSockets('client', 'a', 'netlink').map((s) => (s.state === 'established' ? { ...s, remoteAddress: '192.0.2.10', remotePort: 18080 } : s));
+    const sockets = attributeSockets([
+      { namespace: serverNs, sockets: capturedSockets('server', 'a', 'netlink').filter((s) => s.state !== 'time_wait'), parseErrors: 0 },
+      { namespace: clientNs, sockets: natted, parseErrors: 0 },
+    ]);
+    const counted = count(sockets, [serverNs, clientNs], [server, client], ['192.0.2.10']);
+    expect(describeGroups(counted.byContainer.get(client.id))).toEqual(['outbound 192.0.2.10 18080 host ×1']);
+    expect(describeGroups(counted.byContainer.get(server.id))).toEqual(['inbound 10.213.41.3 8080 outpost-capture-client ×1']);
   });
 });
 

@@ -177,11 +177,14 @@ export class Collector {
     const newEnds = await timed('connections', () => this.#ledger.observe(sockets, new Set(read.failed.map((f) => f.namespace.id))));
     collection.trackedConnections = this.#ledger.size;
     const namespaces = read.read.map((r) => r.namespace);
-    collection.links = await timed('links', () => {
+    collection.links = await timed('links', async () => {
+      // Peers are named from the inventory as it is after the sockets were read: a container
+      // started meanwhile may already have made (and closed) a connection.
+      const peerContainers = await inventory.snapshot().catch(() => containers);
       const context = new LinkContext({
         sockets,
         namespaces,
-        peerContainers: containers,
+        peerContainers,
         hostAddresses,
         ephemeralRange: ephemeralRange ?? DEFAULT_EPHEMERAL_RANGE,
       });
@@ -240,5 +243,6 @@ export class Collector {
     const names = new Set(containers.map((c) => c.name));
     for (const id of this.#loggedReadErrors) if (!ids.has(id)) this.#loggedReadErrors.delete(id);
     for (const name of this.counters.readErrors.keys()) if (!names.has(name)) this.counters.readErrors.delete(name);
+    this.counters.connections.retainContainers(names);
   }
 }

@@ -28,11 +28,11 @@ export type RememberedHolder = (namespaceId: string, socket: TcpSocket) => strin
 /**
  * Gives every socket to a container:
  * - a namespace with one container: all of its sockets;
- * - a shared namespace: each socket to the container whose processes hold its inode; a socket
- *   with an inode no container process holds goes to the namespace's owner, or, in the host
- *   namespace, to the host. A socket without an inode (TIME_WAIT, an orphan, a request socket)
- *   goes to the container that held it while it was open (`remembered`), else, when it was
- *   accepted by a listener, to that listener's container; else it is unattributed.
+ * - a shared namespace: each socket to the container whose processes hold its inode. A socket
+ *   no container process was seen holding goes to the container that held it while it was open
+ *   (`remembered`), else, when it was accepted by a listener, to that listener's container; else
+ *   one with an inode (held by a process of no container) to the namespace's owner, or in the
+ *   host namespace to the host, and one without (TIME_WAIT, an orphan) to no one: unattributed.
  * Docker's DNS listener and its accepted connections are nobody's.
  */
 export function attributeSockets(namespaces: readonly NamespaceSockets[], remembered?: RememberedHolder): AttributedSocket[] {
@@ -49,16 +49,20 @@ export function attributeSockets(namespaces: readonly NamespaceSockets[], rememb
     const listeners = exact ? listenerHolders(sockets, holderOf) : undefined;
     for (const socket of sockets) {
       if (!namespace.host && socket.localAddress === DOCKER_DNS_ADDRESS) continue;
-      if (!listeners || socket.inode !== 0) {
+      const held = listeners && owners && socket.state !== 'listen' ? owners.get(socket.inode) : undefined;
+      if (!listeners || socket.state === 'listen' || held !== undefined) {
         attributed.push({ ...socket, container: holderOf(socket), namespace, unattributed: false });
         continue;
       }
+      // No holder seen: closed (no inode), or opened after the descriptors were read.
       const rememberedId = remembered?.(namespace.id, socket);
       const listener = listeners.get(`${socket.localAddress}|${socket.localPort}`) ?? listeners.get(`*|${socket.localPort}`);
       if (rememberedId !== undefined && byId.has(rememberedId)) {
         attributed.push({ ...socket, container: byId.get(rememberedId), namespace, unattributed: false });
       } else if (listener !== undefined && listener !== AMBIGUOUS) {
         attributed.push({ ...socket, container: listener.holder, namespace, unattributed: false });
+      } else if (socket.inode !== 0) {
+        attributed.push({ ...socket, container: fallback, namespace, unattributed: false });
       } else {
         attributed.push({ ...socket, container: undefined, namespace, unattributed: true });
       }

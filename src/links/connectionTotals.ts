@@ -68,6 +68,14 @@ export class ConnectionTotals {
     this.#expire(nowMs);
   }
 
+  /** Drops the series of containers that are gone: they make no connection any more. */
+  retainContainers(names: ReadonlySet<string>): void {
+    for (const [key, series] of this.#byContainer) {
+      const first = series.values().next().value;
+      if (first && !names.has(first.value.container)) this.#byContainer.delete(key);
+    }
+  }
+
   *series(): IterableIterator<ConnectionSeries> {
     for (const series of this.#byContainer.values()) for (const { value } of series.values()) yield value;
   }

@@ -1,4 +1,5 @@
 import { endpointKey, peerEndpointKey } from '../connections/connectionKeys.js';
+import { CONNECTION_STATES } from '../connections/connectionLedger.js';
 import type { Container } from '../docker/container.js';
 import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
 import { isLoopback, isUnspecified } from '../sockets/ipAddress.js';
@@ -12,7 +13,7 @@ export const HOST_PEER = 'host';
 export interface Peer {
   /** remote_container: a container's name, `host`, or empty off the host. */
   name: string;
-  /** The peer's socket is among those collected. */
+  /** The peer's socket is among those collected, as a connection end (it is counted on its own). */
   visible: boolean;
   /**
    * Where the peer's end is, when it is not visible but known exactly: a container on this host
@@ -40,7 +41,7 @@ export class PeerResolver {
   readonly #namespaceOf = new Map<string, NetNamespace>();
   /** "namespace id|address|port" (address "*" for a wildcard) → the container holding the listener. */
   readonly #listeners = new Map<string, AttributedSocket>();
-  /** "address|port" of every connection end collected, loopback left out. */
+  /** "address|port" of every client end of a connection collected, loopback left out. */
   readonly #localEnds = new Set<string>();
 
   constructor(
@@ -49,14 +50,20 @@ export class PeerResolver {
     hostAddresses: Iterable<string>,
     namespaces: readonly NetNamespace[] = [],
   ) {
+    const listeningPorts = new Set<string>();
     for (const s of sockets) {
-      if (s.state === 'listen') {
-        if (s.container) this.#listeners.set(`${s.namespace.id}|${isUnspecified(s.localAddress) ? '*' : s.localAddress}|${s.localPort}`, s);
-        continue;
-      }
+      if (s.state !== 'listen') continue;
+      listeningPorts.add(`${s.namespace.id}|${s.localPort}`);
+      if (s.container) this.#listeners.set(`${s.namespace.id}|${isUnspecified(s.localAddress) ? '*' : s.localAddress}|${s.localPort}`, s);
+    }
+    for (const s of sockets) {
+      if (s.state === 'listen') continue;
       const key = endpointKey(s.namespace.id, s);
       if (!this.#sockets.has(key)) this.#sockets.set(key, s);
-      if (!isLoopback(s.localAddress)) this.#localEnds.add(`${s.localAddress}|${s.localPort}`);
+      // A client's address and port are its connection's alone; a server's are every client's.
+      if (!isLoopback(s.localAddress) && CONNECTION_STATES.has(s.state) && !listeningPorts.has(`${s.namespace.id}|${s.localPort}`)) {
+        this.#localEnds.add(`${s.localAddress}|${s.localPort}`);
+      }
     }
     for (const namespace of namespaces) for (const c of namespace.containers) this.#namespaceOf.set(c.id, namespace);
     for (const container of containers) {
@@ -78,7 +85,12 @@ export class PeerResolver {
 
   peerOf(socket: AttributedSocket, direction: Direction): Peer {
     const peer = this.#sockets.get(peerEndpointKey(socket.namespace.id, socket));
-    if (peer?.container) return { name: peer.container.name, visible: true };
+    if (peer?.container) {
+      // A peer end not yet accepted (a request socket, SYN_RECV) is no connection end of its own yet.
+      return CONNECTION_STATES.has(peer.state)
+        ? { name: peer.container.name, visible: true }
+        : { name: peer.container.name, visible: false, end: { container: peer.container, namespace: peer.namespace } };
+    }
     // The peer's end is collected: its own 4-tuple, or its address and port under another one
     // (a published port's NAT). It counts on its own.
     const visible = peer !== undefined || this.#localEnds.has(`${socket.remoteAddress}|${socket.remotePort}`);

@@ -63,7 +63,7 @@ export class Exposition {
   });
   readonly #connections = new Counter({
     name: 'container_tcp_connections_total',
-    help: 'TCP connections of the container seen since outpost started, each counted once however short it was (from established to time_wait), labelled as container_tcp_established. A series with no new connection for --connections.retention is dropped.',
+    help: 'TCP connections of the container seen since outpost started, each counted once however short it was (from established to time_wait), labelled as container_tcp_established. A series is dropped when its container is gone, or after --connections.retention with no new connection.',
     labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
     registers: [this.registry],
   });

@@ -41,6 +41,15 @@ describe('ConnectionTotals', () => {
     expect(totals(t)).toEqual(['203.0.113.1 2', '203.0.113.2 1', '~other 3']);
   });
 
+  it('drops the series of a container that is gone', () => {
+    const t = new ConnectionTotals({ maxSeriesPerContainer: 10, retentionMs: 15 * MINUTE });
+    t.add(links([group('203.0.113.1', 1)]), new Map(), 0);
+    t.retainContainers(new Set([client.name]));
+    expect(totals(t)).toEqual(['203.0.113.1 1']);
+    t.retainContainers(new Set(['another']));
+    expect(totals(t)).toEqual([]);
+  });
+
   it('drops a link with no new connection for the retention time, which frees its place in the budget', () => {
     const t = new ConnectionTotals({ maxSeriesPerContainer: 1, retentionMs: 15 * MINUTE });
     t.add(links([group('203.0.113.1', 1)]), new Map([['host', 1]]), 0);

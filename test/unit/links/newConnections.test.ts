@@ -37,6 +37,26 @@ describe('countNewConnections on captured tables (a long connection and three sh
   });
 });
 
+describe('countNewConnections when the client end is established before the server has accepted it', () => {
+  it('counts the server end at once, and not again once it is a connection of its own', () => {
+    // The captured long connection, its server end still a request socket (SYN_RECV, no inode).
+    const pending = capturedSockets('server', 'a', 'netlink').map((s) => (s.state === 'established' ? { ...s, state: 'syn_recv' as const, inode: 0 } : s));
+    const read = (serverSockets: typeof pending) =>
+      attributeSockets([
+        { namespace: serverNs, sockets: serverSockets.filter((s) => s.state !== 'time_wait'), parseErrors: 0 },
+        { namespace: clientNs, sockets: capturedSockets('client', 'a', 'netlink'), parseErrors: 0 },
+      ]);
+    const ledger = new ConnectionLedger();
+    const countWith = (sockets: AttributedSocket[]) =>
+      countNewConnections(ledger.observe(sockets), new LinkContext({ sockets, namespaces: [serverNs, clientNs], peerContainers: [server, client], hostAddresses: [] }));
+    const first = countWith(read(pending));
+    expect(describeGroups(first.byContainer.get(server.id))).toEqual(['inbound 10.213.41.3 8080 outpost-capture-client ×1']);
+    expect(describeGroups(first.byContainer.get(client.id))).toEqual(['outbound 10.213.41.2 8080 outpost-capture-server ×1']);
+    const second = countWith(read(capturedSockets('server', 'a', 'netlink')));
+    expect(second.byContainer.size).toBe(0);
+  });
+});
+
 describe('countNewConnections through a published port (NAT: each end has its own 4-tuple)', () => {
   it('counts each end once, and does not add the other end on top of the one seen', () => {
     // As with Docker's userland proxy off: the client called a host address on a published port,

@@ -38,38 +38,37 @@ export type RememberedHolder = (namespaceId: string, socket: TcpSocket) => strin
 export function attributeSockets(namespaces: readonly NamespaceSockets[], remembered?: RememberedHolder): AttributedSocket[] {
   const attributed: AttributedSocket[] = [];
   for (const { namespace, sockets, owners } of namespaces) {
-    const byId = new Map(namespace.containers.map((c) => [c.id, c]));
     const fallback = namespace.host ? undefined : namespace.containers[0];
-    const exact = owners !== undefined && isSharedNamespace(namespace);
-    const holderOf = (socket: TcpSocket): Container | undefined => {
-      if (!exact) return fallback;
-      const ownerId = owners.get(socket.inode);
-      return ownerId === undefined ? fallback : byId.get(ownerId);
-    };
-    const listeners = exact ? listenerHolders(sockets, holderOf) : undefined;
+    const held = owners !== undefined && isSharedNamespace(namespace) ? owners : undefined;
+    let holderOf = (_socket: TcpSocket): Holder => ({ container: fallback, unattributed: false });
+    if (held) {
+      const byId = new Map(namespace.containers.map((c) => [c.id, c]));
+      const byInode = (socket: TcpSocket) => {
+        const id = held.get(socket.inode);
+        return id === undefined ? fallback : byId.get(id);
+      };
+      const listeners = listenerHolders(sockets, byInode);
+      holderOf = (socket) => {
+        const id = held.get(socket.inode);
+        if (socket.state === 'listen' || id !== undefined) return { container: byInode(socket), unattributed: false };
+        // No holder seen: closed (no inode), or opened after the descriptors were read.
+        const rememberedId = remembered?.(namespace.id, socket);
+        if (rememberedId !== undefined && byId.has(rememberedId)) return { container: byId.get(rememberedId), unattributed: false };
+        const listener = listeners.get(`${socket.localAddress}|${socket.localPort}`) ?? listeners.get(`*|${socket.localPort}`);
+        if (listener !== undefined && listener !== AMBIGUOUS) return { container: listener.holder, unattributed: false };
+        // An inode no container process holds is a process's outside every container.
+        return socket.inode !== 0 ? { container: fallback, unattributed: false } : { container: undefined, unattributed: true };
+      };
+    }
     for (const socket of sockets) {
       if (!namespace.host && socket.localAddress === DOCKER_DNS_ADDRESS) continue;
-      const held = listeners && owners && socket.state !== 'listen' ? owners.get(socket.inode) : undefined;
-      if (!listeners || socket.state === 'listen' || held !== undefined) {
-        attributed.push({ ...socket, container: holderOf(socket), namespace, unattributed: false });
-        continue;
-      }
-      // No holder seen: closed (no inode), or opened after the descriptors were read.
-      const rememberedId = remembered?.(namespace.id, socket);
-      const listener = listeners.get(`${socket.localAddress}|${socket.localPort}`) ?? listeners.get(`*|${socket.localPort}`);
-      if (rememberedId !== undefined && byId.has(rememberedId)) {
-        attributed.push({ ...socket, container: byId.get(rememberedId), namespace, unattributed: false });
-      } else if (listener !== undefined && listener !== AMBIGUOUS) {
-        attributed.push({ ...socket, container: listener.holder, namespace, unattributed: false });
-      } else if (socket.inode !== 0) {
-        attributed.push({ ...socket, container: fallback, namespace, unattributed: false });
-      } else {
-        attributed.push({ ...socket, container: undefined, namespace, unattributed: true });
-      }
+      attributed.push({ ...socket, ...holderOf(socket), namespace });
     }
   }
   return attributed;
 }
+
+type Holder = Pick<AttributedSocket, 'container' | 'unattributed'>;
 
 const AMBIGUOUS = Symbol('several holders');
 

@@ -102,13 +102,22 @@ export class Scenario {
 
   async network(short: string, subnets: string[], options: { internal?: boolean; extra?: string[] } = {}): Promise<string> {
     const name = this.name(short);
+    const internal = options.internal ?? true;
     await docker(['network', 'rm', name]).catch(() => undefined);
     const args = ['network', 'create'];
-    if (options.internal ?? true) args.push('--internal');
+    if (internal) args.push('--internal');
     if (subnets.some((s) => s.includes(':'))) args.push('--ipv6');
     for (const subnet of subnets) args.push('--subnet', subnet);
     args.push(...(options.extra ?? []), name);
-    await docker(args);
+    try {
+      await docker(args);
+    } catch (error) {
+      // Docker 20.10 sometimes keeps a stale endpoint on a removed container's network ("has
+      // active endpoints" with none left), so an earlier run's network cannot be removed. The
+      // same network, as internal and on the same subnets, serves as well.
+      const existing = await docker(['network', 'inspect', '-f', '{{.Internal}} {{range .IPAM.Config}}{{.Subnet}} {{end}}', name]).catch(() => '');
+      if (existing !== `${internal} ${subnets.join(' ')}` || (options.extra ?? []).length > 0) throw error;
+    }
     this.#networks.push(name);
     return name;
   }

@@ -22,9 +22,12 @@ async function loggedRequests(container: string): Promise<number> {
 describe('short-lived connections: every connection counted once, at both ends', () => {
   const scenario = new Scenario('short');
   let exporter: TestExporter;
+  // The same collection read from /proc/<pid>/net/tcp: connections told apart by 4-tuple, not cookie.
+  let procfsExporter: TestExporter;
   let net: string;
   const c: Record<string, string> = {};
   let final: Series[];
+  let finalProcfs: Series[];
   const openAtScrape: number[] = [];
   const logged: Record<string, number> = {};
 
@@ -55,7 +58,8 @@ describe('short-lived connections: every connection counted once, at both ends',
     );
 
     exporter = await startTestExporter();
-    await exporter.scrape();
+    procfsExporter = await startTestExporter({ socketSource: 'procfs' });
+    await Promise.all([exporter.scrape(), procfsExporter.scrape()]);
     c.poller4 = await scenario.run('poller4', ['--network', net], poller(`http://${await ip(c.web)}:9000/`));
     c.poller6 = await scenario.run('poller6', ['--network', net], poller(`http://[${await ip(c.web, 6)}]:9000/`));
     c.pollerSvc = await scenario.run('poller-svc', ['--network', net], poller(`http://${await ip(c.svcOwner)}:9001/`));
@@ -64,7 +68,7 @@ describe('short-lived connections: every connection counted once, at both ends',
     const pollers = [c.poller4, c.poller6, c.pollerSvc, c.cliSidecar];
     const deadline = Date.now() + 90_000;
     for (;;) {
-      const series = await exporter.scrape();
+      const [series] = await Promise.all([exporter.scrape(), procfsExporter.scrape()]);
       openAtScrape.push(
         select(series, 'container_tcp_established', { container: c.long, remote_container: c.web }).reduce((sum, s) => sum + s.value, 0),
       );
@@ -73,10 +77,11 @@ describe('short-lived connections: every connection counted once, at both ends',
       await new Promise((r) => setTimeout(r, SCRAPE_EVERY_MS));
     }
     for (const p of pollers) logged[p] = await loggedRequests(p);
-    final = await exporter.scrape();
+    [final, finalProcfs] = await Promise.all([exporter.scrape(), procfsExporter.scrape()]);
   }, 180_000);
 
   afterAll(async () => {
+    await procfsExporter?.close();
     await exporter?.close();
     await scenario.cleanup();
   });
@@ -122,6 +127,18 @@ describe('short-lived connections: every connection counted once, at both ends',
     expect(select(final, 'container_tcp_connections_total', { container: c.cliSidecar! })).toEqual([]);
     // The server's end is exact; its peer is named by the address, which is the owner's.
     expectWithin10Percent(total({ container: c.web!, direction: 'inbound', port: '9000', remote_container: c.cliOwner! }), logged[c.cliSidecar!]!, 'server of the sidecar');
+  });
+
+  it('counts the same connections from procfs (by 4-tuple) as from netlink (by cookie)', () => {
+    const counters = (series: Series[]) =>
+      series
+        .filter((s) => (s.name === 'container_tcp_connections_total' && s.labels.container?.startsWith(scenario.prefix)) || s.name === 'outpost_unattributed_connections_total')
+        .map((s) => `${s.name} ${JSON.stringify(s.labels)} ${s.value}`)
+        .sort();
+    expect(select(finalProcfs, 'outpost_build_info')[0]?.labels.source).toBe('procfs');
+    expect(select(final, 'outpost_build_info')[0]?.labels.source).toBe('netlink');
+    expect(counters(finalProcfs)).toEqual(counters(final));
+    expect(counters(final).length).toBeGreaterThanOrEqual(10);
   });
 
   it('counts a long-lived connection open through every scrape exactly once on each end', () => {

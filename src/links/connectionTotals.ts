@@ -2,6 +2,9 @@ import type { ContainerLinks, EstablishedGroup } from './containerLinks.js';
 import { groupKey } from './containerLinks.js';
 import { FOLDED_ADDRESS } from './seriesBudget.js';
 
+/** Between container name and image in a key: no name or image has it. */
+const SEPARATOR = '\u0000';
+
 /** One series of container_tcp_connections_total. */
 export interface ConnectionSeries {
   container: string;
@@ -30,7 +33,7 @@ export interface ConnectionTotalsOptions {
  */
 export class ConnectionTotals {
   readonly #options: ConnectionTotalsOptions;
-  /** container name + image → group key → series. */
+  /** container name SEPARATOR image → group key → series. */
   readonly #byContainer = new Map<string, Map<string, Counted<ConnectionSeries>>>();
   /** Shared namespace label → connections that could not be given to one of its containers. */
   readonly #unattributed = new Map<string, Counted<number>>();
@@ -42,7 +45,7 @@ export class ConnectionTotals {
   add(links: readonly ContainerLinks[], unattributed: ReadonlyMap<string, number>, nowMs: number): void {
     for (const { container, newConnections } of links) {
       if (newConnections.length === 0) continue;
-      const key = `${container.name}\u0000${container.image}`;
+      const key = `${container.name}${SEPARATOR}${container.image}`;
       let series = this.#byContainer.get(key);
       if (!series) this.#byContainer.set(key, (series = new Map()));
       for (const { count, ...group } of newConnections) {
@@ -70,10 +73,7 @@ export class ConnectionTotals {
 
   /** Drops the series of containers that are gone: they make no connection any more. */
   retainContainers(names: ReadonlySet<string>): void {
-    for (const [key, series] of this.#byContainer) {
-      const first = series.values().next().value;
-      if (first && !names.has(first.value.container)) this.#byContainer.delete(key);
-    }
+    for (const key of this.#byContainer.keys()) if (!names.has(key.slice(0, key.indexOf(SEPARATOR)))) this.#byContainer.delete(key);
   }
 
   *series(): IterableIterator<ConnectionSeries> {

@@ -78,7 +78,8 @@ function emptyStates(): Record<TcpState, number> {
   return Object.fromEntries(TCP_STATES.map((s) => [s, 0])) as Record<TcpState, number>;
 }
 
-function byKey<T>(map: Map<string, T>, key: string, make: () => T): T {
+/** The value at `key`, made and set first when there is none. */
+export function byKey<T>(map: Map<string, T>, key: string, make: () => T): T {
   let value = map.get(key);
   if (value === undefined) {
     value = make();

@@ -2,7 +2,7 @@ import type { Container } from '../docker/container.js';
 import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import { HOST_PEER } from './peers.js';
 import type { AttributedSocket } from './attribution.js';
-import { groupKey, type EstablishedGroup, type LinkContext } from './containerLinks.js';
+import { byKey, groupKey, type EstablishedGroup, type LinkContext } from './containerLinks.js';
 
 /** The connections first seen in one collection, grouped as container_tcp_established is. */
 export interface NewConnections {
@@ -16,7 +16,7 @@ export interface NewConnections {
 }
 
 /** The label naming a shared namespace: its owner container, or host. */
-export function namespaceLabel(namespace: NetNamespace): string {
+function namespaceLabel(namespace: NetNamespace): string {
   return namespace.host ? HOST_PEER : (namespace.containers[0]?.name ?? '');
 }
 
@@ -30,12 +30,8 @@ export function countNewConnections(newEnds: readonly AttributedSocket[], contex
   const groups = new Map<string, Map<string, EstablishedGroup>>();
   const unattributed = new Map<string, number>();
   const count = (container: Container, group: Omit<EstablishedGroup, 'count'>) => {
-    let mine = groups.get(container.id);
-    if (!mine) groups.set(container.id, (mine = new Map()));
-    const key = groupKey(group);
-    const existing = mine.get(key);
-    if (existing) existing.count++;
-    else mine.set(key, { ...group, count: 1 });
+    const mine = byKey(groups, container.id, () => new Map<string, EstablishedGroup>());
+    byKey(mine, groupKey(group), () => ({ ...group, count: 0 })).count++;
   };
   const unknown = (namespace: NetNamespace) => {
     const label = namespaceLabel(namespace);

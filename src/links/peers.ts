@@ -79,10 +79,6 @@ export class PeerResolver {
     this.#hostAddresses = new Set(hostAddresses);
   }
 
-  remoteContainer(socket: AttributedSocket, direction: Direction): string {
-    return this.peerOf(socket, direction).name;
-  }
-
   peerOf(socket: AttributedSocket, direction: Direction): Peer {
     const peer = this.#sockets.get(peerEndpointKey(socket.namespace.id, socket));
     if (peer?.container) {

@@ -10,12 +10,13 @@ import { buildContainerLinks, LinkContext, type ContainerLinks } from './links/c
 import { ConnectionTotals } from './links/connectionTotals.js';
 import { countNewConnections } from './links/newConnections.js';
 import type { Logger } from './log.js';
+import type { PolicyEvaluation } from './policy/expectedLinks.js';
 import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from './namespaces/netNamespaces.js';
 import { readNamespaceAddresses } from './sockets/hostAddresses.js';
 import type { SocketSource } from './sockets/socketSource.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
-export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links'] as const;
+export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links', 'policy'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface StageResult {
@@ -36,6 +37,8 @@ export interface Collection {
   source: string;
   /** Connection ends remembered between collections (bounded by the sockets the kernel lists). */
   trackedConnections: number;
+  /** The links judged by the expected-links policy (undefined until the policy stage ran). */
+  policy?: PolicyEvaluation;
 }
 
 /** Where the running containers come from (ContainerInventory); throws when Docker does not answer. */
@@ -54,6 +57,8 @@ export interface CollectorOptions {
   maxSeriesPerContainer: number;
   /** How long a link's connection counter stays without a new connection (--connections.retention). */
   connectionsRetentionMs: number;
+  /** The expected-links policy (src/policy/), which judges each collection's links. */
+  policy: { evaluate(links: readonly ContainerLinks[], containers: readonly Container[]): PolicyEvaluation };
 }
 
 /** Cumulative counters the collector keeps across scrapes (Prometheus counters). */
@@ -64,6 +69,8 @@ export interface CollectorCounters {
   parseErrors: number;
   /** Connections counted per link, however short (container_tcp_connections_total). */
   connections: ConnectionTotals;
+  /** The same, of the connections the policy does not allow (container_tcp_unexpected_connections_total). */
+  unexpectedConnections: ConnectionTotals;
 }
 
 /**
@@ -85,11 +92,8 @@ export class Collector {
   constructor(options: CollectorOptions) {
     this.#options = options;
     this.#log = options.log;
-    this.counters = {
-      readErrors: new Map(),
-      parseErrors: 0,
-      connections: new ConnectionTotals({ maxSeriesPerContainer: options.maxSeriesPerContainer, retentionMs: options.connectionsRetentionMs }),
-    };
+    const totals = { maxSeriesPerContainer: options.maxSeriesPerContainer, retentionMs: options.connectionsRetentionMs };
+    this.counters = { readErrors: new Map(), parseErrors: 0, connections: new ConnectionTotals(totals), unexpectedConnections: new ConnectionTotals(totals) };
   }
 
   collect(): Promise<Collection> {
@@ -177,10 +181,10 @@ export class Collector {
     const newEnds = await timed('connections', () => this.#ledger.observe(sockets, new Set(read.failed.map((f) => f.namespace.id))));
     collection.trackedConnections = this.#ledger.size;
     const namespaces = read.read.map((r) => r.namespace);
+    // Peers are named from the inventory as it is after the sockets were read: a container
+    // started meanwhile may already have made (and closed) a connection.
+    const peerContainers = await inventory.snapshot().catch(() => containers);
     collection.links = await timed('links', async () => {
-      // Peers are named from the inventory as it is after the sockets were read: a container
-      // started meanwhile may already have made (and closed) a connection.
-      const peerContainers = await inventory.snapshot().catch(() => containers);
       const context = new LinkContext({
         sockets,
         namespaces,
@@ -193,6 +197,9 @@ export class Collector {
       this.counters.connections.add(links, counted.unattributed, Date.now());
       return links;
     });
+    const judged = await timed('policy', () => this.#options.policy.evaluate(collection.links, peerContainers));
+    this.counters.unexpectedConnections.add(judged.unexpected, new Map(), Date.now());
+    collection.policy = judged;
     collection.up = true;
     return collection;
   }
@@ -244,5 +251,6 @@ export class Collector {
     for (const id of this.#loggedReadErrors) if (!ids.has(id)) this.#loggedReadErrors.delete(id);
     for (const name of this.counters.readErrors.keys()) if (!names.has(name)) this.counters.readErrors.delete(name);
     this.counters.connections.retainContainers(names);
+    this.counters.unexpectedConnections.retainContainers(names);
   }
 }

@@ -26,12 +26,14 @@ export interface Config {
   socketSource: SourceChoice;
   maxSeriesPerContainer: number;
   connectionsRetentionMs: number;
+  /** The expected-links policy file (YAML); undefined: container labels only. */
+  policyFile: string | undefined;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
 
 /** Routes the server owns; the telemetry path may not take one of them. */
-export const RESERVED_PATHS = ['/', '/healthz', '/readyz', '/connections'];
+export const RESERVED_PATHS = ['/', '/healthz', '/readyz', '/connections', '/policy', '/policy/suggest'];
 
 const listenAddress = z.string().transform((value, ctx): ListenAddress => {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
@@ -54,6 +56,12 @@ function duration({ allowZero = false } = {}) {
     }
     return ms;
   });
+}
+
+/** Milliseconds in the flags' own form: the largest unit that divides them (900000 → "15m"). */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
 }
 
 /** A whole number from `min` to `max`. */
@@ -157,6 +165,14 @@ export const FLAGS: readonly FlagDefinition[] = [
     defaultValue: () => '15m',
     schema: duration(),
     key: 'connectionsRetentionMs',
+  },
+  {
+    flag: 'policy.file',
+    description:
+      'Path to an expected-links policy file (YAML, README "Expected links"), merged with the containers\' outpost.allow.* labels; re-read when it changes. Empty: labels only.',
+    defaultValue: () => '',
+    schema: z.string().transform((path) => path || undefined),
+    key: 'policyFile',
   },
   {
     flag: 'log.level',

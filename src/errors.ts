@@ -6,7 +6,9 @@ export type OutpostErrorCode =
   | 'OUTPOST_INVALID_FLAG'
   | 'OUTPOST_INVALID_WEB_CONFIG'
   | 'OUTPOST_DOCKER_UNAVAILABLE'
-  | 'OUTPOST_NAMESPACE_UNREADABLE';
+  | 'OUTPOST_NAMESPACE_UNREADABLE'
+  | 'OUTPOST_INVALID_POLICY_FILE'
+  | 'OUTPOST_INVALID_POLICY_LABEL';
 
 export class OutpostError extends Error {
   readonly code: OutpostErrorCode;
@@ -37,6 +39,33 @@ export class InvalidWebConfigError extends OutpostError {
     super('OUTPOST_INVALID_WEB_CONFIG', `invalid --web.config.file "${file}": ${reason}`, { cause });
     this.name = 'InvalidWebConfigError';
     this.file = file;
+  }
+}
+
+/** A --policy.file that cannot be used; at start main exits 2, on a reload the running policy stays. */
+export class InvalidPolicyFileError extends OutpostError {
+  readonly file: string;
+  /** 1-based; 0 when the file could not be read at all. */
+  readonly line: number;
+
+  constructor(file: string, line: number, reason: string, cause?: unknown) {
+    super('OUTPOST_INVALID_POLICY_FILE', `invalid --policy.file "${file}"${line > 0 ? ` line ${line}` : ''}: ${reason}`, { cause });
+    this.name = 'InvalidPolicyFileError';
+    this.file = file;
+    this.line = line;
+  }
+}
+
+/** An entry of a container's outpost.allow.* label that does not parse; it allows nothing. */
+export class PolicyLabelError extends OutpostError {
+  readonly container: string;
+  readonly label: string;
+
+  constructor(container: string, label: string, reason: string) {
+    super('OUTPOST_INVALID_POLICY_LABEL', `container ${container}: label ${label}: ${reason}`);
+    this.name = 'PolicyLabelError';
+    this.container = container;
+    this.label = label;
   }
 }
 

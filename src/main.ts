@@ -3,12 +3,15 @@ import { realpathSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { Collector } from './collection.js';
-import { helpText, parseCommandLine, type CommandLine, type Config } from './config.js';
+import { formatDuration, helpText, parseCommandLine, type CommandLine, type Config } from './config.js';
 import { createDockerClient } from './docker/dockerClient.js';
 import { ContainerInventory } from './docker/inventory.js';
-import { InvalidFlagError, InvalidWebConfigError } from './errors.js';
+import { InvalidFlagError, InvalidPolicyFileError, InvalidWebConfigError } from './errors.js';
+import { watchFileChanges } from './fileChanges.js';
 import { createLogger } from './log.js';
 import { Exposition } from './metrics/exposition.js';
+import { ExpectedLinks } from './policy/expectedLinks.js';
+import { loadPolicyFile } from './policy/policyFile.js';
 import { createApp } from './server.js';
 import { chooseSocketSource } from './sockets/socketSourceChoice.js';
 import { VERSION } from './version.js';
@@ -28,6 +31,8 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
   const log = createLogger(config.logLevel, config.logFormat, logStream);
   // Read first: a bad file must stop the start before any port is opened.
   const webConfig = config.webConfigFile ? await loadWebConfig(config.webConfigFile) : PLAIN_HTTP;
+  const policyFile = config.policyFile ? { path: config.policyFile, rules: await loadPolicyFile(config.policyFile) } : undefined;
+  const policy = new ExpectedLinks({ log, ...(policyFile ? { file: policyFile } : {}) });
   let webConfigWatch: WebConfigWatch | undefined;
   const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
   const inventory = new ContainerInventory({ docker, events: createDockerClient(config.dockerEndpoint), log });
@@ -41,6 +46,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     log,
     maxSeriesPerContainer: config.maxSeriesPerContainer,
     connectionsRetentionMs: config.connectionsRetentionMs,
+    policy,
   });
   const app = createApp({
     telemetryPath: config.telemetryPath,
@@ -48,6 +54,8 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     scrapeTimeoutOffsetSeconds: config.scrapeTimeoutOffsetSeconds,
     collector,
     exposition: new Exposition(),
+    policy,
+    connectionsRetention: formatDuration(config.connectionsRetentionMs),
     pingDocker: () => docker.ping(),
     basicAuthUsers: () => webConfigWatch?.current().basicAuthUsers ?? webConfig.basicAuthUsers,
     log,
@@ -60,6 +68,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     server.once('error', reject);
   });
   webConfigWatch = config.webConfigFile ? watchWebConfig({ path: config.webConfigFile, initial: webConfig, server, log }) : undefined;
+  const policyWatch = policyFile ? watchFileChanges({ files: () => [policyFile.path], onChange: () => policy.reloadFile() }) : undefined;
   const address = server.address();
   log.info(
     {
@@ -70,6 +79,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
       docker: config.dockerHost,
       procfs: config.procfsPath,
       source: source.name,
+      policyFile: config.policyFile,
     },
     'outpost listening',
   );
@@ -79,6 +89,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     async close() {
       inventory.stop();
       webConfigWatch?.stop();
+      policyWatch?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
@@ -113,7 +124,7 @@ async function main(): Promise<void> {
   try {
     outpost = await startOutpost(commandLine.config);
   } catch (error) {
-    if (error instanceof InvalidWebConfigError) {
+    if (error instanceof InvalidWebConfigError || error instanceof InvalidPolicyFileError) {
       process.stderr.write(`outpost: ${error.message}\n`);
       process.exit(2);
     }

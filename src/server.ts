@@ -6,6 +6,9 @@ import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { connectionsJson } from './metrics/connectionsJson.js';
 import type { Exposition } from './metrics/exposition.js';
+import type { ExpectedLinks } from './policy/expectedLinks.js';
+import { policyReport } from './policy/policyReport.js';
+import { suggestPolicy, type SeenLink } from './policy/policySuggestion.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
@@ -20,6 +23,10 @@ export interface AppOptions {
   pingDocker: () => Promise<unknown>;
   /** basic_auth_users of the web configuration as it is now (it can be reloaded); empty: open. */
   basicAuthUsers: () => ReadonlyMap<string, string>;
+  /** The expected-links policy, for /policy and /policy/suggest. */
+  policy: ExpectedLinks;
+  /** How far back /policy/suggest looks (--connections.retention), for its header. */
+  connectionsRetention: string;
   log: Logger;
 }
 
@@ -37,6 +44,8 @@ function landingPage(telemetryPath: string): string {
 <ul>
 ${link(telemetryPath, 'Metrics', 'Prometheus text exposition')}
 ${link('/connections', 'Connections', 'the same collection as JSON')}
+${link('/policy', 'Policy', 'the expected-links rules in force (file and labels) and their last evaluation, as JSON')}
+${link('/policy/suggest', 'Suggested policy', 'a policy file that allows exactly the links seen recently')}
 ${link('/healthz', 'Health', 'the process is alive')}
 ${link('/readyz', 'Readiness', 'the Docker API answers')}
 </ul>
@@ -100,6 +109,19 @@ export function createApp(options: AppOptions): Koa {
     const collection = await collector.collect();
     ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
     ctx.body = connectionsJson(collection);
+  });
+  router.get('/policy', async (ctx) => {
+    const collection = await collector.collect();
+    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
+    ctx.body = policyReport(options.policy, collection.containers);
+  });
+  router.get('/policy/suggest', async (ctx) => {
+    const collection = await collector.collect();
+    const seen: SeenLink[] = [...collector.counters.connections.series()];
+    for (const { container, established } of collection.links) for (const group of established) seen.push({ container: container.name, group });
+    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = suggestPolicy(seen, collection.containers, `open now or made in the last ${options.connectionsRetention} (--connections.retention)`);
   });
   router.get('/healthz', (ctx) => {
     ctx.type = 'text/plain';

@@ -9,6 +9,8 @@ export interface Container {
   image: string;
   composeProject: string;
   composeService: string;
+  /** The container's labels (compose's, the expected-links policy's `outpost.allow.*`, the user's). */
+  labels: Readonly<Record<string, string>>;
   /** Docker's HostConfig.NetworkMode: bridge, host, none, container:<id>, or a network name. */
   networkMode: string;
   /** Host pid of the container's main process (as seen under --procfs.path). */
@@ -63,6 +65,7 @@ export function containerFromInspect(info: ContainerInspectInfo): Container | un
     image: info.Config?.Image || info.Image,
     composeProject: labels[COMPOSE_PROJECT] ?? '',
     composeService: labels[COMPOSE_SERVICE] ?? '',
+    labels,
     networkMode: info.HostConfig?.NetworkMode ?? '',
     pid: info.State.Pid,
     addresses,

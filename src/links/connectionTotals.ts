@@ -42,7 +42,7 @@ export class ConnectionTotals {
     this.#options = options;
   }
 
-  add(links: readonly ContainerLinks[], unattributed: ReadonlyMap<string, number>, nowMs: number): void {
+  add(links: readonly Pick<ContainerLinks, 'container' | 'newConnections'>[], unattributed: ReadonlyMap<string, number>, nowMs: number): void {
     for (const { container, newConnections } of links) {
       if (newConnections.length === 0) continue;
       const key = `${container.name}${SEPARATOR}${container.image}`;

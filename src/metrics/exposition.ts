@@ -1,6 +1,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Collection, CollectorCounters } from '../collection.js';
 import { STAGES } from '../collection.js';
+import type { EstablishedGroup } from '../links/containerLinks.js';
+import type { PolicyEvaluation } from '../policy/expectedLinks.js';
 import { VERSION } from '../version.js';
 
 /** The metric contract of DESIGN.md (v1, and v2's connection counters), rendered from one Collection. */
@@ -67,6 +69,29 @@ export class Exposition {
     labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
     registers: [this.registry],
   });
+  readonly #unexpectedConnections = new Counter({
+    name: 'container_tcp_unexpected_connections_total',
+    help: 'TCP connections of the container that the expected-links policy (--policy.file, outpost.allow.* labels) does not allow, each counted once however short it was; labelled as container_tcp_established.',
+    labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    registers: [this.registry],
+  });
+  readonly #unexpectedEstablished = this.#gauge(
+    'container_tcp_unexpected_established',
+    'Number of ESTABLISHED TCP connections of the container that the expected-links policy does not allow; labelled as container_tcp_established.',
+    ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+  );
+  readonly #policyRules = this.#gauge('outpost_policy_rules', 'Expected-links rules in force, by source (file, label).', ['source']);
+  readonly #policyLabelErrors = this.#gauge(
+    'outpost_policy_label_errors',
+    'Entries of the container\'s outpost.allow.* labels that do not parse; each allows nothing.',
+    ['container'],
+  );
+  readonly #policyReloadSuccess = this.#gauge('outpost_policy_last_reload_success', '1 when the last (re)load of --policy.file succeeded; 0: the rules loaded before stay in force.', ['file']);
+  readonly #policyReloadTime = this.#gauge(
+    'outpost_policy_last_reload_success_timestamp_seconds',
+    'When the rules of --policy.file in force were loaded, in seconds since the epoch.',
+    ['file'],
+  );
   readonly #unattributed = new Counter({
     name: 'outpost_unattributed_connections_total',
     help: 'Connection ends in a shared network namespace (named by the container that owns it, or host) that belong to one of its containers but to which one could not be told; not in container_tcp_connections_total.',
@@ -117,6 +142,11 @@ export class Exposition {
       this.#established,
       this.#sockets,
       this.#folded,
+      this.#unexpectedEstablished,
+      this.#policyRules,
+      this.#policyLabelErrors,
+      this.#policyReloadSuccess,
+      this.#policyReloadTime,
       this.#info,
       this.#addressInfo,
       this.#duration,
@@ -128,6 +158,7 @@ export class Exposition {
     this.#readErrors.reset();
     this.#parseErrors.reset();
     this.#connections.reset();
+    this.#unexpectedConnections.reset();
     this.#unattributed.reset();
 
     this.#up.set(collection.up ? 1 : 0);
@@ -156,35 +187,35 @@ export class Exposition {
       const base = { container: container.name, image: container.image };
       this.#folded.set({ container: container.name }, foldedGroups);
       for (const l of listening) this.#listening.set({ ...base, address: l.address, port: l.port }, l.count);
-      for (const e of established) {
-        this.#established.set(
-          {
-            ...base,
-            direction: e.direction,
-            remote_address: e.remoteAddress,
-            port: e.port,
-            remote_container: e.remoteContainer,
-          },
-          e.count,
-        );
-      }
+      for (const e of established) this.#established.set(establishedLabels(container.name, container.image, e), e.count);
       for (const [state, count] of Object.entries(states)) this.#sockets.set({ ...base, state }, count);
     }
-    for (const { container, image, group, total } of counters.connections.series()) {
-      this.#connections.inc(
-        {
-          container,
-          image,
-          direction: group.direction,
-          remote_address: group.remoteAddress,
-          port: group.port,
-          remote_container: group.remoteContainer,
-        },
-        total,
-      );
+    for (const { container, image, group, total } of counters.connections.series()) this.#connections.inc(establishedLabels(container, image, group), total);
+    for (const { container, image, group, total } of counters.unexpectedConnections.series()) {
+      this.#unexpectedConnections.inc(establishedLabels(container, image, group), total);
     }
+    this.#setPolicy(collection.policy);
     for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.inc({ namespace }, total);
     for (const [container, count] of counters.readErrors) this.#readErrors.inc({ container }, count);
     this.#parseErrors.inc(counters.parseErrors);
   }
+
+  #setPolicy(policy: PolicyEvaluation | undefined): void {
+    if (!policy) return;
+    for (const { container, established } of policy.unexpected) {
+      for (const e of established) this.#unexpectedEstablished.set(establishedLabels(container.name, container.image, e), e.count);
+    }
+    for (const [source, n] of Object.entries(policy.rules)) this.#policyRules.set({ source }, n);
+    for (const [container, n] of policy.labelErrors) this.#policyLabelErrors.set({ container }, n);
+    if (policy.file) {
+      const file = { file: policy.file.path };
+      this.#policyReloadSuccess.set(file, policy.file.lastReloadSuccess ? 1 : 0);
+      this.#policyReloadTime.set(file, policy.file.loadedAtMs / 1000);
+    }
+  }
+}
+
+/** The labels of container_tcp_established, shared by every series labelled as it is. */
+function establishedLabels(container: string, image: string, g: Omit<EstablishedGroup, 'count'>) {
+  return { container, image, direction: g.direction, remote_address: g.remoteAddress, port: g.port, remote_container: g.remoteContainer };
 }

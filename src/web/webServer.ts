@@ -1,8 +1,8 @@
-import { stat } from 'node:fs/promises';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { errorMessage } from '../errors.js';
+import { watchFileChanges } from '../fileChanges.js';
 import type { Logger } from '../log.js';
 import { loadWebConfig, secureContextOptions, type WebConfig } from './webConfig.js';
 
@@ -59,55 +59,23 @@ export function watchWebConfig(options: {
 }): WebConfigWatch {
   const { path, server, log } = options;
   let config = options.initial;
-  let lastStamp: string | undefined;
-  let checking = false;
-
-  const namedFiles = (c: WebConfig) => [path, ...(c.tls?.files ?? [])];
-  const stampOf = async (files: string[]) =>
-    (
-      await Promise.all(
-        files.map((file) =>
-          stat(file).then(
-            (s) => `${s.ino}:${s.size}:${s.mtimeMs}`,
-            () => 'missing',
-          ),
-        ),
-      )
-    ).join('|');
-
-  const check = async () => {
-    if (checking) return;
-    checking = true;
+  const reload = async () => {
+    let next: WebConfig;
     try {
-      const stamp = await stampOf(namedFiles(config));
-      if (lastStamp === undefined || stamp === lastStamp) {
-        lastStamp = stamp;
-        return;
-      }
-      lastStamp = stamp;
-      let next: WebConfig;
-      try {
-        next = await loadWebConfig(path);
-      } catch (error) {
-        log.error({ file: path }, `web config not reloaded, the running settings stay: ${errorMessage(error)}`);
-        return;
-      }
-      const restart = restartNeededFor(config, next);
-      if (restart) {
-        log.error({ file: path }, `web config not reloaded, the running settings stay: ${restart} needs a restart`);
-        return;
-      }
-      if (next.tls) (server as HttpsServer).setSecureContext(secureContextOptions(next.tls));
-      config = next;
-      lastStamp = await stampOf(namedFiles(config));
-      log.info({ file: path, tls: Boolean(next.tls), users: next.basicAuthUsers.size }, 'web config reloaded');
-    } finally {
-      checking = false;
+      next = await loadWebConfig(path);
+    } catch (error) {
+      log.error({ file: path }, `web config not reloaded, the running settings stay: ${errorMessage(error)}`);
+      return;
     }
+    const restart = restartNeededFor(config, next);
+    if (restart) {
+      log.error({ file: path }, `web config not reloaded, the running settings stay: ${restart} needs a restart`);
+      return;
+    }
+    if (next.tls) (server as HttpsServer).setSecureContext(secureContextOptions(next.tls));
+    config = next;
+    log.info({ file: path, tls: Boolean(next.tls), users: next.basicAuthUsers.size }, 'web config reloaded');
   };
-
-  void check();
-  const timer = setInterval(() => void check(), options.intervalMs ?? 1_000);
-  timer.unref();
-  return { current: () => config, stop: () => clearInterval(timer) };
+  const watch = watchFileChanges({ files: () => [path, ...(config.tls?.files ?? [])], onChange: reload, ...(options.intervalMs ? { intervalMs: options.intervalMs } : {}) });
+  return { current: () => config, stop: () => watch.stop() };
 }

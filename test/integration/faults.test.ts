@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collector } from '../../src/collection.js';
 import { containerFromInspect, type Container } from '../../src/docker/container.js';
 import { createLogger } from '../../src/log.js';
+import { ExpectedLinks } from '../../src/policy/expectedLinks.js';
 import { ProcfsSocketSource } from '../../src/sockets/procfsSource.js';
 import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
 import { startTestExporter, type TestExporter } from '../support/exporter.js';
@@ -53,11 +54,13 @@ describe('containers that exit during collection', () => {
       }
     });
     // The inventory said both were running; by the time the sockets are read, one is not.
+    const log = createLogger('error', 'json');
     const collector = new Collector({
       inventory: { snapshot: async () => stale },
       source: new ProcfsSocketSource({ procfsPath: '/proc' }),
       procfsPath: '/proc',
-      log: createLogger('error', 'json'),
+      log,
+      policy: new ExpectedLinks({ log }),
       connectionsRetentionMs: 60_000,
       maxSeriesPerContainer: 100,
     });

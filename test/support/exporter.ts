@@ -30,6 +30,7 @@ export async function startTestExporter(overrides: Partial<Config> = {}): Promis
     socketSource: 'auto',
     maxSeriesPerContainer: 100,
     connectionsRetentionMs: 15 * 60_000,
+    policyFile: undefined,
     logLevel: 'info',
     logFormat: 'logfmt',
     ...overrides,

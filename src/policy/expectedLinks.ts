@@ -1,0 +1,176 @@
+import type { Container } from '../docker/container.js';
+import { errorMessage, type PolicyLabelError } from '../errors.js';
+import type { ContainerLinks, EstablishedGroup } from '../links/containerLinks.js';
+import { HOST_PEER } from '../links/peers.js';
+import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
+import type { Logger } from '../log.js';
+import { labelRules } from './labelRules.js';
+import { loadPolicyFile } from './policyFile.js';
+import { judgeLink, type Link, type PolicyRule, type Verdict } from './policyRules.js';
+
+/** The connections of one container that the policy does not allow, grouped as its links are. */
+export interface UnexpectedLinks {
+  container: Container;
+  /** Open now (container_tcp_unexpected_established). */
+  established: EstablishedGroup[];
+  /** First seen in this collection (container_tcp_unexpected_connections_total). */
+  newConnections: EstablishedGroup[];
+}
+
+/** The state of --policy.file. */
+export interface PolicyFileStatus {
+  path: string;
+  /** The last (re)load succeeded; when not, the rules loaded before stay. */
+  lastReloadSuccess: boolean;
+  /** When the rules in force were loaded (ms since the epoch). */
+  loadedAtMs: number;
+  lastError?: string;
+}
+
+/** One collection judged. */
+export interface PolicyEvaluation {
+  unexpected: UnexpectedLinks[];
+  /** Rules in force, by source. */
+  rules: { file: number; label: number };
+  /** Per container name: entries of its allow labels that do not parse. */
+  labelErrors: Map<string, number>;
+  file?: PolicyFileStatus;
+  atMs: number;
+  /** Per rule id: link groups it allowed. */
+  allowedBy: Map<string, number>;
+  /** Link groups judged, and those unexpected. */
+  judged: number;
+  unexpectedGroups: number;
+}
+
+interface LabelEntry {
+  /** The label values the rules were read from. */
+  values: string;
+  rules: PolicyRule[];
+  errors: PolicyLabelError[];
+}
+
+/**
+ * The expected-links policy: the rules of --policy.file (reloaded when it changes) and of every
+ * container's allow labels, merged; judges each collection's links.
+ */
+export class ExpectedLinks {
+  readonly #log: Logger;
+  #fileRules: PolicyRule[];
+  #file: PolicyFileStatus | undefined;
+  readonly #labels = new Map<string, LabelEntry>();
+  #last: PolicyEvaluation | undefined;
+
+  constructor(options: { log: Logger; file?: { path: string; rules: PolicyRule[] } }) {
+    this.#log = options.log;
+    this.#fileRules = options.file?.rules ?? [];
+    this.#file = options.file && { path: options.file.path, lastReloadSuccess: true, loadedAtMs: Date.now() };
+  }
+
+  /** Reads --policy.file again; a file that does not load is logged and the running rules stay. */
+  async reloadFile(): Promise<void> {
+    if (!this.#file) return;
+    const { path } = this.#file;
+    try {
+      this.#fileRules = await loadPolicyFile(path);
+      this.#file = { path, lastReloadSuccess: true, loadedAtMs: Date.now() };
+      this.#log.info({ file: path, rules: this.#fileRules.length }, 'policy file reloaded');
+    } catch (error) {
+      this.#file = { ...this.#file, lastReloadSuccess: false, lastError: errorMessage(error) };
+      this.#log.error({ file: path }, `policy file not reloaded, the running policy stays: ${errorMessage(error)}`);
+    }
+  }
+
+  /** Every rule in force: the file's, then each container's labels'. */
+  rules(containers: readonly Container[]): PolicyRule[] {
+    return [...this.#fileRules, ...containers.flatMap((c) => this.#labelEntry(c).rules)];
+  }
+
+  /** The entries of the containers' allow labels that do not parse. */
+  labelErrors(containers: readonly Container[]): PolicyLabelError[] {
+    return containers.flatMap((c) => this.#labelEntry(c).errors);
+  }
+
+  get file(): PolicyFileStatus | undefined {
+    return this.#file;
+  }
+
+  get lastEvaluation(): PolicyEvaluation | undefined {
+    return this.#last;
+  }
+
+  /**
+   * Judges every link of `links`; `containers` are the running containers, by which peers are
+   * named (and whose labels are read).
+   */
+  evaluate(links: readonly ContainerLinks[], containers: readonly Container[]): PolicyEvaluation {
+    this.#forgetGone(containers);
+    const rules = this.rules(containers);
+    const byName = new Map(containers.map((c) => [c.name, c]));
+    const evaluation: PolicyEvaluation = {
+      unexpected: [],
+      rules: { file: this.#fileRules.length, label: rules.length - this.#fileRules.length },
+      labelErrors: new Map(),
+      ...(this.#file ? { file: { ...this.#file } } : {}),
+      atMs: Date.now(),
+      allowedBy: new Map(),
+      judged: 0,
+      unexpectedGroups: 0,
+    };
+    for (const c of containers) {
+      const errors = this.#labelEntry(c).errors.length;
+      if (errors > 0) evaluation.labelErrors.set(c.name, errors);
+    }
+    if (rules.length > 0) {
+      const judge = (container: Container, groups: readonly EstablishedGroup[]) =>
+        groups.filter((g) => {
+          const verdict = judgeLink(rules, linkOf(container, g, byName));
+          evaluation.judged++;
+          if (verdict.kind === 'allowed') for (const id of verdict.rules) evaluation.allowedBy.set(id, (evaluation.allowedBy.get(id) ?? 0) + 1);
+          if (verdict.kind === 'unexpected') evaluation.unexpectedGroups++;
+          return verdict.kind === 'unexpected';
+        });
+      for (const { container, established, newConnections } of links) {
+        const unexpected = { container, established: judge(container, established), newConnections: judge(container, newConnections) };
+        if (unexpected.established.length > 0 || unexpected.newConnections.length > 0) evaluation.unexpected.push(unexpected);
+      }
+    }
+    this.#last = evaluation;
+    return evaluation;
+  }
+
+  /** The verdict on one link group of a container (for /policy and tests). */
+  judge(container: Container, group: Omit<EstablishedGroup, 'count'>, containers: readonly Container[]): Verdict {
+    return judgeLink(this.rules(containers), linkOf(container, group, new Map(containers.map((c) => [c.name, c]))));
+  }
+
+  /** A container's label rules, read once per set of label values; what does not parse is logged once. */
+  #labelEntry(container: Container): LabelEntry {
+    const values = `${container.labels['outpost.allow.outbound'] ?? '\u0000'}\u0000${container.labels['outpost.allow.inbound'] ?? '\u0000'}`;
+    let entry = this.#labels.get(container.id);
+    if (entry?.values !== values) {
+      entry = { values, ...labelRules(container) };
+      this.#labels.set(container.id, entry);
+      for (const error of entry.errors) {
+        this.#log.error({ container: container.name, label: error.label }, `${error.message}; this entry allows nothing (counted in outpost_policy_label_errors)`);
+      }
+    }
+    return entry;
+  }
+
+  #forgetGone(containers: readonly Container[]): void {
+    const ids = new Set(containers.map((c) => c.id));
+    for (const id of this.#labels.keys()) if (!ids.has(id)) this.#labels.delete(id);
+  }
+}
+
+/** The link a group of a container stands for: the container at one end, its peer at the other. */
+function linkOf(container: Container, group: Omit<EstablishedGroup, 'count'>, byName: ReadonlyMap<string, Container>): Link {
+  const self = { container, host: false };
+  const peer = {
+    host: group.remoteContainer === HOST_PEER,
+    ...(byName.has(group.remoteContainer) ? { container: byName.get(group.remoteContainer)! } : {}),
+    ...(group.remoteAddress !== FOLDED_ADDRESS ? { address: group.remoteAddress } : {}),
+  };
+  return group.direction === 'outbound' ? { client: self, server: peer, port: group.port } : { client: peer, server: self, port: group.port };
+}

@@ -1,0 +1,62 @@
+import { stringify } from 'yaml';
+import type { Container } from '../docker/container.js';
+import type { EstablishedGroup } from '../links/containerLinks.js';
+import { HOST_PEER } from '../links/peers.js';
+import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
+
+/** A link seen from one of its ends: the container's name and the group's labels. */
+export interface SeenLink {
+  container: string;
+  group: Omit<EstablishedGroup, 'count'>;
+}
+
+type WrittenSelector = string | Record<string, string>;
+
+/** How a suggestion names a container: by compose service when it has one (it outlives the container), else by name. */
+function containerSelector(name: string, byName: ReadonlyMap<string, Container>): WrittenSelector {
+  const c = byName.get(name);
+  return c?.composeProject && c.composeService ? { project: c.composeProject, service: c.composeService } : { container: name };
+}
+
+function peerSelector(group: SeenLink['group'], byName: ReadonlyMap<string, Container>): WrittenSelector {
+  if (group.remoteContainer === HOST_PEER) return 'host';
+  if (group.remoteContainer) return containerSelector(group.remoteContainer, byName);
+  return group.remoteAddress === FOLDED_ADDRESS ? '*' : { cidr: group.remoteAddress };
+}
+
+const describe = (s: WrittenSelector) => (typeof s === 'string' ? s : Object.values(s).join('/'));
+
+/**
+ * A policy file, in the file's own grammar, that allows exactly the links seen: one rule per
+ * client and server, with the service ports seen between them. Both ends of a link between two
+ * containers give the same rule, once.
+ */
+export function suggestPolicy(seen: Iterable<SeenLink>, containers: readonly Container[], note: string): string {
+  const byName = new Map(containers.map((c) => [c.name, c]));
+  const rules = new Map<string, { from: WrittenSelector; to: WrittenSelector; ports: Set<number> | undefined }>();
+  for (const { container, group } of seen) {
+    const self = containerSelector(container, byName);
+    const peer = peerSelector(group, byName);
+    const [from, to] = group.direction === 'outbound' ? [self, peer] : [peer, self];
+    const key = JSON.stringify([from, to]);
+    const rule = rules.get(key) ?? { from, to, ports: new Set<number>() };
+    rules.set(key, rule);
+    // A link between two ephemeral ports has no service port to name: the rule allows every port.
+    if (typeof group.port === 'number') rule.ports?.add(group.port);
+    else rule.ports = undefined;
+  }
+  const written = [...rules.values()]
+    .map(({ from, to, ports }) => ({
+      name: `${describe(from)} → ${describe(to)}`,
+      from,
+      to,
+      ...(ports && ports.size > 0 ? { ports: [...ports].sort((a, b) => a - b) } : {}),
+    }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header = [
+    `# An expected-links policy suggested by outpost: it allows exactly the links ${note}.`,
+    '# Review it before you commit it: every link below runs today, expected or not.',
+    '# Use it with --policy.file; see README "Expected links" for the grammar.',
+  ].join('\n');
+  return `${header}\n${stringify({ rules: written }, { lineWidth: 0 })}`;
+}

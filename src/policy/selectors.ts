@@ -1,0 +1,134 @@
+import { BlockList, isIP } from 'node:net';
+import type { Container } from '../docker/container.js';
+
+/** One end of a link, as the policy sees it. */
+export interface Endpoint {
+  /** The container at this end, when it is one of this host's. */
+  container?: Container;
+  /** A process of the host, outside every container (remote_container="host"). */
+  host: boolean;
+  /** Its address, when known (not for an end folded into ~other, nor for the judged container's own end). */
+  address?: string;
+}
+
+/**
+ * Which ends a selector matches. The fields given must all match (AND); a rule's list of
+ * selectors matches when one does (OR).
+ */
+export interface Selector {
+  /** `*`: anything. */
+  any?: true;
+  /** `host`: a process of the host. */
+  host?: true;
+  /** Container name, glob (`*`, `?`). */
+  container?: string;
+  /** Image as the container was created from it, glob. */
+  image?: string;
+  /** Compose project (com.docker.compose.project). */
+  project?: string;
+  /** Compose service (com.docker.compose.service). */
+  service?: string;
+  /** A label: `key` (present) or `key=value`. */
+  label?: string;
+  /** A Docker network the container is attached to. */
+  network?: string;
+  /** An address or CIDR: the end's address, or one of the container's, is in it. */
+  cidr?: string;
+  /** Container id (a label rule's own container). */
+  id?: string;
+  /** A label entry's peer name: a container of this name, or a compose service of `project`. */
+  peer?: { name: string; project: string };
+}
+
+/** A CIDR or single address as written, checked; undefined when it is neither. */
+export function parseCidr(text: string): { address: string; prefix: number; family: 4 | 6 } | undefined {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const family = isIP(address);
+  if (family !== 4 && family !== 6) return undefined;
+  const max = family === 4 ? 32 : 128;
+  if (slash < 0) return { address, prefix: max, family };
+  const prefixText = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) return undefined;
+  return { address, prefix: Number(prefixText), family };
+}
+
+const blockLists = new Map<string, BlockList>();
+
+function inCidr(cidr: string, address: string): boolean {
+  let list = blockLists.get(cidr);
+  if (!list) {
+    const parsed = parseCidr(cidr);
+    list = new BlockList();
+    if (parsed) list.addSubnet(parsed.address, parsed.prefix, parsed.family === 4 ? 'ipv4' : 'ipv6');
+    blockLists.set(cidr, list);
+  }
+  const family = isIP(address);
+  return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+const globs = new Map<string, RegExp>();
+
+/** `*` any run of characters, `?` one; everything else literal; the whole value must match. */
+export function matchesGlob(glob: string, value: string): boolean {
+  let re = globs.get(glob);
+  if (!re) {
+    const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    re = new RegExp(`^${body}$`, 's');
+    globs.set(glob, re);
+  }
+  return re.test(value);
+}
+
+/** The selector names containers by what they are (not only by address or `host`). */
+export function selectsContainers(s: Selector): boolean {
+  return Boolean(s.any || s.container || s.image || s.project || s.service || s.label || s.network || s.id || s.peer);
+}
+
+function matchesContainer(s: Selector, c: Container): boolean {
+  if (s.id !== undefined && c.id !== s.id) return false;
+  if (s.container !== undefined && !matchesGlob(s.container, c.name)) return false;
+  if (s.image !== undefined && !matchesGlob(s.image, c.image)) return false;
+  if (s.project !== undefined && c.composeProject !== s.project) return false;
+  if (s.service !== undefined && c.composeService !== s.service) return false;
+  if (s.network !== undefined && !c.addresses.some((a) => a.network === s.network) && c.networkMode !== s.network) return false;
+  if (s.label !== undefined) {
+    const eq = s.label.indexOf('=');
+    const key = eq < 0 ? s.label : s.label.slice(0, eq);
+    if (!(key in c.labels) || (eq >= 0 && c.labels[key] !== s.label.slice(eq + 1))) return false;
+  }
+  if (s.peer && c.name !== s.peer.name && !(s.peer.project !== '' && c.composeProject === s.peer.project && c.composeService === s.peer.name)) {
+    return false;
+  }
+  return true;
+}
+
+/** Whether the selector matches an end of a link. */
+export function matchesEndpoint(s: Selector, e: Endpoint): boolean {
+  if (s.any) return true;
+  if (s.host && !e.host) return false;
+  if (s.cidr !== undefined) {
+    const addresses = [...(e.address ? [e.address] : []), ...(e.container?.addresses.map((a) => a.address) ?? [])];
+    if (!addresses.some((a) => inCidr(s.cidr!, a))) return false;
+  }
+  if (selectsContainers(s)) return e.container !== undefined && matchesContainer(s, e.container);
+  return Boolean(s.host || s.cidr !== undefined);
+}
+
+/** Whether the selector covers this container, i.e. makes the policy judge its connections. */
+export function policesContainer(s: Selector, c: Container): boolean {
+  return selectsContainers(s) && matchesEndpoint(s, { container: c, host: false });
+}
+
+/** The selector in the policy file's own grammar. */
+export function selectorText(s: Selector): string | Record<string, string> {
+  if (s.any) return '*';
+  if (s.host && Object.keys(s).length === 1) return 'host';
+  const out: Record<string, string> = {};
+  for (const key of ['container', 'image', 'project', 'service', 'label', 'network', 'cidr', 'id'] as const) {
+    if (s[key] !== undefined) out[key] = s[key];
+  }
+  if (s.host) out.host = 'true';
+  if (s.peer) out.peer = s.peer.project ? `${s.peer.name} (container, or service of project ${s.peer.project})` : s.peer.name;
+  return out;
+}

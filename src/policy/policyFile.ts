@@ -45,8 +45,8 @@ const ruleSchema = z.strictObject({
 });
 
 const fileSchema = z.strictObject(
-  { rules: z.array(ruleSchema, { error: expecting('a list of rules') }).nullable() },
-  { error: 'expected a mapping with a list "rules"' },
+  { rules: z.array(ruleSchema, { error: expecting('a list of rules') }).nullish() },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? undefined : 'expected a mapping with a list "rules"') },
 );
 
 type WrittenSelector = z.infer<typeof selector>;
@@ -76,7 +76,13 @@ export function parsePolicyFile(source: string, file: string): PolicyRule[] {
   const yamlError = doc.errors[0];
   if (yamlError) throw new InvalidPolicyFileError(file, lineAt(yamlError.pos[0]), `not YAML: ${yamlError.message.split('\n')[0]}`);
 
-  const written = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let written: unknown;
+  try {
+    written = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // An alias to no anchor, or one that expands too far.
+    throw new InvalidPolicyFileError(file, 1, `not YAML: ${errorMessage(error)}`, error);
+  }
   const parsed = fileSchema.safeParse(written ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

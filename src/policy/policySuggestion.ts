@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { Document, isCollection, isMap, isSeq } from 'yaml';
 import type { Container } from '../docker/container.js';
 import type { EstablishedGroup } from '../links/containerLinks.js';
 import { HOST_PEER } from '../links/peers.js';
@@ -58,5 +58,14 @@ export function suggestPolicy(seen: Iterable<SeenLink>, containers: readonly Con
     '# Review it before you commit it: every link below runs today, expected or not.',
     '# Use it with --policy.file; see README "Expected links" for the grammar.',
   ].join('\n');
-  return `${header}\n${stringify({ rules: written }, { lineWidth: 0 })}`;
+  // Selectors and ports on one line each, as a person writes them: {project: shop, service: web}.
+  const doc = new Document({ rules: written });
+  const list = doc.get('rules', true);
+  for (const rule of isSeq(list) ? list.items : []) {
+    for (const key of ['from', 'to', 'ports']) {
+      const node = isMap(rule) ? rule.get(key, true) : undefined;
+      if (isCollection(node)) node.flow = true;
+    }
+  }
+  return `${header}\n${doc.toString({ lineWidth: 0 })}`;
 }

@@ -1,5 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLAGS, envVarOf } from '../../src/config.js';
 import { Scenario, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
@@ -46,6 +49,23 @@ describe('command line', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(named);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses an invalid --policy.file with exit code 2, naming the file, line and problem, before any port opens', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-cli-'));
+    const file = join(dir, 'policy.yaml');
+    await writeFile(file, 'rules:\n  - from: {container: web}\n    to: {cidr: 10.0.0.0/99}\n');
+    try {
+      const port = await freePort();
+      const result = run([`--web.listen-address=127.0.0.1:${port}`, `--policy.file=${file}`]);
+      expect(result.status).toBe(2);
+      expect(result.stderr.trim()).toBe(`outpost: invalid --policy.file "${file}" line 3: rules[0].to.cidr: expected an IP address or a CIDR such as 10.0.0.0/8`);
+      const missing = run([`--web.listen-address=127.0.0.1:${port}`, `--policy.file=${join(dir, 'nothing.yaml')}`]);
+      expect(missing.status).toBe(2);
+      expect(missing.stderr).toContain('nothing.yaml": cannot read it: ENOENT');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('lists every flag and its environment variable in --help', () => {
@@ -97,7 +117,7 @@ describe('a running exporter', () => {
     const response = await fetch(`${running.url}/`);
     expect(response.headers.get('content-type')).toContain('text/html');
     const html = await response.text();
-    for (const href of ['/metrics', '/connections', '/healthz', '/readyz']) expect(html).toContain(`href="${href}"`);
+    for (const href of ['/metrics', '/connections', '/policy', '/policy/suggest', '/healthz', '/readyz']) expect(html).toContain(`href="${href}"`);
   });
 
   it('is ready when Docker answers', async () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,13 @@ describe('expected links from container labels', () => {
       expect.arrayContaining([line(web, 'outbound', api, 8080, WEB_REQUESTS), line(api, 'inbound', web, 8080, WEB_REQUESTS)]),
     );
     expect(select(after, 'container_tcp_established', { container: api, remote_container: db })).toHaveLength(1);
+  });
+
+  it('passes promtool check metrics with the policy series in the exposition', async () => {
+    const { text } = await exporter.fetchText('/metrics');
+    expect(text).toContain('container_tcp_unexpected_connections_total{');
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.stdout + check.stderr).toBe('');
   });
 
   it('reports the label rules on /policy, with what each allowed', async () => {

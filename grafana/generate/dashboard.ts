@@ -43,7 +43,7 @@ function organize(valueName: string, extra: Record<string, string> = {}) {
 export function buildDashboard(): Dashboard {
   const linkMap = new NodeGraphPanel()
     .title('Link map')
-    .description('Containers (and the peers they talk to) as nodes; links as edges: source → target → port, with the connections open now plus those made in the last connections window (short-lived links included).')
+    .description('Containers (and the peers they talk to) as nodes; links as edges: source → target → port, with the connections open now plus those made in the last connections window (short-lived links included). Red edges: links the expected-links policy does not allow.')
     .datasource(DATASOURCE)
     .height(14)
     .span(24)
@@ -75,6 +75,16 @@ export function buildDashboard(): Dashboard {
           `unless on (${LINK_LABELS}) max_over_time(outpost:link:active{${hostAndContainer}}[$__range] offset $__range)`,
       ),
     )
+    .withTransformation(organize('connections'))
+    .withTransformation({ id: 'filterFieldsByName', options: { exclude: { names: ['job', '__name__'] } } });
+
+  const unexpected = new TablePanel()
+    .title('Unexpected links')
+    .description('Links the expected-links policy (outpost.allow.* labels, --policy.file) does not allow: open now or made in the last connections window, however short. Red in the link map. /policy on the exporter shows the rules.')
+    .datasource(DATASOURCE)
+    .height(7)
+    .span(24)
+    .withTarget(instant('A', `outpost:link:unexpected{${hostAndContainer}}`))
     .withTransformation(organize('connections'))
     .withTransformation({ id: 'filterFieldsByName', options: { exclude: { names: ['job', '__name__'] } } });
 
@@ -167,6 +177,7 @@ export function buildDashboard(): Dashboard {
     )
     .withRow(new RowBuilder('Links'))
     .withPanel(linkMap)
+    .withPanel(unexpected)
     .withPanel(listening)
     .withPanel(newLinks)
     .withPanel(established)

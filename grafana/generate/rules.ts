@@ -62,7 +62,25 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
             "peer", "$1", "remote_container", "(.+)"
           )
         )`;
-  const total = 'container_tcp_connections_total';
+  // Connections counted in the window, however short. A counter series younger than the window
+  // counts whole: increase() would miss its first connection (0 → 1 is never scraped, the series
+  // starts at 1).
+  const inWindow = (total: string) => `(
+            ${total} unless ${total} offset ${c.connectionsWindow}
+            or
+            increase(${total}[${c.connectionsWindow}])
+          )`;
+  // Open connections plus new ones, per link, present when above 0 (either side may be absent).
+  const openOrNew = (open: string, counted: string) => `
+        (${open} or 0 * ${counted})
+          + (${counted} or 0 * ${open})
+        > 0`;
+  // Active links with Grafana's edge colour: red when the policy does not allow the link.
+  const colored = (selector: string) => `(
+              label_replace(outpost:link:active${selector} and on (${LINK_LABELS}, job) outpost:link:unexpected, "color", "red", "", "")
+              or
+              label_replace(outpost:link:active${selector} unless on (${LINK_LABELS}, job) outpost:link:unexpected, "color", "gray", "", "")
+            )`;
   const records: RecordingRule[] = [
     {
       // Open connections per link now.
@@ -70,24 +88,24 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       expr: promql(byLink('container_tcp_established')),
     },
     {
-      // Connections counted per link in the window, however short. A counter series younger
-      // than the window counts whole: increase() would miss its first connection (0 → 1 is
-      // never scraped, the series starts at 1).
+      // Connections counted per link in the window, however short.
       record: 'outpost:link:new_connections',
-      expr: promql(byLink(`(
-            ${total} unless ${total} offset ${c.connectionsWindow}
-            or
-            increase(${total}[${c.connectionsWindow}])
-          )`)),
+      expr: promql(byLink(inWindow('container_tcp_connections_total'))),
     },
     {
       // A link is present while it has open connections or new ones in the window; its value
       // is both together. What the link map and the link alerts read.
       record: 'outpost:link:active',
-      expr: promql(`
-        (outpost:link:established or 0 * outpost:link:new_connections)
-          + (outpost:link:new_connections or 0 * outpost:link:established)
-        > 0`),
+      expr: promql(openOrNew('outpost:link:established', 'outpost:link:new_connections')),
+    },
+    // The same three, of the connections the expected-links policy does not allow.
+    { record: 'outpost:link:unexpected_established', expr: promql(byLink('container_tcp_unexpected_established')) },
+    { record: 'outpost:link:unexpected_connections', expr: promql(byLink(inWindow('container_tcp_unexpected_connections_total'))) },
+    {
+      // Unexpected links, open now or made in the window however short: what
+      // OutpostUnexpectedConnection and the link map's edge colour read.
+      record: 'outpost:link:unexpected',
+      expr: promql(openOrNew('outpost:link:unexpected_established', 'outpost:link:unexpected_connections')),
     },
     {
       record: 'outpost:listener:listening',
@@ -104,17 +122,18 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       // Edges of the link map: every outbound link, and inbound links from what is no container
       // of this host (the host itself, or an address), which have no outbound side to show them.
       // Short-lived links are edges too; the value is open connections plus new ones in the window.
+      // An edge is red when the link is unexpected, gray otherwise (Grafana's edge color field).
       record: 'outpost:link_map:edge',
       expr: promql(`
         label_join(
           label_replace(
-            label_replace(outpost:link:active{direction="outbound"}, "source", "$1", "container", "(.*)"),
+            label_replace(${colored('{direction="outbound"}')}, "source", "$1", "container", "(.*)"),
             "target", "$1", "peer", "(.*)"
           )
           or
           label_replace(
             label_replace(
-              outpost:link:active{direction="inbound", peer=~"host|[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|.*:.*"},
+              ${colored('{direction="inbound", peer=~"host|[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|.*:.*"}')},
               "source", "$1", "peer", "(.*)"
             ),
             "target", "$1", "container", "(.*)"
@@ -168,6 +187,34 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       steady('outpost:link:active', LINK_LABELS),
       'Link {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }} disappeared',
       `Container {{ $labels.container }} on {{ $labels.instance }} had an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }} through the last ${c.steadyWindow}, and has had none open or new for ${c.connectionsWindow}.`,
+    ),
+    alert(
+      c,
+      'OutpostUnexpectedConnection',
+      c.unexpectedSeverity,
+      `
+          outpost:link:unexpected`,
+      'Unexpected connection {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }}',
+      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }} (open now or made in the last ${c.connectionsWindow}) that the expected-links policy does not allow. /policy on the exporter shows the rules in force.`,
+    ),
+    alert(
+      c,
+      'OutpostPolicyReloadFailed',
+      'warning',
+      `
+          outpost_policy_last_reload_success == 0`,
+      'outpost on {{ $labels.instance }} could not reload its policy file',
+      `The last edit of {{ $labels.file }} on {{ $labels.instance }} did not load (the exporter's log says why) for ${c.downFor}; the rules loaded before stay in force.`,
+      c.downFor,
+    ),
+    alert(
+      c,
+      'OutpostPolicyLabelErrors',
+      'warning',
+      `
+          outpost_policy_label_errors > 0`,
+      'Container {{ $labels.container }} has outpost.allow labels that do not parse',
+      'Container {{ $labels.container }} on {{ $labels.instance }} has {{ $value }} entries in its outpost.allow.* labels that do not parse; each allows nothing, so its links may show as unexpected. /policy on the exporter names them.',
     ),
     alert(
       c,

@@ -15,6 +15,8 @@ export interface RulesConfig {
    * made of short connections used less often than this comes and goes.
    */
   connectionsWindow: string;
+  /** Severity of OutpostUnexpectedConnection. */
+  unexpectedSeverity: string;
   closeWaitThreshold: number;
   closeWaitFor: string;
   downFor: string;
@@ -33,6 +35,7 @@ export const DEFAULT_RULES_CONFIG: RulesConfig = {
   steadyRatio: 0.9,
   restartQuiet: '10m',
   connectionsWindow: '5m',
+  unexpectedSeverity: 'critical',
   closeWaitThreshold: 50,
   closeWaitFor: '10m',
   downFor: '5m',

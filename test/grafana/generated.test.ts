@@ -53,7 +53,7 @@ describe('generated Grafana files', () => {
     const runbook = read('docs/runbook.md');
     const anchors = new Set([...runbook.matchAll(/^## (\w+)$/gm)].map((m) => m[1]!.toLowerCase()));
     const alerts = buildRules().groups[0]!.rules.filter((r) => 'alert' in r) as { alert: string; annotations: Record<string, string> }[];
-    expect(alerts.length).toBe(7);
+    expect(alerts.length).toBe(10);
     for (const a of alerts) {
       const anchor = a.annotations.runbook_url!.split('#')[1];
       expect(anchor).toBe(a.alert.toLowerCase());
@@ -66,6 +66,8 @@ describe('generated Grafana files', () => {
     const byName = new Map(rules.groups[0]!.rules.map((r) => ['alert' in r ? r.alert : r.record, r.expr]));
     expect(byName.get('OutpostNewLink')).toContain('[7d] offset 5m');
     expect(byName.get('OutpostCloseWaitPileUp')).toContain('> 200');
+    const paging = buildRules({ unexpectedSeverity: 'page' }).groups[0]!.rules.find((r) => 'alert' in r && r.alert === 'OutpostUnexpectedConnection');
+    expect(paging && 'labels' in paging && paging.labels.severity).toBe('page');
   });
 });
 
@@ -73,7 +75,7 @@ describe('promtool', () => {
   it('accepts the rules file', () => {
     const check = spawnSync('promtool', ['check', 'rules', repo('grafana/rules/outpost.rules.yaml').pathname], { encoding: 'utf8' });
     expect(check.stderr).toBe('');
-    expect(check.stdout).toContain('SUCCESS: 14 rules found');
+    expect(check.stdout).toContain('SUCCESS: 20 rules found');
     expect(check.status).toBe(0);
   });
 

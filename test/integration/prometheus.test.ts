@@ -21,6 +21,10 @@ describe('alerts and dashboard on a live Prometheus', () => {
   let steadyClient: string;
   let api: string;
   let poller: string;
+  let guarded: string;
+  let intruder: string;
+  /** Seconds from the unexpected connection to its alert firing. */
+  let unexpectedFiredAfter: number;
 
   const alertsNamed = async (name: string, labels: Record<string, string>): Promise<PromAlert[]> =>
     (await prometheus.alerts()).filter(
@@ -37,6 +41,9 @@ describe('alerts and dashboard on a live Prometheus', () => {
     // An HTTP API, and a container that will call it once a second: a link of short connections.
     api = await scenario.run('api', ['--network', net], ['sh', '-c', 'mkdir -p /www; echo ok > /www/index.html; httpd -f -p 9000 -h /www']);
     poller = await scenario.run('poller', ['--network', net], ['sleep', '100000']);
+    // A database that expects its clients: only the steady client may connect, on 5432.
+    guarded = await scenario.run('guarded', ['--network', net, '--label', `outpost.allow.inbound=${steadyClient}:5432`], ['nc', '-ll', '-p', '5432', '-e', 'cat']);
+    intruder = await scenario.run('intruder', ['--network', net], ['sleep', '100000']);
     const serverPid = await pidOf(server);
     await waitFor('the steady connection', async () => (await kernelSockets(serverPid)).some((s) => s.state === 'established'));
     exporter = await startTestExporter();
@@ -88,6 +95,29 @@ describe('alerts and dashboard on a live Prometheus', () => {
     // Never open at a scrape, only counted.
     expect(await prometheus.query(`max_over_time(container_tcp_established{container="${poller}"}[5m])`)).toEqual([]);
     await waitFor('the poller counted', async () => (await prometheus.query(`container_tcp_connections_total{container="${poller}", remote_container="${api}"} > 3`)).length === 1);
+  }, 60_000);
+
+  it('raises OutpostUnexpectedConnection at once for one short connection the policy does not allow', async () => {
+    expect(await alertsNamed('OutpostUnexpectedConnection', {})).toEqual([]);
+    await docker(['exec', intruder, 'sh', '-c', `echo hello | timeout 2 nc ${guarded} 5432; true`]);
+    const connected = Date.now();
+    const firing = await waitFor('the unexpected-connection alert to fire', async () => {
+      const found = (await alertsNamed('OutpostUnexpectedConnection', { container: guarded })).filter((a) => a.state === 'firing');
+      return found.length ? found : undefined;
+    });
+    unexpectedFiredAfter = (Date.now() - connected) / 1000;
+    expect(firing[0]!.labels).toMatchObject({ instance, direction: 'inbound', peer: intruder, port: '5432', severity: 'critical' });
+    expect(firing[0]!.annotations.summary).toBe(`Unexpected connection ${guarded} inbound ${intruder}:5432`);
+    // Both ends: the intruder, whom no rule covers, is named by the guarded end's rule.
+    await waitFor('the alert of the intruder end', async () => (await alertsNamed('OutpostUnexpectedConnection', { container: intruder, peer: guarded })).length > 0);
+    // Never open at a scrape: the counter alone made it fire.
+    expect(await prometheus.query(`max_over_time(container_tcp_established{container="${intruder}"}[5m])`)).toEqual([]);
+    // Scrapes and evaluations are 1 s apart: firing within a few of them.
+    expect(unexpectedFiredAfter).toBeLessThan(10);
+    console.info(`OutpostUnexpectedConnection fired ${unexpectedFiredAfter.toFixed(1)} s after the connection`);
+    // Now a long-lived one, for the dashboard's table and the map's red edge.
+    await docker(['exec', '-d', intruder, 'sh', '-c', `sleep 100000 | nc ${guarded} 5432`]);
+    await waitFor('the long unexpected connection', async () => (await prometheus.query(`container_tcp_unexpected_established{container="${guarded}"}`)).length === 1);
   }, 60_000);
 
   it('raises OutpostLinkDisappeared when the steady new link is closed, and only for it', async () => {
@@ -156,7 +186,9 @@ describe('alerts and dashboard on a live Prometheus', () => {
       expect.objectContaining({ source: steadyClient, target: server, port: '8080', id: `${steadyClient} → ${server} → 8080` }),
     );
     // The link of short connections is an edge too.
-    expect(edges).toContainEqual(expect.objectContaining({ source: poller, target: api, port: '9000' }));
+    expect(edges).toContainEqual(expect.objectContaining({ source: poller, target: api, port: '9000', color: 'gray' }));
+    // The unexpected link is red.
+    expect(edges).toContainEqual(expect.objectContaining({ source: intruder, target: guarded, port: '5432', color: 'red' }));
     // Every edge ends at a node.
     const ids = new Set(nodes!.map((n) => n.id));
     for (const edge of edges!) expect(ids.has(edge.source!) && ids.has(edge.target!), edge.id).toBe(true);

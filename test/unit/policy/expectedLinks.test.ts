@@ -1,0 +1,98 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { ContainerLinks, EstablishedGroup } from '../../../src/links/containerLinks.js';
+import { createLogger } from '../../../src/log.js';
+import { ExpectedLinks } from '../../../src/policy/expectedLinks.js';
+import { loadPolicyFile } from '../../../src/policy/policyFile.js';
+import { policyReport } from '../../../src/policy/policyReport.js';
+import { api, containers, db, stray, web } from './policyFixtures.js';
+
+function logged() {
+  const stream = new PassThrough();
+  let text = '';
+  stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return { log: createLogger('info', 'json', stream), text: () => text };
+}
+
+const ip = (c: typeof web) => c.addresses[0]!.address;
+const group = (direction: 'inbound' | 'outbound', peer: typeof web, port: number, count = 1): EstablishedGroup => ({
+  direction,
+  remoteAddress: ip(peer),
+  port,
+  remoteContainer: peer.name,
+  count,
+});
+const links = (container: typeof web, established: EstablishedGroup[], newConnections: EstablishedGroup[] = []): ContainerLinks => ({
+  container,
+  listening: [],
+  established,
+  foldedGroups: 0,
+  states: {} as ContainerLinks['states'],
+  newConnections,
+});
+
+describe('ExpectedLinks', () => {
+  it('keeps only the unexpected groups of each container, open and new, and counts what each rule allowed', () => {
+    const { log } = logged();
+    const policy = new ExpectedLinks({ log });
+    const evaluation = policy.evaluate(
+      [
+        links(web, [group('outbound', api, 8080, 2)]),
+        links(api, [group('inbound', web, 8080, 2), group('outbound', db, 5432)]),
+        links(db, [group('inbound', api, 5432)], [group('inbound', stray, 5432, 3)]),
+        links(stray, [], [group('outbound', db, 5432, 3)]),
+      ],
+      containers,
+    );
+    expect(evaluation.unexpected.map((u) => [u.container.name, u.established, u.newConnections])).toEqual([
+      ['shop-db', [], [group('inbound', stray, 5432, 3)]],
+      ['stray', [], [group('outbound', db, 5432, 3)]],
+    ]);
+    expect(evaluation.rules).toEqual({ file: 0, label: 7 });
+    expect(evaluation.labelErrors).toEqual(new Map([['shop-api', 2]]));
+    expect(evaluation.judged).toBe(6);
+    expect(evaluation.unexpectedGroups).toBe(2);
+    expect(evaluation.allowedBy.get('label:shop-db:inbound:1')).toBe(2);
+  });
+
+  it('logs the label errors of a container once, however often it is evaluated', () => {
+    const { log, text } = logged();
+    const policy = new ExpectedLinks({ log });
+    for (let i = 0; i < 3; i++) policy.evaluate([], containers);
+    expect(text().match(/cache:99999/g)).toHaveLength(1);
+    expect(text().match(/bad peer/g)).toHaveLength(1);
+  });
+
+  it('reports a rule whose side matches no running container on /policy', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-policy-'));
+    const file = join(dir, 'policy.yaml');
+    try {
+      await writeFile(file, 'rules:\n  - from: {service: web}\n    to: {service: typo}\n    ports: [8080]\n');
+      const policy = new ExpectedLinks({ log: logged().log, file: { path: file, rules: await loadPolicyFile(file) } });
+      policy.evaluate([], containers);
+      const report = policyReport(policy, containers);
+      expect(report.rules[0]).toMatchObject({
+        id: 'file:2',
+        origin: `${file}:2`,
+        from: [{ service: 'web' }],
+        to: [{ service: 'typo' }],
+        ports: ['8080'],
+        covers: { outbound: ['shop-web'], inbound: [] },
+        warnings: ['to matches no running container'],
+      });
+      expect(report.label_errors.map((e) => e.container)).toEqual(['shop-api', 'shop-api']);
+      expect(report.file).toMatchObject({ path: file, last_reload_success: true });
+
+      // A broken edit keeps the rules in force and says why.
+      await writeFile(file, 'rules:\n  - from: {service: web}\n');
+      await policy.reloadFile();
+      expect(policy.rules([]).map((r) => r.id)).toEqual(['file:2']);
+      expect(policyReport(policy, containers).file).toMatchObject({ last_reload_success: false, last_error: expect.stringContaining('line 2: rules[0].to: missing') });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -2,10 +2,12 @@
  * outpost against the kernel's floor and the ancestor, on the same containers in one run.
  *
  *   npm run bench -- --containers 100 --connections 100 [--rounds 20] [--ancestor-rounds 3]
- *                    [--memory-collections 1000] [--baseline DIR] [--keep] [--out bench/results/x.json]
+ *                    [--memory-collections 1000] [--baseline DIR] [--policy] [--keep] [--out bench/results/x.json]
  *
  * --baseline DIR: another outpost checkout, built (npm ci && npm run build), measured in the same
  * rounds as this one: the cost of a change as a ratio in one run.
+ * --policy: every container carries outpost.allow.* labels naming its links, so every link is
+ * judged at both ends (and allowed): the cost of the expected-links policy.
  *
  * Needs root, a Docker Engine, cc, and the test image (built by the integration tests).
  */
@@ -39,12 +41,13 @@ const { values } = parseArgs({
     'memory-collections': { type: 'string' },
     baseline: { type: 'string' },
     keep: { type: 'boolean' },
+    policy: { type: 'boolean' },
     out: { type: 'string' },
   },
   strict: true,
 });
 if (values.containers === undefined) {
-  process.stderr.write('usage: npm run bench -- --containers N [--connections M] [--rounds R] [--ancestor-rounds A] [--memory-collections K] [--keep] [--out FILE]\n');
+  process.stderr.write('usage: npm run bench -- --containers N [--connections M] [--rounds R] [--ancestor-rounds A] [--memory-collections K] [--baseline DIR] [--policy] [--keep] [--out FILE]\n');
   process.exit(2);
 }
 const N = positive('containers', values.containers, 10);
@@ -65,7 +68,7 @@ const floorBinary = join(ROOT, 'build', 'bench', 'floor');
 mkdirSync(dirname(floorBinary), { recursive: true });
 execFileSync('cc', ['-O2', '-o', floorBinary, join(ROOT, 'bench', 'floor.c')]);
 
-const containers = await createScenario(N, M, log);
+const containers = await createScenario(N, M, log, values.policy ?? false);
 const main = join(ROOT, 'dist', 'main.js');
 const auto = await OutpostProcess.start(main, 'auto');
 const procfs = await OutpostProcess.start(main, 'procfs');
@@ -147,7 +150,7 @@ try {
       tcpEhashEntries: sysctl('net.ipv4.tcp_ehash_entries'),
       tcpChildEhashEntries: sysctl('net.ipv4.tcp_child_ehash_entries'),
     },
-    params: { containers: N, connections: M, rounds: R, ancestorRounds: A },
+    params: { containers: N, connections: M, rounds: R, ancestorRounds: A, policy: values.policy ?? false },
     sockets: floorSockets,
     floor: { collectionMs: summarize(floor) },
     outpost: { ...outpostSummary(scrapes.auto, cpuPerCollectionMs.auto), peakRssKiB: peakOfTimingInstance, metricsBytes: last.bytes, series: last.series, memory },

@@ -33,7 +33,13 @@ export function connectionsPerContainer(containers: number, connections: number)
  * N containers on one internal network, each listening on 8080 (its own namespace), and M
  * established connections in a ring: container i connects to container i+1.
  */
-export async function createScenario(containers: number, connections: number, log: (line: string) => void): Promise<BenchContainer[]> {
+export async function createScenario(
+  containers: number,
+  connections: number,
+  log: (line: string) => void,
+  /** Every container labelled with the links it has (outpost.allow.*): each link judged at both ends, all allowed. */
+  withPolicy = false,
+): Promise<BenchContainer[]> {
   await removeScenario();
   await docker('image', 'inspect', BENCH_IMAGE).catch(() => {
     throw new Error(`the bench needs the test image ${BENCH_IMAGE}: run the integration tests once (npm test), which build it`);
@@ -43,9 +49,14 @@ export async function createScenario(containers: number, connections: number, lo
   const started = Date.now();
   const names = Array.from({ length: containers }, (_, i) => `${PREFIX}-${i}`);
   await Promise.all(
-    names.map((name, i) =>
-      limit(() => docker('run', '-d', '--name', name, '--network', NETWORK, '--ip', addressOf(i), '--label', 'outpost-bench=1', BENCH_IMAGE, 'nc', '-ll', '-p', '8080', '-e', 'cat')),
-    ),
+    names.map((name, i) => {
+      const policy = withPolicy
+        ? ['--label', `outpost.allow.outbound=${names[(i + 1) % containers]}:8080`, '--label', `outpost.allow.inbound=${names[(i + containers - 1) % containers]}:8080`]
+        : [];
+      return limit(() =>
+        docker('run', '-d', '--name', name, '--network', NETWORK, '--ip', addressOf(i), '--label', 'outpost-bench=1', ...policy, BENCH_IMAGE, 'nc', '-ll', '-p', '8080', '-e', 'cat'),
+      );
+    }),
   );
   log(`${containers} containers started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const perContainer = connectionsPerContainer(containers, connections);

@@ -6,7 +6,7 @@ import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
 import type { Logger } from '../log.js';
 import { labelRules } from './labelRules.js';
 import { loadPolicyFile } from './policyFile.js';
-import { judgeLink, type Link, type PolicyRule, type Verdict } from './policyRules.js';
+import { judgeLink, PolicyJudge, type Link, type PolicyRule, type Verdict } from './policyRules.js';
 
 /** The connections of one container that the policy does not allow, grouped as its links are. */
 export interface UnexpectedLinks {
@@ -122,9 +122,10 @@ export class ExpectedLinks {
       if (errors > 0) evaluation.labelErrors.set(c.name, errors);
     }
     if (rules.length > 0) {
+      const policyJudge = new PolicyJudge(rules);
       const judge = (container: Container, groups: readonly EstablishedGroup[]) =>
         groups.filter((g) => {
-          const verdict = judgeLink(rules, linkOf(container, g, byName));
+          const verdict = policyJudge.judge(linkOf(container, g, byName));
           evaluation.judged++;
           if (verdict.kind === 'allowed') for (const id of verdict.rules) evaluation.allowedBy.set(id, (evaluation.allowedBy.get(id) ?? 0) + 1);
           if (verdict.kind === 'unexpected') evaluation.unexpectedGroups++;

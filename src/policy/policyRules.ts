@@ -46,11 +46,6 @@ export function portAllowed(ports: readonly PortSpan[] | undefined, port: number
   return typeof port === 'number' && ports.some((p) => port >= p.from && port <= p.to);
 }
 
-function covering(rules: readonly PolicyRule[], side: 'from' | 'to', container: Container | undefined): PolicyRule[] {
-  if (!container) return [];
-  return rules.filter((r) => r.covers[side] && r[side].some((s) => policesContainer(s, container)));
-}
-
 function allowing(rules: readonly PolicyRule[], link: Link): PolicyRule[] {
   return rules.filter(
     (r) => portAllowed(r.ports, link.port) && r.from.some((s) => matchesEndpoint(s, link.client)) && r.to.some((s) => matchesEndpoint(s, link.server)),
@@ -58,25 +53,50 @@ function allowing(rules: readonly PolicyRule[], link: Link): PolicyRule[] {
 }
 
 /**
- * Judges a link: each end that a rule covers (the client outbound, the server inbound) expects
- * it only if one of the rules that cover that end allows it. No rule covering either end:
- * unpoliced. So a container's own rules decide for it: another container cannot allow itself in.
+ * Judges links under one set of rules: each end that a rule covers (the client outbound, the
+ * server inbound) expects a link only if one of the rules that cover that end allows it. No rule
+ * covering either end: unpoliced. So a container's own rules decide for it: another container
+ * cannot allow itself in. Which rules cover a container is found once per judge.
  */
-export function judgeLink(rules: readonly PolicyRule[], link: Link): Verdict {
-  const out = covering(rules, 'from', link.client.container);
-  const into = covering(rules, 'to', link.server.container);
-  if (out.length === 0 && into.length === 0) return { kind: 'unpoliced' };
-  const allowedBy: string[] = [];
-  for (const [side, rulesOfSide, end] of [
-    ['client', out, link.client],
-    ['server', into, link.server],
-  ] as const) {
-    if (rulesOfSide.length === 0) continue;
-    const allow = allowing(rulesOfSide, link);
-    if (allow.length === 0) return { kind: 'unexpected', side, container: end.container!.name };
-    allowedBy.push(...allow.map((r) => r.id));
+export class PolicyJudge {
+  readonly #rules: readonly PolicyRule[];
+  readonly #covering = { from: new Map<string, PolicyRule[]>(), to: new Map<string, PolicyRule[]>() };
+
+  constructor(rules: readonly PolicyRule[]) {
+    this.#rules = rules;
   }
-  return { kind: 'allowed', rules: [...new Set(allowedBy)] };
+
+  judge(link: Link): Verdict {
+    const out = this.#coveringRules('from', link.client.container);
+    const into = this.#coveringRules('to', link.server.container);
+    if (out.length === 0 && into.length === 0) return { kind: 'unpoliced' };
+    const allowedBy: string[] = [];
+    for (const [side, rulesOfSide, end] of [
+      ['client', out, link.client],
+      ['server', into, link.server],
+    ] as const) {
+      if (rulesOfSide.length === 0) continue;
+      const allow = allowing(rulesOfSide, link);
+      if (allow.length === 0) return { kind: 'unexpected', side, container: end.container!.name };
+      allowedBy.push(...allow.map((r) => r.id));
+    }
+    return { kind: 'allowed', rules: [...new Set(allowedBy)] };
+  }
+
+  #coveringRules(side: 'from' | 'to', container: Container | undefined): PolicyRule[] {
+    if (!container) return [];
+    let rules = this.#covering[side].get(container.id);
+    if (!rules) {
+      rules = this.#rules.filter((r) => r.covers[side] && r[side].some((s) => policesContainer(s, container)));
+      this.#covering[side].set(container.id, rules);
+    }
+    return rules;
+  }
+}
+
+/** One link judged under `rules` (see PolicyJudge). */
+export function judgeLink(rules: readonly PolicyRule[], link: Link): Verdict {
+  return new PolicyJudge(rules).judge(link);
 }
 
 /** `8080` or `8000-8099`; a reason when it is neither. */

@@ -53,31 +53,44 @@ export function parseCidr(text: string): { address: string; prefix: number; fami
   return { address, prefix: Number(prefixText), family };
 }
 
-const blockLists = new Map<string, BlockList>();
+/** A selector's globs and CIDR, compiled once; kept as long as the selector (its rule) lives. */
+interface CompiledSelector {
+  container?: RegExp;
+  image?: RegExp;
+  cidr?: BlockList;
+}
 
-function inCidr(cidr: string, address: string): boolean {
-  let list = blockLists.get(cidr);
-  if (!list) {
-    const parsed = parseCidr(cidr);
-    list = new BlockList();
-    if (parsed) list.addSubnet(parsed.address, parsed.prefix, parsed.family === 4 ? 'ipv4' : 'ipv6');
-    blockLists.set(cidr, list);
+const compiledSelectors = new WeakMap<Selector, CompiledSelector>();
+
+function compiled(s: Selector): CompiledSelector {
+  let c = compiledSelectors.get(s);
+  if (!c) {
+    c = {
+      ...(s.container !== undefined ? { container: globPattern(s.container) } : {}),
+      ...(s.image !== undefined ? { image: globPattern(s.image) } : {}),
+      ...(s.cidr !== undefined ? { cidr: cidrList(s.cidr) } : {}),
+    };
+    compiledSelectors.set(s, c);
   }
+  return c;
+}
+
+function cidrList(cidr: string): BlockList {
+  const list = new BlockList();
+  const parsed = parseCidr(cidr);
+  if (parsed) list.addSubnet(parsed.address, parsed.prefix, parsed.family === 4 ? 'ipv4' : 'ipv6');
+  return list;
+}
+
+function inList(list: BlockList, address: string): boolean {
   const family = isIP(address);
   return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
-const globs = new Map<string, RegExp>();
-
 /** `*` any run of characters, `?` one; everything else literal; the whole value must match. */
-export function matchesGlob(glob: string, value: string): boolean {
-  let re = globs.get(glob);
-  if (!re) {
-    const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-    re = new RegExp(`^${body}$`, 's');
-    globs.set(glob, re);
-  }
-  return re.test(value);
+function globPattern(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`, 's');
 }
 
 /** The selector names containers by what they are (not only by address or `host`). */
@@ -87,8 +100,9 @@ export function selectsContainers(s: Selector): boolean {
 
 function matchesContainer(s: Selector, c: Container): boolean {
   if (s.id !== undefined && c.id !== s.id) return false;
-  if (s.container !== undefined && !matchesGlob(s.container, c.name)) return false;
-  if (s.image !== undefined && !matchesGlob(s.image, c.image)) return false;
+  const { container, image } = compiled(s);
+  if (container && !container.test(c.name)) return false;
+  if (image && !image.test(c.image)) return false;
   if (s.project !== undefined && c.composeProject !== s.project) return false;
   if (s.service !== undefined && c.composeService !== s.service) return false;
   if (s.network !== undefined && !c.addresses.some((a) => a.network === s.network) && c.networkMode !== s.network) return false;
@@ -107,10 +121,8 @@ function matchesContainer(s: Selector, c: Container): boolean {
 export function matchesEndpoint(s: Selector, e: Endpoint): boolean {
   if (s.any) return true;
   if (s.host && !e.host) return false;
-  if (s.cidr !== undefined) {
-    const addresses = [...(e.address ? [e.address] : []), ...(e.container?.addresses.map((a) => a.address) ?? [])];
-    if (!addresses.some((a) => inCidr(s.cidr!, a))) return false;
-  }
+  const { cidr } = compiled(s);
+  if (cidr && !(e.address !== undefined && inList(cidr, e.address)) && !e.container?.addresses.some((a) => inList(cidr, a.address))) return false;
   if (selectsContainers(s)) return e.container !== undefined && matchesContainer(s, e.container);
   return Boolean(s.host || s.cidr !== undefined);
 }

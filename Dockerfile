@@ -10,6 +10,7 @@ COPY build-ca/ /tmp/build-ca/
 RUN if [ -s /tmp/build-ca/ca.crt ]; then export NODE_EXTRA_CA_CERTS=/tmp/build-ca/ca.crt; fi; \
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
 # The netlink addon builds where the base has python3, make and a C compiler (node:*-bookworm);
 # on a slim base it does not, and outpost reads procfs (it needs CAP_SYS_ADMIN for netlink anyway).

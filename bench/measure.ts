@@ -86,6 +86,10 @@ export class OutpostProcess {
     return outpost;
   }
 
+  get url(): string {
+    return this.#url;
+  }
+
   async metricsText(): Promise<string> {
     const text = await (await fetch(`${this.#url}/metrics`)).text();
     this.collections++;

@@ -31,7 +31,8 @@ export function connectionsPerContainer(containers: number, connections: number)
 
 /**
  * N containers on one internal network, each listening on 8080 (its own namespace), and M
- * established connections in a ring: container i connects to container i+1.
+ * established connections in a ring: container i connects to container i+1 (to i+1 … i+fanOut,
+ * in turn, with a fan-out: that many distinct links each).
  */
 export async function createScenario(
   containers: number,
@@ -39,6 +40,7 @@ export async function createScenario(
   log: (line: string) => void,
   /** Every container labelled with the links it has (outpost.allow.*): each link judged at both ends, all allowed. */
   withPolicy = false,
+  fanOut = 1,
 ): Promise<BenchContainer[]> {
   await removeScenario();
   await docker('image', 'inspect', BENCH_IMAGE).catch(() => {
@@ -65,9 +67,11 @@ export async function createScenario(
       limit(async () => {
         const k = perContainer[i]!;
         if (k === 0) return;
-        const peer = addressOf((i + 1) % containers);
-        // One at a time: busybox nc listens with a backlog of 2.
-        await docker('exec', '-d', name, 'sh', '-c', `for j in $(seq ${k}); do sleep 1000000 | nc ${peer} 8080 & sleep 0.2; done; wait`);
+        const peers = Array.from({ length: k }, (_, j) => addressOf((i + 1 + (j % fanOut)) % containers));
+        // One at a time: busybox nc listens with a backlog of 2, and refuses while it re-listens
+        // (several clients of one server at once, with a fan-out): a refused client tries again.
+        // (nc -e sleep: the connection stays open with sleep holding it; nc fails at once when refused.)
+        await docker('exec', '-d', name, 'sh', '-c', `for peer in ${peers.join(' ')}; do (while ! nc $peer 8080 -e sleep 1000000; do sleep 1; done) & sleep 0.2; done; wait`);
       }),
     ),
   );

@@ -9,6 +9,7 @@ import type { Exposition } from './metrics/exposition.js';
 import type { ExpectedLinks } from './policy/expectedLinks.js';
 import { policyReport } from './policy/policyReport.js';
 import { suggestPolicy, type SeenLink } from './policy/policySuggestion.js';
+import { mapRoutes } from './ui/mapRoutes.js';
 import { VERSION } from './version.js';
 
 export interface AppOptions {
@@ -30,6 +31,9 @@ export interface AppOptions {
   log: Logger;
 }
 
+/** How often the link map asks for its graph again. */
+const MAP_REFRESH_SECONDS = 5;
+
 // A liveness probe (the image's HEALTHCHECK) answers without credentials; it tells nothing.
 const OPEN_PATHS = new Set(['/healthz']);
 
@@ -42,6 +46,7 @@ function landingPage(telemetryPath: string): string {
 <h1>outpost ${VERSION}</h1>
 <p>Prometheus exporter for the TCP sockets of the containers on this Docker host: what each listens on, whom each is connected to.</p>
 <ul>
+${link('/map', 'Link map', 'the containers and their links, drawn live, with a text view')}
 ${link(telemetryPath, 'Metrics', 'Prometheus text exposition')}
 ${link('/connections', 'Connections', 'the same collection as JSON')}
 ${link('/policy', 'Policy', 'the expected-links rules in force (file and labels) and their last evaluation, as JSON')}
@@ -108,7 +113,7 @@ export function createApp(options: AppOptions): Koa {
   router.get('/connections', async (ctx) => {
     const collection = await collector.collect();
     ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
-    ctx.body = connectionsJson(collection);
+    ctx.body = connectionsJson(collection, collector.counters.connections.series());
   });
   router.get('/policy', async (ctx) => {
     const collection = await collector.collect();
@@ -123,6 +128,7 @@ export function createApp(options: AppOptions): Koa {
     ctx.type = 'text/plain; charset=utf-8';
     ctx.body = suggestPolicy(seen, collection.containers, `open now or made in the last ${options.connectionsRetention} (--connections.retention)`);
   });
+  mapRoutes(router, { collector, refreshSeconds: MAP_REFRESH_SECONDS });
   router.get('/healthz', (ctx) => {
     ctx.type = 'text/plain';
     ctx.body = 'ok\n';

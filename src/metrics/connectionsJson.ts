@@ -1,5 +1,6 @@
 import type { Collection } from '../collection.js';
 import { groupKey, type EstablishedGroup } from '../links/containerLinks.js';
+import type { ConnectionSeries } from '../links/connectionTotals.js';
 
 /** One link of a container: open connections now, and connections first seen since the last collection. */
 export interface ConnectionsLink {
@@ -11,12 +12,15 @@ export interface ConnectionsLink {
   count: number;
   /** First seen in this collection, however short (they may be closed already). */
   new_connections: number;
+  /** Counted since outpost started, however short: container_tcp_connections_total (0 once over its retention). */
+  connections_total: number;
 }
 
 /**
  * The ancestor's /connections shape, [{name, artefact, listening, established}], kept so its
  * clients keep working; the added fields (count, direction, remote_container, ...) they ignore.
- * A link made only of short connections is listed with count 0.
+ * A link made only of short connections is listed with count 0, as long as its counter lasts
+ * (--connections.retention).
  */
 export interface ConnectionsEntry {
   name: string;
@@ -26,19 +30,22 @@ export interface ConnectionsEntry {
   established: ConnectionsLink[];
 }
 
-export function connectionsJson(collection: Collection): ConnectionsEntry[] {
+export function connectionsJson(collection: Collection, counted: Iterable<ConnectionSeries>): ConnectionsEntry[] {
+  const totals = new Map<string, ConnectionSeries[]>();
+  for (const s of counted) totals.set(s.container, [...(totals.get(s.container) ?? []), s]);
   return collection.links.map(({ container, listening, established, newConnections }) => {
     const links = new Map<string, ConnectionsLink>();
-    const linkOf = (g: EstablishedGroup) => {
+    const linkOf = (g: Omit<EstablishedGroup, 'count'>) => {
       let link = links.get(groupKey(g));
       if (!link) {
-        link = { address: g.remoteAddress, port: g.port, direction: g.direction, remote_container: g.remoteContainer, count: 0, new_connections: 0 };
+        link = { address: g.remoteAddress, port: g.port, direction: g.direction, remote_container: g.remoteContainer, count: 0, new_connections: 0, connections_total: 0 };
         links.set(groupKey(g), link);
       }
       return link;
     };
     for (const g of established) linkOf(g).count += g.count;
     for (const g of newConnections) linkOf(g).new_connections += g.count;
+    for (const s of totals.get(container.name) ?? []) linkOf(s.group).connections_total += s.total;
     return {
       name: container.name,
       artefact: container.image,

@@ -117,7 +117,7 @@ describe('a running exporter', () => {
     const response = await fetch(`${running.url}/`);
     expect(response.headers.get('content-type')).toContain('text/html');
     const html = await response.text();
-    for (const href of ['/metrics', '/connections', '/policy', '/policy/suggest', '/healthz', '/readyz']) expect(html).toContain(`href="${href}"`);
+    for (const href of ['/map', '/metrics', '/connections', '/policy', '/policy/suggest', '/healthz', '/readyz']) expect(html).toContain(`href="${href}"`);
   });
 
   it('is ready when Docker answers', async () => {

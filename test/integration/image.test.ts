@@ -114,6 +114,14 @@ describe('the container image, run with least privilege', () => {
     expect(await docker(['inspect', '-f', '{{.HostConfig.ReadonlyRootfs}}', outpost])).toBe('true');
   });
 
+  it("serves the link map's page and its bundled script from the image", async () => {
+    const page = await fetch(`http://127.0.0.1:${port}/map`);
+    expect(page.status).toBe(200);
+    const script = await fetch(`http://127.0.0.1:${port}/map/map.js`);
+    expect(script.status).toBe(200);
+    expect((await script.text()).length).toBeGreaterThan(100_000);
+  });
+
   it('stops cleanly on docker stop within 2 s', async () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).ok).toBe(true);
     const started = Date.now();

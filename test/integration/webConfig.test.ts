@@ -102,11 +102,12 @@ describe('TLS with basic auth', () => {
     const missing = await get(port, '/metrics');
     expect(missing.status).toBe(401);
     expect(missing.body).not.toContain('outpost_up');
-    for (const path of ['/', '/connections', '/policy', '/policy/suggest', '/readyz']) expect((await get(port, path)).status).toBe(401);
+    const paths = ['/', '/connections', '/policy', '/policy/suggest', '/map', '/map/graph.json', '/map/map.js', '/map/map.css', '/readyz'];
+    for (const path of paths) expect((await get(port, path)).status).toBe(401);
     // The liveness probe of the image's HEALTHCHECK needs no credentials and tells nothing.
     expect(await get(port, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
     expect((await get(port, '/metrics', { user: 'alice', password: 's3cret' })).status).toBe(200);
-    for (const path of ['/policy', '/policy/suggest']) expect((await get(port, path, { user: 'alice', password: 's3cret' })).status).toBe(200);
+    for (const path of ['/policy', '/policy/suggest', '/map', '/map/graph.json', '/map/map.js']) expect((await get(port, path, { user: 'alice', password: 's3cret' })).status).toBe(200);
   });
 
   it('refuses plain HTTP on the TLS port', async () => {

@@ -99,9 +99,9 @@ describe('bridge network: one server, three clients', () => {
       clients.map((c, i) => `${c}:${i + 1}`).sort(),
     );
     const serverIp = await scenario.ip(server, net);
-    // Counted when first seen, collections ago: none of the three is new now.
+    // Counted when first seen, collections ago: none of the three is new now, all three counted.
     expect(byName.get(clients[2]!)!.established).toEqual([
-      { address: serverIp, port: 8080, direction: 'outbound', remote_container: server, count: 3, new_connections: 0 },
+      { address: serverIp, port: 8080, direction: 'outbound', remote_container: server, count: 3, new_connections: 0, connections_total: 3 },
     ]);
   });
 });

@@ -25,7 +25,7 @@ const cy = cytoscape({
   minZoom: 0.05,
   maxZoom: 4,
   style: [
-    { selector: 'node', style: { label: 'data(label)', 'font-size': 11, 'text-valign': 'bottom', 'text-margin-y': 3, width: 26, height: 26, 'background-color': '#4c78a8', color: '#1b1b1b', 'min-zoomed-font-size': 7 } },
+    { selector: 'node', style: { label: 'data(label)', 'text-wrap': 'wrap', 'font-size': 11, 'text-valign': 'bottom', 'text-margin-y': 3, width: 26, height: 26, 'background-color': '#4c78a8', color: '#1b1b1b', 'min-zoomed-font-size': 7 } },
     { selector: 'node.host', style: { shape: 'diamond', 'background-color': '#2a9d8f', width: 32, height: 32 } },
     { selector: 'node.external', style: { shape: 'ellipse', 'background-color': '#8d8d8d' } },
     { selector: 'node.group', style: { shape: 'round-rectangle', 'background-color': '#e07b00', width: 40, height: 30 } },
@@ -66,8 +66,10 @@ function elementsOf(g: LinkGraph, asGroups: boolean): cytoscape.ElementDefinitio
   const nodes = g.nodes.map((n): cytoscape.ElementDefinition => {
     const parent = boxed && n.group ? COMPOUND + n.group : undefined;
     if (parent && !compounds.has(parent)) compounds.set(parent, { group: 'nodes', data: { id: parent, label: n.group }, classes: 'compound' });
-    const label = n.kind === 'group' ? `${n.label} (${n.members})` : n.label;
-    return { group: 'nodes', data: { id: n.id, label, ...(parent ? { parent } : {}) }, classes: n.kind };
+    const ports = [...new Set((n.listening ?? []).map((l) => l.port))].sort((a, b) => a - b);
+    // The name, and under it the ports it listens on.
+    const label = n.kind === 'group' ? `${n.label} (${n.members})` : ports.length > 0 ? `${n.label}\n:${ports.join(' :')}` : n.label;
+    return { group: 'nodes', data: { id: n.id, name: n.label, label, ...(parent ? { parent } : {}) }, classes: n.kind };
   });
   const edges = g.edges.map((e): cytoscape.ElementDefinition => ({
     group: 'edges',
@@ -168,14 +170,15 @@ function layout(newIds: string[]): void {
     ...(fixedNodeConstraint && fixedNodeConstraint.length > 0 ? { fixedNodeConstraint } : {}),
   } as cytoscape.LayoutOptions;
   cy.layout(options).run();
-  // The fixed nodes end where they were up to a shift of the whole drawing: undo the shift.
+  // The fixed nodes end near where they were, shifted with the whole drawing and nudged apart
+  // where labels grew: undo the shift for the new nodes, and put every fixed node back exactly.
   const anchor = fixedNodeConstraint?.[0];
   if (anchor) {
     const now = cy.getElementById(anchor.nodeId).position();
-    const shift = { x: anchor.position.x - now.x, y: anchor.position.y - now.y };
     cy.nodes()
-      .filter((n) => !n.isParent())
-      .shift(shift);
+      .filter((n) => moving.has(n.id()))
+      .shift({ x: anchor.position.x - now.x, y: anchor.position.y - now.y });
+    for (const { nodeId, position } of fixedNodeConstraint) cy.getElementById(nodeId).position(position);
   }
   if (!incremental) fitView();
   lastLayoutMs = Math.round(performance.now() - started);

@@ -17,20 +17,11 @@ import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { OutpostProcess, ancestorRound, floorRound, summarize, type Scrape } from './measure.js';
+import { OutpostProcess, ancestorRound, floorRound, summarize, wholeNumberFlag, type Scrape } from './measure.js';
 import { createScenario, removeScenario } from './scenario.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-
-function positive(name: string, value: string | undefined, fallback: number): number {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    process.stderr.write(`bench: --${name} expects a whole number, got "${value}"\n`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const { values } = parseArgs({
   options: {
@@ -50,6 +41,7 @@ if (values.containers === undefined) {
   process.stderr.write('usage: npm run bench -- --containers N [--connections M] [--rounds R] [--ancestor-rounds A] [--memory-collections K] [--baseline DIR] [--policy] [--keep] [--out FILE]\n');
   process.exit(2);
 }
+const positive = (name: string, value: string | undefined, fallback: number) => wholeNumberFlag('bench', name, value, fallback);
 const N = positive('containers', values.containers, 10);
 const M = positive('connections', values.connections, 100);
 const R = Math.max(1, positive('rounds', values.rounds, 20));

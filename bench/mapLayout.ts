@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { OutpostProcess, summarize } from './measure.js';
+import { OutpostProcess, summarize, wholeNumberFlag } from './measure.js';
 import { createScenario, removeScenario } from './scenario.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -27,14 +27,7 @@ const { values } = parseArgs({
   options: { containers: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' }, keep: { type: 'boolean' }, out: { type: 'string' } },
   strict: true,
 });
-const whole = (name: string, value: string | undefined, fallback: number) => {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    process.stderr.write(`bench:map: --${name} expects a whole number above 0, got "${value}"\n`);
-    process.exit(2);
-  }
-  return n;
-};
+const whole = (name: string, value: string | undefined, fallback: number) => wholeNumberFlag('bench:map', name, value, fallback, 1);
 const N = whole('containers', values.containers, 200);
 const M = whole('connections', values.connections, 1000);
 const R = whole('rounds', values.rounds, 5);

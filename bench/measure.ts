@@ -6,6 +6,16 @@ import type { BenchContainer } from './scenario.js';
 
 const run = promisify(execFile);
 
+/** A whole-number flag of a bench program, at least `min`; exits 2 naming the flag otherwise. */
+export function wholeNumberFlag(program: string, name: string, value: string | undefined, fallback: number, min = 0): number {
+  const n = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`${program}: --${name} expects a whole number of at least ${min}, got "${value}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
 export interface Summary {
   median: number;
   p95: number;

@@ -1,5 +1,5 @@
 import type { Collection } from '../collection.js';
-import { groupKey, type EstablishedGroup } from '../links/containerLinks.js';
+import { byKey, groupKey, type EstablishedGroup } from '../links/containerLinks.js';
 import type { ConnectionSeries } from '../links/connectionTotals.js';
 
 /** One link of a container: open connections now, and connections first seen since the last collection. */
@@ -32,17 +32,19 @@ export interface ConnectionsEntry {
 
 export function connectionsJson(collection: Collection, counted: Iterable<ConnectionSeries>): ConnectionsEntry[] {
   const totals = new Map<string, ConnectionSeries[]>();
-  for (const s of counted) totals.set(s.container, [...(totals.get(s.container) ?? []), s]);
+  for (const s of counted) byKey(totals, s.container, () => []).push(s);
   return collection.links.map(({ container, listening, established, newConnections }) => {
     const links = new Map<string, ConnectionsLink>();
-    const linkOf = (g: Omit<EstablishedGroup, 'count'>) => {
-      let link = links.get(groupKey(g));
-      if (!link) {
-        link = { address: g.remoteAddress, port: g.port, direction: g.direction, remote_container: g.remoteContainer, count: 0, new_connections: 0, connections_total: 0 };
-        links.set(groupKey(g), link);
-      }
-      return link;
-    };
+    const linkOf = (g: Omit<EstablishedGroup, 'count'>) =>
+      byKey(links, groupKey(g), () => ({
+        address: g.remoteAddress,
+        port: g.port,
+        direction: g.direction,
+        remote_container: g.remoteContainer,
+        count: 0,
+        new_connections: 0,
+        connections_total: 0,
+      }));
     for (const g of established) linkOf(g).count += g.count;
     for (const g of newConnections) linkOf(g).new_connections += g.count;
     for (const s of totals.get(container.name) ?? []) linkOf(s.group).connections_total += s.total;

@@ -1,6 +1,6 @@
 import type { Container } from '../docker/container.js';
 import { joinedContainerId } from '../docker/container.js';
-import type { ContainerLinks, EstablishedGroup } from '../links/containerLinks.js';
+import { byKey, type ContainerLinks, type EstablishedGroup } from '../links/containerLinks.js';
 import type { ConnectionSeries } from '../links/connectionTotals.js';
 import { HOST_PEER } from '../links/peers.js';
 import { edgeId, type GraphEdge, type GraphNode, type LinkGraph } from './graphModel.js';
@@ -49,25 +49,18 @@ function groupOf(c: Container, byId: ReadonlyMap<string, Container>, depth = 0):
 export function buildLinkGraph(input: LinkGraphInput): LinkGraph {
   const byId = new Map(input.containers.map((c) => [c.id, c]));
   const nodes = new Map<string, GraphNode>();
-  const containerNode = (c: Container): GraphNode => {
-    const id = `container:${c.name}`;
-    let node = nodes.get(id);
-    if (!node) {
-      node = {
-        id,
-        kind: 'container',
-        label: c.name,
-        group: groupOf(c, byId),
-        image: c.image,
-        composeService: c.composeService,
-        networkMode: c.networkMode,
-        addresses: c.addresses.map((a) => ({ network: a.network, address: a.address })),
-        listening: [],
-      };
-      nodes.set(id, node);
-    }
-    return node;
-  };
+  const containerNode = (c: Container): GraphNode =>
+    byKey(nodes, `container:${c.name}`, () => ({
+      id: `container:${c.name}`,
+      kind: 'container',
+      label: c.name,
+      group: groupOf(c, byId),
+      image: c.image,
+      composeService: c.composeService,
+      networkMode: c.networkMode,
+      addresses: c.addresses.map((a) => ({ network: a.network, address: a.address })),
+      listening: [],
+    }));
   const running = new Map(input.containers.map((c) => [c.name, c]));
   for (const c of input.containers) containerNode(c);
   for (const { container, listening } of input.links) containerNode(container).listening = listening.map((l) => ({ ...l }));
@@ -81,16 +74,11 @@ export function buildLinkGraph(input: LinkGraphInput): LinkGraph {
     const peer = peerNodeId(g);
     if (!own || (peer.startsWith('container:') && !running.has(g.remoteContainer))) return;
     const self = containerNode(own).id;
-    if (!nodes.has(peer)) nodes.set(peer, peer === HOST_PEER ? { id: peer, kind: 'host', label: HOST_PEER, group: '' } : { id: peer, kind: 'external', label: g.remoteAddress, group: '' });
+    byKey(nodes, peer, () => (peer === HOST_PEER ? { id: peer, kind: 'host', label: HOST_PEER, group: '' } : { id: peer, kind: 'external', label: g.remoteAddress, group: '' }));
     const [source, target, end] = g.direction === 'inbound' ? [peer, self, 'server' as const] : [self, peer, 'client' as const];
     const id = edgeId(source, target, g.port);
-    let entry = ends.get(id);
-    if (!entry) {
-      const zero = () => ({ open: 0, counted: 0, unexpectedOpen: 0, unexpectedCounted: 0 });
-      entry = { edge: { id, source, target, port: g.port }, client: zero(), server: zero() };
-      ends.set(id, entry);
-    }
-    entry[end][measure] += count;
+    const zero = () => ({ open: 0, counted: 0, unexpectedOpen: 0, unexpectedCounted: 0 });
+    byKey(ends, id, () => ({ edge: { id, source, target, port: g.port }, client: zero(), server: zero() }))[end][measure] += count;
   };
   for (const { container, established } of input.links) for (const g of established) add(container, g, 'open', g.count);
   for (const s of input.counted) add(s.container, s.group, 'counted', s.total);

@@ -55,6 +55,14 @@ const positions = new Map<string, cytoscape.Position>();
   },
 };
 
+/** A node's name; a group's with the number of containers in it. */
+function displayName(n: GraphNode): string {
+  return n.kind === 'group' ? `${n.label} (${n.members})` : n.label;
+}
+
+const addressesText = (n: GraphNode) => (n.addresses ?? []).map((a) => `${a.address} (${a.network})`).join(', ');
+const listeningText = (n: GraphNode) => (n.listening ?? []).map((l) => `${l.address}:${l.port}`).join(', ');
+
 function edgeLabel(e: GraphEdge): string {
   return `:${e.port} · ${e.open} open · ${e.counted} counted`;
 }
@@ -68,7 +76,7 @@ function elementsOf(g: LinkGraph, asGroups: boolean): cytoscape.ElementDefinitio
     if (parent && !compounds.has(parent)) compounds.set(parent, { group: 'nodes', data: { id: parent, label: n.group }, classes: 'compound' });
     const ports = [...new Set((n.listening ?? []).map((l) => l.port))].sort((a, b) => a - b);
     // The name, and under it the ports it listens on.
-    const label = n.kind === 'group' ? `${n.label} (${n.members})` : ports.length > 0 ? `${n.label}\n:${ports.join(' :')}` : n.label;
+    const label = ports.length > 0 ? `${displayName(n)}\n:${ports.join(' :')}` : displayName(n);
     return { group: 'nodes', data: { id: n.id, name: n.label, label, ...(parent ? { parent } : {}) }, classes: n.kind };
   });
   const edges = g.edges.map((e): cytoscape.ElementDefinition => ({
@@ -216,12 +224,12 @@ function fillTables(g: LinkGraph): void {
   $('#nodes tbody').replaceChildren(
     ...g.nodes.map((n) =>
       row([
-        selectButton(n.id, n.kind === 'group' ? `${n.label} (${n.members})` : n.label),
+        selectButton(n.id, displayName(n)),
         n.kind,
         n.group,
         n.image ?? '',
-        (n.addresses ?? []).map((a) => `${a.address} (${a.network})`).join(', '),
-        (n.listening ?? []).map((l) => `${l.address}:${l.port}`).join(', '),
+        addressesText(n),
+        listeningText(n),
       ]),
     ),
   );
@@ -250,8 +258,8 @@ function showDetails(id: string): void {
     item('Image', node.image);
     item('Compose service', node.composeService);
     item('Network mode', node.networkMode);
-    item('Addresses', (node.addresses ?? []).map((a) => `${a.address} (${a.network})`).join(', '));
-    item('Listening', (node.listening ?? []).map((l) => `${l.address}:${l.port}`).join(', '));
+    item('Addresses', addressesText(node));
+    item('Listening', listeningText(node));
     item('Containers', node.members);
   } else if (edge) {
     title = `${nameOf(edge.source)} → ${nameOf(edge.target)}`;

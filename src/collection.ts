@@ -2,7 +2,7 @@ import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ConnectionLedger } from './connections/connectionLedger.js';
-import type { Container } from './docker/container.js';
+import type { Container, DockerNetwork } from './docker/container.js';
 import { errorMessage } from './errors.js';
 import { attributeSockets } from './links/attribution.js';
 import { DEFAULT_EPHEMERAL_RANGE, parsePortRange } from './links/classification.js';
@@ -12,7 +12,7 @@ import { countNewConnections } from './links/newConnections.js';
 import type { Logger } from './log.js';
 import type { PolicyEvaluation } from './policy/expectedLinks.js';
 import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from './namespaces/netNamespaces.js';
-import { readNamespaceAddresses } from './sockets/hostAddresses.js';
+import { externalHostAddresses, readNamespaceAddresses } from './sockets/hostAddresses.js';
 import type { SocketSource } from './sockets/socketSource.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
@@ -39,11 +39,15 @@ export interface Collection {
   trackedConnections: number;
   /** The links judged by the expected-links policy (undefined until the policy stage ran). */
   policy?: PolicyEvaluation;
+  /** The Docker host's addresses that other hosts may connect to (outpost_host_address_info). */
+  hostAddresses: string[];
 }
 
 /** Where the running containers come from (ContainerInventory); throws when Docker does not answer. */
 export interface ContainerSnapshots {
   snapshot(): Promise<Container[]>;
+  /** The networks as of the last snapshot. */
+  networks(): readonly DockerNetwork[];
 }
 
 export interface CollectorOptions {
@@ -52,6 +56,8 @@ export interface CollectorOptions {
   /** How containers are grouped into namespaces: by /proc/<pid>/ns/net, or by Docker's network modes. */
   namespacesFrom?: 'procfs' | 'docker';
   procfsPath: string;
+  /** A process in the Docker host's network namespace, under procfsPath (--host.pid). */
+  hostPid: number;
   log: Logger;
   /** Most established series per container (--established.max-series-per-container). */
   maxSeriesPerContainer: number;
@@ -142,7 +148,15 @@ export class Collector {
       }
     };
     const { inventory, source, procfsPath } = this.#options;
-    const collection: Collection = { up: false, containers: [], links: [], stages, source: source.name, trackedConnections: this.#ledger.size };
+    const collection: Collection = {
+      up: false,
+      containers: [],
+      links: [],
+      stages,
+      source: source.name,
+      trackedConnections: this.#ledger.size,
+      hostAddresses: [],
+    };
     this.#building = collection;
 
     let containers: Container[];
@@ -155,11 +169,12 @@ export class Collector {
     this.#forgetGone(containers);
 
     const [hostNamespaceId, hostAddresses, ephemeralRange] = await Promise.all([
-      readlink(join(procfsPath, '1', 'ns', 'net')).catch(() => undefined),
+      readlink(join(procfsPath, String(this.#options.hostPid), 'ns', 'net')).catch(() => undefined),
       this.#hostAddresses(),
       // The range of outpost's own namespace: a container keeps Linux's default unless given --sysctl.
       readFile(join(procfsPath, 'sys', 'net', 'ipv4', 'ip_local_port_range'), 'utf8').then(parsePortRange, () => undefined),
     ]);
+    collection.hostAddresses = externalHostAddresses(hostAddresses, inventory.networks().flatMap((n) => n.bridgeSubnets));
     const groups = await timed('namespaces', async () =>
       this.#options.namespacesFrom === 'docker' ? groupByNetworkMode(containers) : groupByNetNamespace(containers, procfsPath, hostNamespaceId),
     );
@@ -232,7 +247,7 @@ export class Collector {
 
   async #hostAddresses(): Promise<string[]> {
     try {
-      const addresses = await readNamespaceAddresses(this.#options.procfsPath, 1);
+      const addresses = await readNamespaceAddresses(this.#options.procfsPath, this.#options.hostPid);
       this.#hostAddressesFailed = false;
       return addresses;
     } catch (error) {

@@ -23,6 +23,8 @@ export interface Config {
   dockerEndpoint: DockerEndpoint;
   dockerTimeoutMs: number;
   procfsPath: string;
+  /** A process in the Docker host's network namespace (--host.pid). */
+  hostPid: number;
   socketSource: SourceChoice;
   maxSeriesPerContainer: number;
   connectionsRetentionMs: number;
@@ -141,6 +143,14 @@ export const FLAGS: readonly FlagDefinition[] = [
     defaultValue: () => '/proc',
     schema: z.string().refine(isAbsolute, 'expected an absolute path'),
     key: 'procfsPath',
+  },
+  {
+    flag: 'host.pid',
+    description:
+      "A process in the Docker host's network namespace, as seen under --procfs.path: where outpost reads the host's addresses and finds host-network containers. Set it (e.g. to the Docker daemon's pid) when the engine runs in a network namespace of its own.",
+    defaultValue: () => '1',
+    schema: wholeNumber(1, 4_194_304),
+    key: 'hostPid',
   },
   {
     flag: 'collector.source',

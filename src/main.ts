@@ -43,6 +43,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     // exec is for engines whose /proc this process does not see: Docker's network modes group then.
     namespacesFrom: source.name === 'exec' ? 'docker' : 'procfs',
     procfsPath: config.procfsPath,
+    hostPid: config.hostPid,
     log,
     maxSeriesPerContainer: config.maxSeriesPerContainer,
     connectionsRetentionMs: config.connectionsRetentionMs,

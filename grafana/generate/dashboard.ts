@@ -47,7 +47,7 @@ export function buildDashboard(): Dashboard {
     .datasource(DATASOURCE)
     .height(14)
     .span(24)
-    .withTarget(instant('A', 'label_replace(outpost:link_map:node{instance=~"$instance"}, "title", "$1", "id", "(.*)")'))
+    .withTarget(instant('A', 'outpost:link_map:node{instance=~"$instance"}'))
     .withTarget(instant('B', 'outpost:link_map:edge{instance=~"$instance"}'))
     // Grafana takes the frame with a `source` field as the edges; the other is the nodes.
     .withTransformation(organize('mainstat', { port: 'detail__port' }))

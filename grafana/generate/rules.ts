@@ -1,8 +1,11 @@
 import { stringify } from 'yaml';
 import { DEFAULT_RULES_CONFIG, type RulesConfig } from './rulesConfig.js';
 
-/** The identity of a link: who (container), which way, with whom (peer), on which service port. */
-export const LINK_LABELS = 'instance, container, direction, peer, port';
+/**
+ * The identity of a link: who (container), which way, with whom (peer, and remote_instance when
+ * the peer is a container on another host), on which service port.
+ */
+export const LINK_LABELS = 'instance, container, direction, peer, remote_instance, port';
 export const LISTENER_LABELS = 'instance, container, port';
 
 interface RecordingRule {
@@ -54,22 +57,47 @@ function alert(
 export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
   const c: RulesConfig = { ...DEFAULT_RULES_CONFIG, ...overrides };
 
-  // peer: the container at the other end when outpost named it, else the remote address.
-  const byLink = (series: string) => `
-        sum by (instance, job, container, direction, peer, port) (
+  // A peer one outpost could not name (remote_container="") is named across instances: by a
+  // container address of global scope, else — for an outbound call to another host's address —
+  // by the container publishing that port there; else only its instance is known (a host
+  // address). Each directory holds only keys with one owner: an address on two hosts names
+  // nobody. remote_instance is set only by these joins.
+  const IDENTITY = 'instance, job, container, image, direction, remote_address, port';
+  const acrossHosts = (metric: string) => `
+          ${metric}{remote_container!=""}
+          or
+          (
+            ${metric}{remote_container=""} * on (remote_address) group_left (remote_instance, remote_container) outpost:peer:container_address
+            or on (${IDENTITY})
+            (
+              ${metric}{remote_container="", direction="outbound"} * on (remote_address) group_left (remote_instance) outpost:peer:host_address
+            ) * on (remote_instance, port) group_left (remote_container) outpost:peer:published_port
+            or on (${IDENTITY})
+            ${metric}{remote_container=""} * on (remote_address) group_left (remote_instance) outpost:peer:host_address
+            or on (${IDENTITY})
+            ${metric}{remote_container=""}
+          )`;
+  // peer: the container at the other end when it is named, else the remote address.
+  const byLink = (metric: string) => `
+        sum by (instance, job, container, direction, peer, remote_instance, port) (
           label_replace(
-            label_replace(${series}, "peer", "$1", "remote_address", "(.*)"),
+            label_replace(${acrossHosts(metric)}, "peer", "$1", "remote_address", "(.*)"),
             "peer", "$1", "remote_container", "(.+)"
           )
         )`;
+  // Keys of `expr` (labels `key`) with one owner (labels `owner`) across every instance.
+  const uniqueBy = (expr: string, key: string, owner: string) => `
+        ${expr}
+        unless on (${key}) (count by (${key}) (group by (${key}, ${owner}) (${expr})) > 1)`;
+  const renamed = (expr: string, pairs: [string, string][]) =>
+    pairs.reduce((e, [to, from]) => `label_replace(${e}, "${to}", "$1", "${from}", "(.*)")`, expr);
   // Connections counted in the window, however short. A counter series younger than the window
   // counts whole: increase() would miss its first connection (0 → 1 is never scraped, the series
   // starts at 1).
-  const inWindow = (total: string) => `(
+  const inWindow = (total: string) => `
             ${total} unless ${total} offset ${c.connectionsWindow}
             or
-            increase(${total}[${c.connectionsWindow}])
-          )`;
+            increase(${total}[${c.connectionsWindow}])`;
   // Open connections plus new ones, per link, present when above 0 (either side may be absent).
   const openOrNew = (open: string, counted: string) => `
         (${open} or 0 * ${counted})
@@ -81,7 +109,74 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
               or
               label_replace(outpost:link:active${selector} unless on (${LINK_LABELS}, job) outpost:link:unexpected, "color", "gray", "", "")
             )`;
+  // The ends of link-map edges, as node ids: "name@instance" for a container or a host, so that
+  // the same name on two hosts is two nodes (a container of another host: name@remote_instance);
+  // an address is its own id. Each kind of peer selects its links and names their peer end.
+  const ADDRESS_PEER = '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|.*:.*';
+  const otherHost = { selector: `remote_instance!="", peer!~"${ADDRESS_PEER}"`, id: (e: string, l: string) => `label_join(${e}, "${l}", "@", "peer", "remote_instance")` };
+  const thisHost = (peer: string) => ({ selector: `remote_instance="", peer${peer}`, id: (e: string, l: string) => `label_join(${e}, "${l}", "@", "peer", "instance")` });
+  const address = { selector: `peer=~"${ADDRESS_PEER}"`, id: (e: string, l: string) => `label_replace(${e}, "${l}", "$1", "peer", "(.*)")` };
+  const edges = (direction: 'outbound' | 'inbound', kinds: { selector: string; id: (e: string, l: string) => string }[]) => {
+    const [own, peer] = direction === 'outbound' ? ['source', 'target'] : ['target', 'source'];
+    return kinds
+      .map((k) => k.id(`label_join(${colored(`{direction="${direction}", ${k.selector}}`)}, "${own}", "@", "container", "instance")`, peer!))
+      .join('\n          or\n          ');
+  };
   const records: RecordingRule[] = [
+    {
+      // Directory of container addresses that name a container across hosts: global scope only
+      // (overlay, macvlan, routed); a private bridge address (172.17.0.2 on every host) never.
+      record: 'outpost:peer:container_address',
+      expr: promql(
+        uniqueBy(
+          renamed('max by (instance, container, address) (outpost_container_address_info{scope="global"})', [
+            ['remote_address', 'address'],
+            ['remote_instance', 'instance'],
+            ['remote_container', 'container'],
+          ]),
+          'remote_address',
+          'remote_instance, remote_container',
+        ),
+      ),
+    },
+    {
+      // Directory of host addresses: which instance a host address belongs to.
+      record: 'outpost:peer:host_address',
+      expr: promql(
+        uniqueBy(
+          renamed('max by (instance, address) (outpost_host_address_info)', [
+            ['remote_address', 'address'],
+            ['remote_instance', 'instance'],
+          ]),
+          'remote_address',
+          'remote_instance',
+        ),
+      ),
+    },
+    {
+      // Directory of published ports: which container of an instance a host port leads to.
+      record: 'outpost:peer:published_port',
+      expr: promql(
+        uniqueBy(
+          renamed('max by (instance, container, host_port) (outpost_published_port_info)', [
+            ['port', 'host_port'],
+            ['remote_instance', 'instance'],
+            ['remote_container', 'container'],
+          ]),
+          'remote_instance, port',
+          'remote_container',
+        ),
+      ),
+    },
+    {
+      // Connections counted in the window, however short, per series of the exporter.
+      record: 'outpost:container_tcp_connections:window',
+      expr: promql(inWindow('container_tcp_connections_total')),
+    },
+    {
+      record: 'outpost:container_tcp_unexpected_connections:window',
+      expr: promql(inWindow('container_tcp_unexpected_connections_total')),
+    },
     {
       // Open connections per link now.
       record: 'outpost:link:established',
@@ -90,7 +185,7 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
     {
       // Connections counted per link in the window, however short.
       record: 'outpost:link:new_connections',
-      expr: promql(byLink(inWindow('container_tcp_connections_total'))),
+      expr: promql(byLink('outpost:container_tcp_connections:window')),
     },
     {
       // A link is present while it has open connections or new ones in the window; its value
@@ -100,7 +195,7 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
     },
     // The same three, of the connections the expected-links policy does not allow.
     { record: 'outpost:link:unexpected_established', expr: promql(byLink('container_tcp_unexpected_established')) },
-    { record: 'outpost:link:unexpected_connections', expr: promql(byLink(inWindow('container_tcp_unexpected_connections_total'))) },
+    { record: 'outpost:link:unexpected_connections', expr: promql(byLink('outpost:container_tcp_unexpected_connections:window')) },
     {
       // Unexpected links, open now or made in the window however short: what
       // OutpostUnexpectedConnection and the link map's edge colour read.
@@ -120,36 +215,41 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
     },
     {
       // Edges of the link map: every outbound link, and inbound links from what is no container
-      // of this host (the host itself, or an address), which have no outbound side to show them.
-      // Short-lived links are edges too; the value is open connections plus new ones in the window.
-      // An edge is red when the link is unexpected, gray otherwise (Grafana's edge color field).
+      // of this host (the host itself, an address, a container of another host), which have no
+      // outbound side here to show them. Short-lived links are edges too; the value is open
+      // connections plus new ones in the window. An edge is red when the link is unexpected,
+      // gray otherwise (Grafana's edge color field). Node ids are "name@instance" for containers
+      // and hosts, so that the same name on two hosts is two nodes; an address is its own id.
       record: 'outpost:link_map:edge',
       expr: promql(`
         label_join(
-          label_replace(
-            label_replace(${colored('{direction="outbound"}')}, "source", "$1", "container", "(.*)"),
-            "target", "$1", "peer", "(.*)"
-          )
+          ${edges('outbound', [otherHost, thisHost(`!~"${ADDRESS_PEER}"`), address])}
           or
-          label_replace(
-            label_replace(
-              ${colored('{direction="inbound", peer=~"host|[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|.*:.*"}')},
-              "source", "$1", "peer", "(.*)"
-            ),
-            "target", "$1", "container", "(.*)"
-          ),
+          ${edges('inbound', [otherHost, thisHost('="host"'), address])},
           "id", " → ", "source", "target", "port"
         )`),
     },
     {
-      // Nodes of the link map: every container (its connection count) and every peer.
+      // Nodes of the link map: every container and every peer drawn (the connections of its
+      // links), named (title) and placed (subtitle: its instance).
       record: 'outpost:link_map:node',
       expr: promql(`
-        sum by (instance, job, id) (label_replace(outpost:link:active, "id", "$1", "container", "(.*)"))
-        or
-        sum by (instance, job, id) (label_replace(outpost:link:active, "id", "$1", "peer", "(.*)"))
-        or
-        0 * group by (instance, job, id) (label_replace(outpost_container_info, "id", "$1", "container", "(.*)"))`),
+        label_replace(
+          label_replace(
+            label_replace(
+              sum by (instance, job, id) (
+                label_replace(outpost:link_map:edge, "id", "$1", "source", "(.*)")
+                or
+                label_replace(outpost:link_map:edge, "id", "$1", "target", "(.*)")
+              )
+              or
+              0 * group by (instance, job, id) (label_join(outpost_container_info, "id", "@", "container", "instance")),
+              "title", "$1", "id", "(.*)@.*"
+            ),
+            "title", "$1", "id", "([^@]*)"
+          ),
+          "subtitle", "$1", "id", ".*@(.*)"
+        )`),
     },
   ];
 

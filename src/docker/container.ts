@@ -1,4 +1,4 @@
-import type { ContainerInspectInfo } from 'dockerode';
+import type { ContainerInspectInfo, NetworkInspectInfo } from 'dockerode';
 
 /** What outpost knows of one running container; built from one inspect answer. */
 export interface Container {
@@ -24,6 +24,44 @@ export interface Container {
 export interface ContainerAddress {
   network: string;
   address: string;
+  /** Whether another host can see this address as the container's (see AddressScope). */
+  scope: AddressScope;
+}
+
+/**
+ * `host`: the address means something only on its own host — a bridge network whose traffic
+ * leaves the host masqueraded (Docker's default), or an internal one; every host may have the
+ * same 172.17.0.2. `global`: other hosts see and reach it as the container's own — overlay,
+ * macvlan, ipvlan, plugin networks, a bridge without masquerading (routed). Only global
+ * addresses may name a peer across hosts.
+ */
+export type AddressScope = 'host' | 'global';
+
+/** What outpost needs of a Docker network: how far its addresses reach, and where the host is on it. */
+export interface DockerNetwork {
+  id: string;
+  name: string;
+  scope: AddressScope;
+  /** A bridge's subnets: the host's own address in one is the bridge's, private to the host. */
+  bridgeSubnets: string[];
+}
+
+const HOST_LOCAL_DRIVERS = new Set(['bridge', 'host', 'null', 'none']);
+
+/** A network from the API's network list (Docker's, or Podman's compatible one). */
+export function networkFromListEntry(info: NetworkInspectInfo): DockerNetwork {
+  const options = info.Options ?? {};
+  const routedBridge =
+    options['com.docker.network.bridge.enable_ip_masquerade'] === 'false' ||
+    ['routed', 'nat-unprotected'].includes(options['com.docker.network.bridge.gateway_mode_ipv4'] ?? '');
+  const hostLocal = info.Internal || (HOST_LOCAL_DRIVERS.has(info.Driver) && !(info.Driver === 'bridge' && routedBridge));
+  return {
+    id: info.Id,
+    name: info.Name,
+    scope: hostLocal ? 'host' : 'global',
+    // The list names a user-defined network's subnet, not always its gateway.
+    bridgeSubnets: info.Driver === 'bridge' ? (info.IPAM?.Config ?? []).flatMap((c) => (c.Subnet ? [c.Subnet] : [])) : [],
+  };
 }
 
 export interface PublishedPort {
@@ -36,14 +74,18 @@ export interface PublishedPort {
 const COMPOSE_PROJECT = 'com.docker.compose.project';
 const COMPOSE_SERVICE = 'com.docker.compose.service';
 
-/** A running container from its inspect answer; undefined when it is not running. */
-export function containerFromInspect(info: ContainerInspectInfo): Container | undefined {
+/**
+ * A running container from its inspect answer; undefined when it is not running. An address on a
+ * network missing from `networks` is taken as host-scoped: never joined across hosts.
+ */
+export function containerFromInspect(info: ContainerInspectInfo, networks: ReadonlyMap<string, DockerNetwork> = new Map()): Container | undefined {
   if (!info.State?.Running || !info.State.Pid) return undefined;
   const labels = info.Config?.Labels ?? {};
   const addresses: ContainerAddress[] = [];
   for (const [network, endpoint] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
-    if (endpoint.IPAddress) addresses.push({ network, address: endpoint.IPAddress });
-    if (endpoint.GlobalIPv6Address) addresses.push({ network, address: endpoint.GlobalIPv6Address });
+    const scope = networks.get(endpoint.NetworkID)?.scope ?? 'host';
+    if (endpoint.IPAddress) addresses.push({ network, address: endpoint.IPAddress, scope });
+    if (endpoint.GlobalIPv6Address) addresses.push({ network, address: endpoint.GlobalIPv6Address, scope });
   }
   const publishedPorts: PublishedPort[] = [];
   for (const [spec, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
@@ -85,11 +127,11 @@ export interface DockerEvent {
   Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
-/** What an event means for the inventory: forget a container, or inspect it again. */
-export type InventoryChange = { kind: 'remove'; id: string } | { kind: 'refresh'; id: string };
+/** What an event means for the inventory: forget a container, inspect it again, or list the networks again. */
+export type InventoryChange = { kind: 'remove'; id: string } | { kind: 'refresh'; id: string } | { kind: 'networks' };
 
 /** The event actions inventoryChangeOf acts on; the event stream asks Docker for these only. */
-export const INVENTORY_ACTIONS = ['die', 'destroy', 'start', 'rename', 'unpause', 'connect', 'disconnect'] as const;
+export const INVENTORY_ACTIONS = ['die', 'destroy', 'start', 'rename', 'unpause', 'connect', 'disconnect', 'create'] as const;
 
 export function inventoryChangeOf(event: DockerEvent): InventoryChange | undefined {
   const id = event.Actor?.ID;
@@ -110,5 +152,6 @@ export function inventoryChangeOf(event: DockerEvent): InventoryChange | undefin
     const container = event.Actor?.Attributes?.container;
     if (container) return { kind: 'refresh', id: container };
   }
+  if (event.Type === 'network' && (event.Action === 'create' || event.Action === 'destroy')) return { kind: 'networks' };
   return undefined;
 }

@@ -3,7 +3,16 @@ import type { ContainerInspectInfo } from 'dockerode';
 import pLimit from 'p-limit';
 import { DockerUnavailableError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { INVENTORY_ACTIONS, containerFromInspect, inventoryChangeOf, type Container, type DockerEvent } from './container.js';
+import type { NetworkInspectInfo } from 'dockerode';
+import {
+  INVENTORY_ACTIONS,
+  containerFromInspect,
+  inventoryChangeOf,
+  networkFromListEntry,
+  type Container,
+  type DockerEvent,
+  type DockerNetwork,
+} from './container.js';
 
 export interface InventoryOptions {
   /** The client for request/answer calls (with a timeout). */
@@ -47,6 +56,8 @@ export class ContainerInventory {
   readonly #containers = new Map<string, Container>();
   readonly #stale = new Set<string>();
   readonly #malformed = new Set<string>();
+  #networks = new Map<string, DockerNetwork>();
+  #networksStale = false;
   #stream: NodeJS.ReadableStream | undefined;
   #streamUp = false;
   #lastListAt = Number.NEGATIVE_INFINITY;
@@ -74,8 +85,9 @@ export class ContainerInventory {
         await this.#listAll();
       } else if (this.#now() - this.#lastListAt > this.#relistIntervalMs) {
         await this.#listAll();
-      } else if (this.#stale.size > 0) {
-        await this.#refresh([...this.#stale]);
+      } else {
+        if (this.#networksStale) await this.#listNetworks();
+        if (this.#stale.size > 0) await this.#refresh([...this.#stale]);
       }
     } catch (error) {
       this.#closeEvents();
@@ -84,6 +96,11 @@ export class ContainerInventory {
     }
     this.#setAvailable(true);
     return [...this.#containers.values()];
+  }
+
+  /** The networks as of the last snapshot (their address scope and gateways). */
+  networks(): DockerNetwork[] {
+    return [...this.#networks.values()];
   }
 
   stop(): void {
@@ -105,11 +122,25 @@ export class ContainerInventory {
       throw new Error(`malformed container list from the Docker API: ${String(JSON.stringify(running)).slice(0, 200)}`);
     }
     const ids = new Set((running as { Id: string }[]).map((c) => c.Id));
+    // A container's address scope comes from its networks: know them before inspecting it.
+    await this.#listNetworks();
     for (const id of this.#containers.keys()) if (!ids.has(id)) this.#containers.delete(id);
     for (const id of this.#stale) if (!ids.has(id)) this.#stale.delete(id);
     // Inspect only what is new or marked stale by an event; the rest is already known.
     await this.#refresh([...ids].filter((id) => !this.#containers.has(id) || this.#stale.has(id)));
     this.#lastListAt = listedAt;
+  }
+
+  /** Networks are listed with the containers, and again when one is created or destroyed. */
+  async #listNetworks(): Promise<void> {
+    const answer: unknown = await this.#docker.listNetworks();
+    if (!Array.isArray(answer)) throw new Error(`malformed network list from the Docker API: ${String(JSON.stringify(answer)).slice(0, 200)}`);
+    const networks = new Map<string, DockerNetwork>();
+    for (const entry of answer as NetworkInspectInfo[]) {
+      if (typeof entry?.Id === 'string' && typeof entry.Name === 'string') networks.set(entry.Id, networkFromListEntry(entry));
+    }
+    this.#networks = networks;
+    this.#networksStale = false;
   }
 
   async #refresh(ids: string[]): Promise<void> {
@@ -130,7 +161,13 @@ export class ContainerInventory {
         return;
       }
       this.#malformed.delete(id);
-      const container = containerFromInspect(answer);
+      let container = containerFromInspect(answer, this.#networks);
+      // On a network created after the last list (its create event not yet read): list again.
+      const unknown = Object.values(answer.NetworkSettings?.Networks ?? {}).some((e) => e.NetworkID && !this.#networks.has(e.NetworkID));
+      if (container && unknown) {
+        await this.#listNetworks();
+        container = containerFromInspect(answer, this.#networks);
+      }
       if (container) this.#containers.set(id, container);
       else this.#containers.delete(id);
     } catch (error) {
@@ -184,6 +221,10 @@ export class ContainerInventory {
     }
     const change = inventoryChangeOf(event);
     if (!change) return;
+    if (change.kind === 'networks') {
+      this.#networksStale = true;
+      return;
+    }
     if (change.kind === 'remove') {
       this.#containers.delete(change.id);
       this.#stale.delete(change.id);

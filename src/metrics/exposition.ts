@@ -40,8 +40,18 @@ export class Exposition {
   ]);
   readonly #addressInfo = this.#gauge(
     'outpost_container_address_info',
-    'An IP address of a container on a network; always 1. Join on address to name peers across hosts.',
-    ['container', 'network', 'address'],
+    'An IP address of a container on a network; always 1. scope=global: other hosts see it as the container\'s (overlay, macvlan, ipvlan, a routed bridge), so it names peers across hosts; scope=host: private to this host (a masqueraded or internal bridge).',
+    ['container', 'network', 'address', 'scope'],
+  );
+  readonly #hostAddressInfo = this.#gauge(
+    'outpost_host_address_info',
+    "An address of the Docker host that other hosts may connect to (no loopback, link-local or Docker bridge gateway); always 1. Joins a peer's host address to this instance.",
+    ['address'],
+  );
+  readonly #publishedPortInfo = this.#gauge(
+    'outpost_published_port_info',
+    'A TCP port the container publishes on the host; always 1. host_address 0.0.0.0 or :: is every host address. Joins a call to host_address:host_port from another host to the container.',
+    ['container', 'host_address', 'host_port', 'container_port'],
   );
   readonly #up = this.#gauge('outpost_up', '1 when the Docker API answered and the collection ran, else 0.', []);
   readonly #duration = this.#gauge(
@@ -149,6 +159,8 @@ export class Exposition {
       this.#policyReloadTime,
       this.#info,
       this.#addressInfo,
+      this.#hostAddressInfo,
+      this.#publishedPortInfo,
       this.#duration,
       this.#success,
       this.#buildInfo,
@@ -162,6 +174,7 @@ export class Exposition {
     this.#unattributed.reset();
 
     this.#up.set(collection.up ? 1 : 0);
+    for (const address of collection.hostAddresses) this.#hostAddressInfo.set({ address }, 1);
     this.#tracked.set(collection.trackedConnections);
     this.#buildInfo.set({ version: VERSION, node_version: process.version, source: collection.source }, 1);
     for (const stage of STAGES) {
@@ -181,7 +194,10 @@ export class Exposition {
         },
         1,
       );
-      for (const { network, address } of c.addresses) this.#addressInfo.set({ container: c.name, network, address }, 1);
+      for (const { network, address, scope } of c.addresses) this.#addressInfo.set({ container: c.name, network, address, scope }, 1);
+      for (const p of c.publishedPorts) {
+        this.#publishedPortInfo.set({ container: c.name, host_address: p.hostAddress, host_port: p.hostPort, container_port: p.containerPort }, 1);
+      }
     }
     for (const { container, listening, established, foldedGroups, states } of collection.links) {
       const base = { container: container.name, image: container.image };

@@ -1,7 +1,8 @@
 import type { Container } from '../docker/container.js';
 import { PolicyLabelError } from '../errors.js';
 import { parsePortSpan, type PolicyRule, type PortSpan } from './policyRules.js';
-import { parseCidr, type Selector } from './selectors.js';
+import { parseCidr } from '../sockets/ipAddress.js';
+import type { Selector } from './selectors.js';
 
 /** The labels by which a container declares its expected links, per direction. */
 export const ALLOW_LABELS = { outbound: 'outpost.allow.outbound', inbound: 'outpost.allow.inbound' } as const;

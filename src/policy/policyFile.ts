@@ -3,7 +3,8 @@ import { isNode, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { errorMessage, InvalidPolicyFileError } from '../errors.js';
 import { parsePortSpan, type PolicyRule, type PortSpan } from './policyRules.js';
-import { parseCidr, selectsContainers, type Selector } from './selectors.js';
+import { parseCidr } from '../sockets/ipAddress.js';
+import { selectsContainers, type Selector } from './selectors.js';
 
 const text = z.string().min(1, 'expected a non-empty string');
 

@@ -1,5 +1,6 @@
-import { BlockList, isIP } from 'node:net';
+import type { BlockList } from 'node:net';
 import type { Container } from '../docker/container.js';
+import { addressBlockList, inBlockList } from '../sockets/ipAddress.js';
 
 /** One end of a link, as the policy sees it. */
 export interface Endpoint {
@@ -40,19 +41,6 @@ export interface Selector {
   peer?: { name: string; project: string };
 }
 
-/** A CIDR or single address as written, checked; undefined when it is neither. */
-export function parseCidr(text: string): { address: string; prefix: number; family: 4 | 6 } | undefined {
-  const slash = text.indexOf('/');
-  const address = slash < 0 ? text : text.slice(0, slash);
-  const family = isIP(address);
-  if (family !== 4 && family !== 6) return undefined;
-  const max = family === 4 ? 32 : 128;
-  if (slash < 0) return { address, prefix: max, family };
-  const prefixText = text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) return undefined;
-  return { address, prefix: Number(prefixText), family };
-}
-
 /** A selector's globs and CIDR, compiled once; kept as long as the selector (its rule) lives. */
 interface CompiledSelector {
   container?: RegExp;
@@ -68,23 +56,11 @@ function compiled(s: Selector): CompiledSelector {
     c = {
       ...(s.container !== undefined ? { container: globPattern(s.container) } : {}),
       ...(s.image !== undefined ? { image: globPattern(s.image) } : {}),
-      ...(s.cidr !== undefined ? { cidr: cidrList(s.cidr) } : {}),
+      ...(s.cidr !== undefined ? { cidr: addressBlockList([s.cidr]) } : {}),
     };
     compiledSelectors.set(s, c);
   }
   return c;
-}
-
-function cidrList(cidr: string): BlockList {
-  const list = new BlockList();
-  const parsed = parseCidr(cidr);
-  if (parsed) list.addSubnet(parsed.address, parsed.prefix, parsed.family === 4 ? 'ipv4' : 'ipv6');
-  return list;
-}
-
-function inList(list: BlockList, address: string): boolean {
-  const family = isIP(address);
-  return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** `*` any run of characters, `?` one; everything else literal; the whole value must match. */
@@ -122,7 +98,7 @@ export function matchesEndpoint(s: Selector, e: Endpoint): boolean {
   if (s.any) return true;
   if (s.host && !e.host) return false;
   const { cidr } = compiled(s);
-  if (cidr && !(e.address !== undefined && inList(cidr, e.address)) && !e.container?.addresses.some((a) => inList(cidr, a.address))) return false;
+  if (cidr && !(e.address !== undefined && inBlockList(cidr, e.address)) && !e.container?.addresses.some((a) => inBlockList(cidr, a.address))) return false;
   if (selectsContainers(s)) return e.container !== undefined && matchesContainer(s, e.container);
   return Boolean(s.host || s.cidr !== undefined);
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatIPv6 } from './ipAddress.js';
+import { addressBlockList, formatIPv6, inBlockList, isLinkLocal, isLoopback } from './ipAddress.js';
 
 /**
  * The local addresses of a network namespace, read from procfs the way `ip addr` would show
@@ -40,4 +40,14 @@ export async function readNamespaceAddresses(procfsPath: string, pid: number | '
     readFile(join(dir, 'if_inet6'), 'utf8').catch(() => ''),
   ]);
   return [...parseFibTrieLocalAddresses(fibTrie), ...parseIfInet6Addresses(ifInet6)];
+}
+
+/**
+ * The host's addresses another host could connect to: without loopback, link-local addresses
+ * and its addresses on Docker's bridges (the gateways of networks private to it), which every
+ * host may have alike.
+ */
+export function externalHostAddresses(addresses: readonly string[], bridgeSubnets: Iterable<string>): string[] {
+  const bridges = addressBlockList(bridgeSubnets);
+  return addresses.filter((a) => !isLoopback(a) && !isLinkLocal(a) && !inBlockList(bridges, a));
 }

@@ -1,3 +1,5 @@
+import { BlockList, isIP } from 'node:net';
+
 /**
  * Text forms of IP addresses held as bytes, as the kernel hands them out in /proc.
  * IPv6 follows RFC 5952 (lower case, longest zero run compressed), the form Docker's API uses,
@@ -43,6 +45,39 @@ export function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1';
 }
 
+/** 169.254.0.0/16 and fe80::/10: valid on one link only. */
+export function isLinkLocal(address: string): boolean {
+  return address.startsWith('169.254.') || /^fe[89ab][0-9a-f]:/i.test(address);
+}
+
 export function isUnspecified(address: string): boolean {
   return address === '0.0.0.0' || address === '::';
+}
+
+/** A CIDR or single address as written, checked; undefined when it is neither. */
+export function parseCidr(text: string): { address: string; prefix: number; family: 4 | 6 } | undefined {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const family = isIP(address);
+  if (family !== 4 && family !== 6) return undefined;
+  const max = family === 4 ? 32 : 128;
+  if (slash < 0) return { address, prefix: max, family };
+  const prefixText = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) return undefined;
+  return { address, prefix: Number(prefixText), family };
+}
+
+/** The addresses and CIDRs among `cidrs` (others are skipped), for inBlockList. */
+export function addressBlockList(cidrs: Iterable<string>): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const parsed = parseCidr(cidr);
+    if (parsed) list.addSubnet(parsed.address, parsed.prefix, parsed.family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return list;
+}
+
+export function inBlockList(list: BlockList, address: string): boolean {
+  const family = isIP(address);
+  return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }

@@ -67,7 +67,7 @@ describe('bridge network: one server, three clients', () => {
     const serverIp = await scenario.ip(server, net);
     expect(
       series.filter((s) => s.name === 'outpost_container_address_info' && s.labels.container === server).map((s) => s.labels),
-    ).toEqual([{ container: server, network: net, address: serverIp }]);
+    ).toEqual([{ container: server, network: net, address: serverIp, scope: 'host' }]);
     expect(series.find((s) => s.name === 'outpost_up')?.value).toBe(1);
   });
 

@@ -56,9 +56,10 @@ describe('containers that exit during collection', () => {
     // The inventory said both were running; by the time the sockets are read, one is not.
     const log = createLogger('error', 'json');
     const collector = new Collector({
-      inventory: { snapshot: async () => stale },
+      inventory: { snapshot: async () => stale, networks: () => [] },
       source: new ProcfsSocketSource({ procfsPath: '/proc' }),
       procfsPath: '/proc',
+      hostPid: 1,
       log,
       policy: new ExpectedLinks({ log }),
       connectionsRetentionMs: 60_000,

@@ -174,21 +174,23 @@ describe('alerts and dashboard on a live Prometheus', () => {
     }
   });
 
-  it("feeds the link map panel frames of nodes (id, title) and edges (id, source, target, port)", async () => {
+  it("feeds the link map panel frames of nodes (id, title, subtitle) and edges (id, source, target, port)", async () => {
     const panel = buildDashboard().panels!.find((p) => p.type === 'nodeGraph') as unknown as { targets: { expr: string }[] };
     expect(panel.targets).toHaveLength(2);
     const [nodes, edges] = await Promise.all(
       panel.targets.map(async (t) => (await prometheus.query(t.expr.replaceAll('$instance', instance))).map((s) => s.metric)),
     );
-    expect(nodes!.map((n) => n.id).sort()).toEqual(expect.arrayContaining([server, steadyClient, client].sort()));
-    for (const node of nodes!) expect(node.title).toBe(node.id);
+    // A container's node is name@instance, titled by its name, its instance under it.
+    const node = (name: string) => `${name}@${instance}`;
+    expect(nodes!.map((n) => n.id).sort()).toEqual(expect.arrayContaining([server, steadyClient, client].map(node).sort()));
+    for (const n of nodes!.filter((n) => n.id!.includes('@'))) expect(`${n.title}@${n.subtitle}`).toBe(n.id);
     expect(edges).toContainEqual(
-      expect.objectContaining({ source: steadyClient, target: server, port: '8080', id: `${steadyClient} → ${server} → 8080` }),
+      expect.objectContaining({ source: node(steadyClient), target: node(server), port: '8080', id: `${node(steadyClient)} → ${node(server)} → 8080` }),
     );
     // The link of short connections is an edge too.
-    expect(edges).toContainEqual(expect.objectContaining({ source: poller, target: api, port: '9000', color: 'gray' }));
+    expect(edges).toContainEqual(expect.objectContaining({ source: node(poller), target: node(api), port: '9000', color: 'gray' }));
     // The unexpected link is red.
-    expect(edges).toContainEqual(expect.objectContaining({ source: intruder, target: guarded, port: '5432', color: 'red' }));
+    expect(edges).toContainEqual(expect.objectContaining({ source: node(intruder), target: node(guarded), port: '5432', color: 'red' }));
     // Every edge ends at a node.
     const ids = new Set(nodes!.map((n) => n.id));
     for (const edge of edges!) expect(ids.has(edge.source!) && ids.has(edge.target!), edge.id).toBe(true);

@@ -89,11 +89,14 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
  */
 export class Scenario {
   readonly prefix: string;
+  /** The Docker API it runs on (undefined: DOCKER_HOST or the local socket). */
+  readonly host: string | undefined;
   readonly #containers: string[] = [];
   readonly #networks: string[] = [];
 
-  constructor(name: string) {
+  constructor(name: string, host?: string) {
     this.prefix = `outpost-it-${name}`;
+    this.host = host;
   }
 
   name(short: string): string {
@@ -103,19 +106,19 @@ export class Scenario {
   async network(short: string, subnets: string[], options: { internal?: boolean; extra?: string[] } = {}): Promise<string> {
     const name = this.name(short);
     const internal = options.internal ?? true;
-    await docker(['network', 'rm', name]).catch(() => undefined);
+    await docker(['network', 'rm', name], this.host).catch(() => undefined);
     const args = ['network', 'create'];
     if (internal) args.push('--internal');
     if (subnets.some((s) => s.includes(':'))) args.push('--ipv6');
     for (const subnet of subnets) args.push('--subnet', subnet);
     args.push(...(options.extra ?? []), name);
     try {
-      await docker(args);
+      await docker(args, this.host);
     } catch (error) {
       // Docker 20.10 sometimes keeps a stale endpoint on a removed container's network ("has
       // active endpoints" with none left), so an earlier run's network cannot be removed. The
       // same network, as internal and on the same subnets, serves as well.
-      const existing = await docker(['network', 'inspect', '-f', '{{.Internal}} {{range .IPAM.Config}}{{.Subnet}} {{end}}', name]).catch(() => '');
+      const existing = await docker(['network', 'inspect', '-f', '{{.Internal}} {{range .IPAM.Config}}{{.Subnet}} {{end}}', name], this.host).catch(() => '');
       if (existing !== `${internal} ${subnets.join(' ')}` || (options.extra ?? []).length > 0) throw error;
     }
     this.#networks.push(name);
@@ -125,19 +128,19 @@ export class Scenario {
   /** docker run -d --name <prefix>-<short> <options> image <command...> */
   async run(short: string, options: string[], command: string[]): Promise<string> {
     const name = this.name(short);
-    await docker(['rm', '-f', name]).catch(() => undefined);
+    await docker(['rm', '-f', name], this.host).catch(() => undefined);
     this.#containers.push(name);
-    await docker(['run', '-d', '--name', name, ...options, TEST_IMAGE, ...command]);
+    await docker(['run', '-d', '--name', name, ...options, TEST_IMAGE, ...command], this.host);
     return name;
   }
 
   async ip(container: string, network: string, family: 4 | 6 = 4): Promise<string> {
     const field = family === 4 ? 'IPAddress' : 'GlobalIPv6Address';
-    return docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").${field}}}`, container]);
+    return docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${network}").${field}}}`, container], this.host);
   }
 
   async cleanup(): Promise<void> {
-    if (this.#containers.length) await docker(['rm', '-f', ...this.#containers]).catch(() => undefined);
-    for (const network of this.#networks) await docker(['network', 'rm', network]).catch(() => undefined);
+    if (this.#containers.length) await docker(['rm', '-f', ...this.#containers], this.host).catch(() => undefined);
+    for (const network of this.#networks) await docker(['network', 'rm', network], this.host).catch(() => undefined);
   }
 }

@@ -8,6 +8,7 @@ export const OUTPOST_READ_ONLY_API: readonly RegExp[] = [
   /^GET \/version$/,
   /^GET \/containers\/json(\?.*)?$/,
   /^GET \/containers\/[0-9a-f]{64}\/json$/,
+  /^GET \/networks(\?.*)?$/,
   /^GET \/events(\?.*)?$/,
 ];
 

@@ -27,6 +27,7 @@ export async function startTestExporter(overrides: Partial<Config> = {}): Promis
     dockerEndpoint: parseDockerHost(dockerHost)!,
     dockerTimeoutMs: 5_000,
     procfsPath: '/proc',
+    hostPid: 1,
     socketSource: 'auto',
     maxSeriesPerContainer: 100,
     connectionsRetentionMs: 15 * 60_000,

@@ -30,7 +30,8 @@ export class TestPrometheus {
     this.url = url;
   }
 
-  static async start(target: string, rulesYaml: string, interval = '1s'): Promise<TestPrometheus> {
+  /** Scrapes `targets` (host:port, each its own `instance`) as job outpost. */
+  static async start(targets: string | string[], rulesYaml: string, interval = '1s'): Promise<TestPrometheus> {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-prometheus-'));
     await writeFile(join(dir, 'rules.yaml'), rulesYaml);
     await writeFile(
@@ -44,7 +45,7 @@ export class TestPrometheus {
         'scrape_configs:',
         '  - job_name: outpost',
         '    static_configs:',
-        `      - targets: ["${target}"]`,
+        `      - targets: ${JSON.stringify([targets].flat())}`,
         '',
       ].join('\n'),
     );

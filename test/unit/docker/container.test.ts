@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
-import type { ContainerInspectInfo } from 'dockerode';
+import type { ContainerInspectInfo, NetworkInspectInfo } from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import {
   containerFromInspect,
   inventoryChangeOf,
   joinedContainerId,
+  networkFromListEntry,
   type DockerEvent,
+  type DockerNetwork,
 } from '../../../src/docker/container.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
@@ -20,9 +22,9 @@ describe('containerFromInspect (real API answers)', () => {
     expect(c.networkMode).toBe('outpost-probe6');
     expect(c.addresses).toEqual(
       expect.arrayContaining([
-        { network: 'outpost-probe6', address: '10.213.8.2' },
-        { network: 'outpost-probe6', address: 'fd00:213:7::2' },
-        { network: 'outpost-probe', address: '10.213.7.4' },
+        { network: 'outpost-probe6', address: '10.213.8.2', scope: 'host' },
+        { network: 'outpost-probe6', address: 'fd00:213:7::2', scope: 'host' },
+        { network: 'outpost-probe', address: '10.213.7.4', scope: 'host' },
       ]),
     );
     expect(c.addresses).toHaveLength(3);
@@ -49,10 +51,42 @@ describe('containerFromInspect (real API answers)', () => {
     expect(joinedContainerId(host)).toBeUndefined();
   });
 
+  it("takes each address's scope from its network, and host when the network is unknown", () => {
+    const answer = inspect('probe6-srv');
+    const probe6 = answer.NetworkSettings.Networks['outpost-probe6']!.NetworkID;
+    const networks = new Map<string, DockerNetwork>([[probe6, { id: probe6, name: 'outpost-probe6', scope: 'global', bridgeSubnets: [] }]]);
+    const scopes = containerFromInspect(answer, networks)!.addresses.map((a) => `${a.network} ${a.address} ${a.scope}`);
+    expect(scopes.sort()).toEqual(['outpost-probe 10.213.7.4 host', 'outpost-probe6 10.213.8.2 global', 'outpost-probe6 fd00:213:7::2 global']);
+  });
+
   it('returns undefined for a container that is not running', () => {
     const stopped = inspect('probe6-cli');
     stopped.State = { ...stopped.State, Running: false, Pid: 0 };
     expect(containerFromInspect(stopped)).toBeUndefined();
+  });
+});
+
+describe('networkFromListEntry (a real network list)', () => {
+  const list = JSON.parse(fixture('networks-list.json')) as NetworkInspectInfo[];
+  const byName = new Map(list.map((n) => [n.Name, networkFromListEntry(n)]));
+
+  it('gives masqueraded and internal bridges host scope, routed bridges and macvlan/ipvlan global scope', () => {
+    expect(Object.fromEntries([...byName].map(([name, n]) => [name, n.scope]))).toEqual({
+      bridge: 'host',
+      host: 'host',
+      none: 'host',
+      'outpost-fx-internal': 'host',
+      'outpost-fx-routed': 'global',
+      'outpost-fx-macvlan': 'global',
+      'outpost-fx-ipvlan': 'global',
+    });
+  });
+
+  it("keeps a bridge's subnets (where the host's address is the bridge's), not a macvlan's", () => {
+    expect(byName.get('bridge')!.bridgeSubnets).toEqual(['172.17.0.0/16']);
+    expect(byName.get('outpost-fx-internal')!.bridgeSubnets).toEqual(['10.213.74.0/24']);
+    expect(byName.get('outpost-fx-macvlan')!.bridgeSubnets).toEqual([]);
+    expect(byName.get('host')!.bridgeSubnets).toEqual([]);
   });
 });
 
@@ -74,13 +108,15 @@ describe('inventoryChangeOf (a real event stream)', () => {
         ['container kill', 'ignore'],
         ['container die', 'remove'],
         ['container destroy', 'remove'],
+        ['network create', 'networks'],
+        ['network destroy', 'networks'],
       ]),
     );
   });
 
   it('names the container of a network event, not the network', () => {
     const connect = events.find((e) => e.Type === 'network' && e.Action === 'connect')!;
-    const change = inventoryChangeOf(connect)!;
+    const change = inventoryChangeOf(connect) as { id: string };
     expect(change.id).toBe(connect.Actor!.Attributes!.container);
     expect(change.id).not.toBe(connect.Actor!.ID);
   });

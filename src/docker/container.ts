@@ -11,7 +11,7 @@ export interface Container {
   composeService: string;
   /** The container's labels (compose's, the expected-links policy's `outpost.allow.*`, the user's). */
   labels: Readonly<Record<string, string>>;
-  /** Docker's HostConfig.NetworkMode: bridge, host, none, container:<id>, or a network name. */
+  /** Docker's HostConfig.NetworkMode: default, bridge, host, none, container:<id>, or a network name (Podman's "bridge" on one named network is given that name, as Docker does). */
   networkMode: string;
   /** Host pid of the container's main process (as seen under --procfs.path). */
   pid: number;
@@ -75,15 +75,26 @@ const COMPOSE_PROJECT = 'com.docker.compose.project';
 const COMPOSE_SERVICE = 'com.docker.compose.service';
 
 /**
- * A running container from its inspect answer; undefined when it is not running. An address on a
- * network missing from `networks` is taken as host-scoped: never joined across hosts.
+ * The networks by id and by name: an endpoint names its network by id on Docker, by name on
+ * Podman (whose list still gives ids).
+ */
+export function networksByIdAndName(networks: Iterable<DockerNetwork>): Map<string, DockerNetwork> {
+  const index = new Map<string, DockerNetwork>();
+  for (const n of networks) index.set(n.id, n).set(n.name, n);
+  return index;
+}
+
+/**
+ * A running container from its inspect answer; undefined when it is not running. `networks` is
+ * networksByIdAndName's index; an address on a network missing from it is taken as host-scoped:
+ * never joined across hosts.
  */
 export function containerFromInspect(info: ContainerInspectInfo, networks: ReadonlyMap<string, DockerNetwork> = new Map()): Container | undefined {
   if (!info.State?.Running || !info.State.Pid) return undefined;
   const labels = info.Config?.Labels ?? {};
   const addresses: ContainerAddress[] = [];
   for (const [network, endpoint] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
-    const scope = networks.get(endpoint.NetworkID)?.scope ?? 'host';
+    const scope = (networks.get(endpoint.NetworkID) ?? networks.get(network))?.scope ?? 'host';
     if (endpoint.IPAddress) addresses.push({ network, address: endpoint.IPAddress, scope });
     if (endpoint.GlobalIPv6Address) addresses.push({ network, address: endpoint.GlobalIPv6Address, scope });
   }
@@ -108,11 +119,18 @@ export function containerFromInspect(info: ContainerInspectInfo, networks: Reado
     composeProject: labels[COMPOSE_PROJECT] ?? '',
     composeService: labels[COMPOSE_SERVICE] ?? '',
     labels,
-    networkMode: info.HostConfig?.NetworkMode ?? '',
+    networkMode: networkModeOf(info),
     pid: info.State.Pid,
     addresses,
     publishedPorts,
   };
+}
+
+/** Podman answers "bridge" for a container on a named network, where Docker answers the name. */
+function networkModeOf(info: ContainerInspectInfo): string {
+  const mode = info.HostConfig?.NetworkMode ?? '';
+  const names = Object.keys(info.NetworkSettings?.Networks ?? {});
+  return mode === 'bridge' && names.length === 1 && names[0] !== 'bridge' ? names[0]! : mode;
 }
 
 /** The container whose network namespace this one joins, for network_mode container:<id>. */
@@ -130,8 +148,12 @@ export interface DockerEvent {
 /** What an event means for the inventory: forget a container, inspect it again, or list the networks again. */
 export type InventoryChange = { kind: 'remove'; id: string } | { kind: 'refresh'; id: string } | { kind: 'networks' };
 
-/** The event actions inventoryChangeOf acts on; the event stream asks Docker for these only. */
-export const INVENTORY_ACTIONS = ['die', 'destroy', 'start', 'rename', 'unpause', 'connect', 'disconnect', 'create'] as const;
+/**
+ * The event actions inventoryChangeOf acts on; the event stream asks Docker for these only.
+ * Podman filters by its own names, `died` for die and `remove` for destroy (it sends them as
+ * die and remove); Docker ignores names it does not know.
+ */
+export const INVENTORY_ACTIONS = ['die', 'died', 'destroy', 'remove', 'start', 'rename', 'unpause', 'connect', 'disconnect', 'create'] as const;
 
 export function inventoryChangeOf(event: DockerEvent): InventoryChange | undefined {
   const id = event.Actor?.ID;
@@ -139,6 +161,7 @@ export function inventoryChangeOf(event: DockerEvent): InventoryChange | undefin
     switch (event.Action) {
       case 'die':
       case 'destroy':
+      case 'remove':
         return { kind: 'remove', id };
       case 'start':
       case 'rename':
@@ -149,7 +172,8 @@ export function inventoryChangeOf(event: DockerEvent): InventoryChange | undefin
     }
   }
   if (event.Type === 'network' && (event.Action === 'connect' || event.Action === 'disconnect')) {
-    const container = event.Actor?.Attributes?.container;
+    // Docker: Actor is the network, Attributes.container the container; Podman: Actor is the container.
+    const container = event.Actor?.Attributes?.container ?? id;
     if (container) return { kind: 'refresh', id: container };
   }
   if (event.Type === 'network' && (event.Action === 'create' || event.Action === 'destroy')) return { kind: 'networks' };

@@ -9,6 +9,7 @@ import {
   containerFromInspect,
   inventoryChangeOf,
   networkFromListEntry,
+  networksByIdAndName,
   type Container,
   type DockerEvent,
   type DockerNetwork,
@@ -56,6 +57,7 @@ export class ContainerInventory {
   readonly #containers = new Map<string, Container>();
   readonly #stale = new Set<string>();
   readonly #malformed = new Set<string>();
+  /** By id and by name (networksByIdAndName). */
   #networks = new Map<string, DockerNetwork>();
   #networksStale = false;
   #stream: NodeJS.ReadableStream | undefined;
@@ -100,7 +102,7 @@ export class ContainerInventory {
 
   /** The networks as of the last snapshot (their address scope and gateways). */
   networks(): DockerNetwork[] {
-    return [...this.#networks.values()];
+    return [...new Set(this.#networks.values())];
   }
 
   stop(): void {
@@ -135,11 +137,8 @@ export class ContainerInventory {
   async #listNetworks(): Promise<void> {
     const answer: unknown = await this.#docker.listNetworks();
     if (!Array.isArray(answer)) throw new Error(`malformed network list from the Docker API: ${String(JSON.stringify(answer)).slice(0, 200)}`);
-    const networks = new Map<string, DockerNetwork>();
-    for (const entry of answer as NetworkInspectInfo[]) {
-      if (typeof entry?.Id === 'string' && typeof entry.Name === 'string') networks.set(entry.Id, networkFromListEntry(entry));
-    }
-    this.#networks = networks;
+    const entries = (answer as NetworkInspectInfo[]).filter((e) => typeof e?.Id === 'string' && typeof e.Name === 'string');
+    this.#networks = networksByIdAndName(entries.map(networkFromListEntry));
     this.#networksStale = false;
   }
 
@@ -163,7 +162,7 @@ export class ContainerInventory {
       this.#malformed.delete(id);
       let container = containerFromInspect(answer, this.#networks);
       // On a network created after the last list (its create event not yet read): list again.
-      const unknown = Object.values(answer.NetworkSettings?.Networks ?? {}).some((e) => e.NetworkID && !this.#networks.has(e.NetworkID));
+      const unknown = Object.entries(answer.NetworkSettings?.Networks ?? {}).some(([name, e]) => !this.#networks.has(e.NetworkID) && !this.#networks.has(name));
       if (container && unknown) {
         await this.#listNetworks();
         container = containerFromInspect(answer, this.#networks);

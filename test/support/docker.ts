@@ -127,10 +127,19 @@ export class Scenario {
 
   /** docker run -d --name <prefix>-<short> <options> image <command...> */
   async run(short: string, options: string[], command: string[]): Promise<string> {
+    return this.#make(['run', '-d'], short, options, command);
+  }
+
+  /** docker create: for what must be set before the start (a second network with a published port). */
+  async create(short: string, options: string[], command: string[]): Promise<string> {
+    return this.#make(['create'], short, options, command);
+  }
+
+  async #make(verb: string[], short: string, options: string[], command: string[]): Promise<string> {
     const name = this.name(short);
     await docker(['rm', '-f', name], this.host).catch(() => undefined);
     this.#containers.push(name);
-    await docker(['run', '-d', '--name', name, ...options, TEST_IMAGE, ...command], this.host);
+    await docker([...verb, '--name', name, ...options, TEST_IMAGE, ...command], this.host);
     return name;
   }
 

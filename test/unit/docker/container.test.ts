@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import type { ContainerInspectInfo, NetworkInspectInfo } from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import {
+  INVENTORY_ACTIONS,
   containerFromInspect,
   inventoryChangeOf,
   joinedContainerId,
   networkFromListEntry,
+  networksByIdAndName,
   type DockerEvent,
   type DockerNetwork,
 } from '../../../src/docker/container.js';
@@ -119,5 +121,47 @@ describe('inventoryChangeOf (a real event stream)', () => {
     const change = inventoryChangeOf(connect) as { id: string };
     expect(change.id).toBe(connect.Actor!.Attributes!.container);
     expect(change.id).not.toBe(connect.Actor!.ID);
+  });
+});
+
+/** Podman 4.3's Docker-compatible API, answers captured from a rootful `podman system service`. */
+describe("Podman's Docker-compatible API", () => {
+  const networks = networksByIdAndName((JSON.parse(fixture('podman-networks-list.json')) as NetworkInspectInfo[]).map(networkFromListEntry));
+  const events = fixture('podman-events.ndjson')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as DockerEvent);
+
+  it('reads a container on a named network: the network by name (Podman gives no id there), its published port', () => {
+    const answer = JSON.parse(fixture('podman-inspect-srv.json')) as ContainerInspectInfo;
+    expect(answer.NetworkSettings.Networks['outpost-pm-net']!.NetworkID).toBe('outpost-pm-net');
+    const c = containerFromInspect(answer, networks)!;
+    expect(c.name).toBe('outpost-pm-srv');
+    expect(c.image).toBe('localhost/outpost-test/busybox:1');
+    // Podman says "bridge"; Docker would say the network's name.
+    expect(answer.HostConfig.NetworkMode).toBe('bridge');
+    expect(c.networkMode).toBe('outpost-pm-net');
+    expect(c.addresses).toEqual([{ network: 'outpost-pm-net', address: '10.213.85.2', scope: 'host' }]);
+    expect(c.publishedPorts).toEqual([{ hostAddress: '127.0.0.1', hostPort: 18085, containerPort: 8080 }]);
+  });
+
+  it("names a container on Podman's default network by that network", () => {
+    const c = containerFromInspect(JSON.parse(fixture('podman-inspect-default.json')) as ContainerInspectInfo, networks)!;
+    expect(c.networkMode).toBe('podman');
+    expect(c.addresses.map((a) => `${a.network} ${a.scope}`)).toEqual(['podman host']);
+  });
+
+  it('refreshes the container of a network event, which Podman gives as the actor', () => {
+    const connect = events.find((e) => e.Type === 'network' && e.Action === 'connect')!;
+    expect(connect.Actor!.Attributes!.container).toBeUndefined();
+    const started = events.find((e) => e.Type === 'container' && e.Action === 'start')!;
+    expect(inventoryChangeOf(connect)).toEqual({ kind: 'refresh', id: started.Actor!.ID });
+    const changes = events.map((e) => `${e.Type} ${e.Action} ${inventoryChangeOf(e)?.kind ?? 'ignore'}`);
+    expect(changes).toEqual(expect.arrayContaining(['container start refresh', 'container rename refresh', 'network disconnect refresh', 'container die remove']));
+  });
+
+  it("asks Podman for die and destroy by its own names, died and remove, and forgets a removed container", () => {
+    expect(INVENTORY_ACTIONS).toEqual(expect.arrayContaining(['die', 'died', 'destroy', 'remove']));
+    expect(inventoryChangeOf({ Type: 'container', Action: 'remove', Actor: { ID: 'a'.repeat(64) } })).toEqual({ kind: 'remove', id: 'a'.repeat(64) });
   });
 });

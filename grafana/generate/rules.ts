@@ -169,6 +169,18 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       ),
     },
     {
+      // Directory of compose services: which service of which project a container of an instance is.
+      record: 'outpost:peer:compose_service',
+      expr: promql(
+        renamed('max by (instance, container, compose_project, compose_service) (outpost_container_info{compose_service!=""})', [
+          ['remote_instance', 'instance'],
+          ['peer', 'container'],
+          ['service', 'compose_service'],
+          ['project', 'compose_project'],
+        ]),
+      ),
+    },
+    {
       // Connections counted in the window, however short, per series of the exporter.
       record: 'outpost:container_tcp_connections:window',
       expr: promql(inWindow('container_tcp_connections_total')),
@@ -197,10 +209,28 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
     { record: 'outpost:link:unexpected_established', expr: promql(byLink('container_tcp_unexpected_established')) },
     { record: 'outpost:link:unexpected_connections', expr: promql(byLink('outpost:container_tcp_unexpected_connections:window')) },
     {
+      // Links to a peer on another host that the container's policy allows by name
+      // (outpost_policy_peer_allowed_info): its outpost saw only an address, and judged it so.
+      record: 'outpost:link:allowed_across_hosts',
+      expr: promql(`
+        outpost:link:active{remote_instance!=""} and on (instance, container, direction, peer, port) outpost_policy_peer_allowed_info
+        or
+        outpost:link:active{remote_instance!=""} and on (instance, container, direction, peer) outpost_policy_peer_allowed_info{port="*"}
+        or
+        (
+          outpost:link:active{remote_instance!=""} * on (remote_instance, peer) group_left (service, project) outpost:peer:compose_service
+        ) and on (instance, container, direction, service, project, port) label_replace(outpost_policy_peer_allowed_info, "service", "$1", "peer", "(.*)")
+        or
+        (
+          outpost:link:active{remote_instance!=""} * on (remote_instance, peer) group_left (service, project) outpost:peer:compose_service
+        ) and on (instance, container, direction, service, project) label_replace(outpost_policy_peer_allowed_info{port="*"}, "service", "$1", "peer", "(.*)")`),
+    },
+    {
       // Unexpected links, open now or made in the window however short: what
       // OutpostUnexpectedConnection and the link map's edge colour read.
       record: 'outpost:link:unexpected',
-      expr: promql(openOrNew('outpost:link:unexpected_established', 'outpost:link:unexpected_connections')),
+      expr: promql(`${openOrNew('outpost:link:unexpected_established', 'outpost:link:unexpected_connections')}
+        unless on (${LINK_LABELS}, job) outpost:link:allowed_across_hosts`),
     },
     {
       record: 'outpost:listener:listening',
@@ -271,6 +301,8 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
           unless on (${labels}) max_over_time(${series}[${c.lookback}] offset ${c.settle})
           and on (instance) (count_over_time(outpost:instance:up[${c.lookback}] offset ${c.settle}) > 0)`;
 
+  // The peer, and its host when the rules named it on another one.
+  const PEER_TEXT = '{{ $labels.peer }}{{ if $labels.remote_instance }} (on {{ $labels.remote_instance }}){{ end }}';
   const alerts: AlertingRule[] = [
     alert(
       c,
@@ -278,7 +310,7 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       'warning',
       fresh('outpost:link:active', LINK_LABELS),
       'New link {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }}',
-      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }} (open now or made in the last ${c.connectionsWindow}), not seen in the ${c.lookback} before.`,
+      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with ${PEER_TEXT} on port {{ $labels.port }} (open now or made in the last ${c.connectionsWindow}), not seen in the ${c.lookback} before.`,
     ),
     alert(
       c,
@@ -286,7 +318,7 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       'warning',
       steady('outpost:link:active', LINK_LABELS),
       'Link {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }} disappeared',
-      `Container {{ $labels.container }} on {{ $labels.instance }} had an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }} through the last ${c.steadyWindow}, and has had none open or new for ${c.connectionsWindow}.`,
+      `Container {{ $labels.container }} on {{ $labels.instance }} had an {{ $labels.direction }} connection with ${PEER_TEXT} on port {{ $labels.port }} through the last ${c.steadyWindow}, and has had none open or new for ${c.connectionsWindow}.`,
     ),
     alert(
       c,
@@ -295,7 +327,7 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       `
           outpost:link:unexpected`,
       'Unexpected connection {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }}',
-      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with {{ $labels.peer }} on port {{ $labels.port }} (open now or made in the last ${c.connectionsWindow}) that the expected-links policy does not allow. /policy on the exporter shows the rules in force.`,
+      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with ${PEER_TEXT} on port {{ $labels.port }} (open now or made in the last ${c.connectionsWindow}) that the expected-links policy does not allow. /policy on the exporter shows the rules in force.`,
     ),
     alert(
       c,

@@ -96,6 +96,11 @@ export class Exposition {
     'Entries of the container\'s outpost.allow.* labels that do not parse; each allows nothing.',
     ['container'],
   );
+  readonly #policyPeerAllowed = this.#gauge(
+    'outpost_policy_peer_allowed_info',
+    'A peer that an expected-links rule covering the container allows by name (a container, or a compose service of project) on port (* every port); always 1. The shipped rules apply it to peers named on another host (README "Many hosts").',
+    ['container', 'direction', 'peer', 'project', 'port'],
+  );
   readonly #policyReloadSuccess = this.#gauge('outpost_policy_last_reload_success', '1 when the last (re)load of --policy.file succeeded; 0: the rules loaded before stay in force.', ['file']);
   readonly #policyReloadTime = this.#gauge(
     'outpost_policy_last_reload_success_timestamp_seconds',
@@ -155,6 +160,7 @@ export class Exposition {
       this.#unexpectedEstablished,
       this.#policyRules,
       this.#policyLabelErrors,
+      this.#policyPeerAllowed,
       this.#policyReloadSuccess,
       this.#policyReloadTime,
       this.#info,
@@ -223,6 +229,7 @@ export class Exposition {
     }
     for (const [source, n] of Object.entries(policy.rules)) this.#policyRules.set({ source }, n);
     for (const [container, n] of policy.labelErrors) this.#policyLabelErrors.set({ container }, n);
+    for (const a of policy.namedPeers) this.#policyPeerAllowed.set({ container: a.container, direction: a.direction, peer: a.peer, project: a.project, port: a.port }, 1);
     if (policy.file) {
       const file = { file: policy.file.path };
       this.#policyReloadSuccess.set(file, policy.file.lastReloadSuccess ? 1 : 0);

@@ -5,6 +5,7 @@ import { HOST_PEER } from '../links/peers.js';
 import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
 import type { Logger } from '../log.js';
 import { labelRules } from './labelRules.js';
+import { namedPeerAllowances, type NamedPeerAllowance } from './namedPeers.js';
 import { loadPolicyFile } from './policyFile.js';
 import { judgeLink, PolicyJudge, type Link, type PolicyRule, type Verdict } from './policyRules.js';
 
@@ -41,6 +42,8 @@ export interface PolicyEvaluation {
   /** Link groups judged, and those unexpected. */
   judged: number;
   unexpectedGroups: number;
+  /** Peers the rules allow by name, per container they cover (for peers named on other hosts). */
+  namedPeers: NamedPeerAllowance[];
 }
 
 interface LabelEntry {
@@ -116,6 +119,7 @@ export class ExpectedLinks {
       allowedBy: new Map(),
       judged: 0,
       unexpectedGroups: 0,
+      namedPeers: [],
     };
     for (const c of containers) {
       const errors = this.#labelEntry(c).errors.length;
@@ -123,6 +127,7 @@ export class ExpectedLinks {
     }
     if (rules.length > 0) {
       const policyJudge = new PolicyJudge(rules);
+      evaluation.namedPeers = namedPeerAllowances(policyJudge, containers);
       const judge = (container: Container, groups: readonly EstablishedGroup[]) =>
         groups.filter((g) => {
           const verdict = policyJudge.judge(linkOf(container, g, byName));

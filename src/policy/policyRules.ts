@@ -67,8 +67,8 @@ export class PolicyJudge {
   }
 
   judge(link: Link): Verdict {
-    const out = this.#coveringRules('from', link.client.container);
-    const into = this.#coveringRules('to', link.server.container);
+    const out = this.rulesCovering('from', link.client.container);
+    const into = this.rulesCovering('to', link.server.container);
     if (out.length === 0 && into.length === 0) return { kind: 'unpoliced' };
     const allowedBy: string[] = [];
     for (const [side, rulesOfSide, end] of [
@@ -83,7 +83,8 @@ export class PolicyJudge {
     return { kind: 'allowed', rules: [...new Set(allowedBy)] };
   }
 
-  #coveringRules(side: 'from' | 'to', container: Container | undefined): PolicyRule[] {
+  /** The rules that cover `container` on `side` (from: its outbound links, to: its inbound ones). */
+  rulesCovering(side: 'from' | 'to', container: Container | undefined): PolicyRule[] {
     if (!container) return [];
     let rules = this.#covering[side].get(container.id);
     if (!rules) {

@@ -57,8 +57,8 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
     await ensureTestImage();
     // Host B's default bridge is private like A's (172.17.0.0/16), its containers from the top
     // of it, so that their addresses are free on A's bridge.
-    const bridgeA = await docker(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}', 'bridge']);
-    expect(bridgeA).toBe('172.17.0.0/16 172.17.0.1');
+    const [subnetA, deviceA] = (await docker(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}} {{index .Options "com.docker.network.bridge.name"}}', 'bridge'])).split(' ');
+    expect(subnetA).toBe('172.17.0.0/16');
     hostB = await SimulatedHost.start('outpost-xh-b', 'outpost-xhb', '10.213.72', ['--bip', '172.17.0.1/16', '--fixed-cidr', '172.17.240.0/20']);
     b = new Scenario('xh-b', hostB.dockerHost);
 
@@ -79,7 +79,7 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
     worker = await b.run('worker', ['--network', routedB], ['sh', '-c', `while ! nc ${apiAddress} 9000 -e sleep 1000000; do sleep 1; done`]);
 
     // Not a container of A: a namespace on A's default bridge with srv's address on B.
-    ghost = await TestNamespace.create('outpost-xh-ghost', 'outpost-xhg', '', { device: 'docker0', address: srvPrivateAddress, prefixLength: 16 });
+    ghost = await TestNamespace.create('outpost-xh-ghost', 'outpost-xhg', '', { device: deviceA!, address: srvPrivateAddress, prefixLength: 16 });
     ghostListener = ghost.spawn('busybox', ['nc', '-ll', '-p', '5432', '-e', 'cat']);
 
     const B = hostB.address;

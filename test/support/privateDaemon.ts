@@ -4,7 +4,9 @@ import { docker, waitFor } from './docker.js';
 
 /**
  * A second Docker daemon of the test's own, so that stopping and starting it disturbs no other
- * test. No bridge and no iptables rules: its containers have no network but loopback.
+ * test. No bridge and no iptables rules: its containers have no network but loopback. It runs in
+ * a network namespace of its own (`unshare --net`): a daemon started with `--bridge none` deletes
+ * the `docker0` it finds, and this machine's engine and other tests use that one.
  */
 export class PrivateDaemon {
   readonly socket = 'unix:///run/outpost-it-d2.sock';
@@ -12,8 +14,10 @@ export class PrivateDaemon {
 
   async start(): Promise<void> {
     const child = spawn(
-      'dockerd',
+      'unshare',
       [
+        '--net',
+        'dockerd',
         '--host', this.socket,
         '--data-root', '/var/lib/outpost-it-d2',
         '--exec-root', '/run/outpost-it-d2',

@@ -174,7 +174,10 @@ export class Collector {
       // The range of outpost's own namespace: a container keeps Linux's default unless given --sysctl.
       readFile(join(procfsPath, 'sys', 'net', 'ipv4', 'ip_local_port_range'), 'utf8').then(parsePortRange, () => undefined),
     ]);
-    collection.hostAddresses = externalHostAddresses(hostAddresses, inventory.networks().flatMap((n) => n.bridgeSubnets));
+    // With namespaces from Docker (the exec source, a remote engine) this /proc is not the engine's host.
+    if (this.#options.namespacesFrom !== 'docker') {
+      collection.hostAddresses = externalHostAddresses(hostAddresses, inventory.networks().flatMap((n) => n.bridgeSubnets));
+    }
     const groups = await timed('namespaces', async () =>
       this.#options.namespacesFrom === 'docker' ? groupByNetworkMode(containers) : groupByNetNamespace(containers, procfsPath, hostNamespaceId),
     );

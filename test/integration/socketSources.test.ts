@@ -87,12 +87,14 @@ describe('the exporter gives the same series with every source', () => {
 
   it('netlink, procfs and exec agree on container_tcp_*', async () => {
     const results = new Map<SourceChoice, string[]>();
+    const hostAddresses = new Map<SourceChoice, number>();
     for (const socketSource of ['netlink', 'procfs', 'exec'] as const) {
       const exporter = await startTestExporter({ socketSource });
       try {
         const series = await exporter.scrape();
         expect(select(series, 'outpost_build_info')[0]?.labels.source).toBe(socketSource);
         results.set(socketSource, seriesOf(series, [server, client, sidecar]));
+        hostAddresses.set(socketSource, select(series, 'outpost_host_address_info').length);
       } finally {
         await exporter.close();
       }
@@ -104,6 +106,10 @@ describe('the exporter gives the same series with every source', () => {
     // to its owner): the same for the containers that do not share one.
     const unshared = (lines: string[]) => lines.filter((l) => l.includes(`"container":"${client}"`));
     expect(unshared(results.get('exec')!)).toEqual(unshared(netlink));
+    // exec is for an engine whose /proc outpost does not see: this host's addresses are not its.
+    expect(hostAddresses.get('netlink')).toBeGreaterThan(0);
+    expect(hostAddresses.get('procfs')).toBe(hostAddresses.get('netlink'));
+    expect(hostAddresses.get('exec')).toBe(0);
   });
 });
 

@@ -1,19 +1,10 @@
 import type Docker from 'dockerode';
-import type { ContainerInspectInfo } from 'dockerode';
+import type { ContainerInspectInfo, NetworkInspectInfo } from 'dockerode';
 import pLimit from 'p-limit';
 import { DockerUnavailableError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { NetworkInspectInfo } from 'dockerode';
-import {
-  INVENTORY_ACTIONS,
-  containerFromInspect,
-  inventoryChangeOf,
-  networkFromListEntry,
-  networksByIdAndName,
-  type Container,
-  type DockerEvent,
-  type DockerNetwork,
-} from './container.js';
+import { INVENTORY_ACTIONS, containerFromInspect, inventoryChangeOf, type Container, type DockerEvent } from './container.js';
+import { networkFromListEntry, networksByIdAndName, type DockerNetwork } from './network.js';
 
 export interface InventoryOptions {
   /** The client for request/answer calls (with a timeout). */
@@ -100,7 +91,7 @@ export class ContainerInventory {
     return [...this.#containers.values()];
   }
 
-  /** The networks as of the last snapshot (their address scope and gateways). */
+  /** The networks as of the last snapshot (their address scope and bridge subnets). */
   networks(): DockerNetwork[] {
     return [...new Set(this.#networks.values())];
   }

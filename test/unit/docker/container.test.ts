@@ -6,11 +6,9 @@ import {
   containerFromInspect,
   inventoryChangeOf,
   joinedContainerId,
-  networkFromListEntry,
-  networksByIdAndName,
   type DockerEvent,
-  type DockerNetwork,
 } from '../../../src/docker/container.js';
+import { networkFromListEntry, networksByIdAndName, type DockerNetwork } from '../../../src/docker/network.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const inspect = (name: string) => JSON.parse(fixture(`inspect-${name}.json`)) as ContainerInspectInfo;
@@ -65,30 +63,6 @@ describe('containerFromInspect (real API answers)', () => {
     const stopped = inspect('probe6-cli');
     stopped.State = { ...stopped.State, Running: false, Pid: 0 };
     expect(containerFromInspect(stopped)).toBeUndefined();
-  });
-});
-
-describe('networkFromListEntry (a real network list)', () => {
-  const list = JSON.parse(fixture('networks-list.json')) as NetworkInspectInfo[];
-  const byName = new Map(list.map((n) => [n.Name, networkFromListEntry(n)]));
-
-  it('gives masqueraded and internal bridges host scope, routed bridges and macvlan/ipvlan global scope', () => {
-    expect(Object.fromEntries([...byName].map(([name, n]) => [name, n.scope]))).toEqual({
-      bridge: 'host',
-      host: 'host',
-      none: 'host',
-      'outpost-fx-internal': 'host',
-      'outpost-fx-routed': 'global',
-      'outpost-fx-macvlan': 'global',
-      'outpost-fx-ipvlan': 'global',
-    });
-  });
-
-  it("keeps a bridge's subnets (where the host's address is the bridge's), not a macvlan's", () => {
-    expect(byName.get('bridge')!.bridgeSubnets).toEqual(['172.17.0.0/16']);
-    expect(byName.get('outpost-fx-internal')!.bridgeSubnets).toEqual(['10.213.74.0/24']);
-    expect(byName.get('outpost-fx-macvlan')!.bridgeSubnets).toEqual([]);
-    expect(byName.get('host')!.bridgeSubnets).toEqual([]);
   });
 });
 

@@ -81,10 +81,13 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
   const byLink = (metric: string) => `
         sum by (instance, job, container, direction, peer, remote_instance, port) (
           label_replace(
-            label_replace(${acrossHosts(metric)}, "peer", "$1", "remote_address", "(.*)"),
+            label_replace(${metric}, "peer", "$1", "remote_address", "(.*)"),
             "peer", "$1", "remote_container", "(.+)"
           )
         )`;
+  // A series of the exporter with its peer named across hosts: its own labels, remote_container
+  // filled in where the join named it, and remote_instance.
+  const named = (record: string, metric: string): RecordingRule => ({ record, expr: promql(acrossHosts(metric)) });
   // Keys of `expr` (labels `key`) with one owner (labels `owner`) across every instance.
   const uniqueBy = (expr: string, key: string, owner: string) => `
         ${expr}
@@ -189,15 +192,19 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       record: 'outpost:container_tcp_unexpected_connections:window',
       expr: promql(inWindow('container_tcp_unexpected_connections_total')),
     },
+    named('outpost:container_tcp_established:named', 'container_tcp_established'),
+    named('outpost:container_tcp_connections:window_named', 'outpost:container_tcp_connections:window'),
+    named('outpost:container_tcp_unexpected_established:named', 'container_tcp_unexpected_established'),
+    named('outpost:container_tcp_unexpected_connections:window_named', 'outpost:container_tcp_unexpected_connections:window'),
     {
       // Open connections per link now.
       record: 'outpost:link:established',
-      expr: promql(byLink('container_tcp_established')),
+      expr: promql(byLink('outpost:container_tcp_established:named')),
     },
     {
       // Connections counted per link in the window, however short.
       record: 'outpost:link:new_connections',
-      expr: promql(byLink('outpost:container_tcp_connections:window')),
+      expr: promql(byLink('outpost:container_tcp_connections:window_named')),
     },
     {
       // A link is present while it has open connections or new ones in the window; its value
@@ -206,8 +213,8 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       expr: promql(openOrNew('outpost:link:established', 'outpost:link:new_connections')),
     },
     // The same three, of the connections the expected-links policy does not allow.
-    { record: 'outpost:link:unexpected_established', expr: promql(byLink('container_tcp_unexpected_established')) },
-    { record: 'outpost:link:unexpected_connections', expr: promql(byLink('outpost:container_tcp_unexpected_connections:window')) },
+    { record: 'outpost:link:unexpected_established', expr: promql(byLink('outpost:container_tcp_unexpected_established:named')) },
+    { record: 'outpost:link:unexpected_connections', expr: promql(byLink('outpost:container_tcp_unexpected_connections:window_named')) },
     {
       // Links to a peer on another host that the container's policy allows by name
       // (outpost_policy_peer_allowed_info): its outpost saw only an address, and judged it so.

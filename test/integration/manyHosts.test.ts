@@ -174,6 +174,11 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
       }, 60_000).catch(async () => recordedLinks(instance, container));
       expect(recorded.filter((l) => !maybe.has(l)).sort(), `${container} on ${instance}`).toEqual([...links].sort());
     }
+    // The exporter's own series, with remote_container filled in and remote_instance.
+    const named = await prometheus.query(`outpost:container_tcp_established:named{instance="${B}", container="${worker}"}`);
+    expect(named.map((s) => s.metric)).toEqual([
+      expect.objectContaining({ direction: 'outbound', remote_address: await a.ip(api, a.name('routed')), port: '9000', remote_container: api, remote_instance: A }),
+    ]);
     // The 172.17 address is B's srv on B's private bridge: on A it names nobody.
     expect(await prometheus.query(`outpost:link:active{port="5432", remote_instance!=""}`)).toEqual([]);
     expect(await prometheus.query(`outpost:peer:container_address{remote_address="${srvPrivateAddress}"}`)).toEqual([]);

@@ -1,10 +1,9 @@
-import { readFile, readlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ConnectionLedger } from './connections/connectionLedger.js';
 import type { Container } from './docker/container.js';
 import type { DockerNetwork } from './docker/network.js';
-import { errorMessage } from './errors.js';
 import { attributeSockets } from './links/attribution.js';
 import { DEFAULT_EPHEMERAL_RANGE, parsePortRange } from './links/classification.js';
 import { buildContainerLinks, LinkContext, type ContainerLinks } from './links/containerLinks.js';
@@ -12,8 +11,9 @@ import { ConnectionTotals } from './links/connectionTotals.js';
 import { countNewConnections } from './links/newConnections.js';
 import type { Logger } from './log.js';
 import type { PolicyEvaluation } from './policy/expectedLinks.js';
+import type { HostNamespace } from './namespaces/hostNamespace.js';
 import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from './namespaces/netNamespaces.js';
-import { externalHostAddresses, readNamespaceAddresses } from './sockets/hostAddresses.js';
+import { externalHostAddresses } from './sockets/hostAddresses.js';
 import type { SocketSource } from './sockets/socketSource.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
@@ -57,8 +57,8 @@ export interface CollectorOptions {
   /** How containers are grouped into namespaces: by /proc/<pid>/ns/net, or by Docker's network modes. */
   namespacesFrom?: 'procfs' | 'docker';
   procfsPath: string;
-  /** A process in the Docker host's network namespace, under procfsPath (--host.pid). */
-  hostPid: number;
+  /** The Docker host's network namespace (--host.pid). */
+  hostNamespace: HostNamespace;
   log: Logger;
   /** Most established series per container (--established.max-series-per-container). */
   maxSeriesPerContainer: number;
@@ -91,7 +91,6 @@ export class Collector {
   /** The collection being built by the one in flight, for answers that cannot wait for it. */
   #building: Collection | undefined;
   readonly #loggedReadErrors = new Set<string>();
-  #hostAddressesFailed = false;
   #procfsBlind = false;
   readonly #ledger = new ConnectionLedger();
   readonly counters: CollectorCounters;
@@ -169,9 +168,10 @@ export class Collector {
     collection.containers = containers;
     this.#forgetGone(containers);
 
+    const { hostNamespace } = this.#options;
     const [hostNamespaceId, hostAddresses, ephemeralRange] = await Promise.all([
-      readlink(join(procfsPath, String(this.#options.hostPid), 'ns', 'net')).catch(() => undefined),
-      this.#hostAddresses(),
+      hostNamespace.id(),
+      hostNamespace.addresses(),
       // The range of outpost's own namespace: a container keeps Linux's default unless given --sysctl.
       readFile(join(procfsPath, 'sys', 'net', 'ipv4', 'ip_local_port_range'), 'utf8').then(parsePortRange, () => undefined),
     ]);
@@ -247,20 +247,6 @@ export class Collector {
       { container: container.name, err: error },
       'cannot read the sockets of a container; counted in outpost_container_read_errors_total, logged once',
     );
-  }
-
-  async #hostAddresses(): Promise<string[]> {
-    try {
-      const addresses = await readNamespaceAddresses(this.#options.procfsPath, this.#options.hostPid);
-      this.#hostAddressesFailed = false;
-      return addresses;
-    } catch (error) {
-      if (!this.#hostAddressesFailed) {
-        this.#hostAddressesFailed = true;
-        this.#log.warn({ err: error }, `cannot read the host's addresses (${errorMessage(error)}); connections to the host will show an empty remote_container`);
-      }
-      return [];
-    }
   }
 
   /** Counters and log-once marks of containers that are gone do not outlive them. */

@@ -13,6 +13,7 @@ import { Exposition } from './metrics/exposition.js';
 import { ExpectedLinks } from './policy/expectedLinks.js';
 import { loadPolicyFile } from './policy/policyFile.js';
 import { createApp } from './server.js';
+import { HostNamespace } from './namespaces/hostNamespace.js';
 import { chooseSocketSource } from './sockets/socketSourceChoice.js';
 import { VERSION } from './version.js';
 import { loadWebConfig, PLAIN_HTTP } from './web/webConfig.js';
@@ -43,7 +44,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     // exec is for engines whose /proc this process does not see: Docker's network modes group then.
     namespacesFrom: source.name === 'exec' ? 'docker' : 'procfs',
     procfsPath: config.procfsPath,
-    hostPid: config.hostPid,
+    hostNamespace: new HostNamespace({ procfsPath: config.procfsPath, pid: config.hostPid, log }),
     log,
     maxSeriesPerContainer: config.maxSeriesPerContainer,
     connectionsRetentionMs: config.connectionsRetentionMs,

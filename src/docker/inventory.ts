@@ -51,6 +51,8 @@ export class ContainerInventory {
   /** By id and by name (networksByIdAndName). */
   #networks = new Map<string, DockerNetwork>();
   #networksStale = false;
+  /** The network list made during the snapshot in progress: at most one per snapshot. */
+  #networksListing: Promise<void> | undefined;
   #stream: NodeJS.ReadableStream | undefined;
   #streamUp = false;
   #lastListAt = Number.NEGATIVE_INFINITY;
@@ -72,6 +74,7 @@ export class ContainerInventory {
    */
   async snapshot(): Promise<Container[]> {
     if (this.#stopped) throw new DockerUnavailableError('the inventory is stopped', undefined);
+    this.#networksListing = undefined;
     try {
       if (!this.#streamUp) {
         await this.#connectEvents();
@@ -124,8 +127,13 @@ export class ContainerInventory {
     this.#lastListAt = listedAt;
   }
 
-  /** Networks are listed with the containers, and again when one is created or destroyed. */
-  async #listNetworks(): Promise<void> {
+  /** Networks are listed with the containers, and again when one is created or destroyed; at most once a snapshot. */
+  #listNetworks(): Promise<void> {
+    this.#networksListing ??= this.#fetchNetworks();
+    return this.#networksListing;
+  }
+
+  async #fetchNetworks(): Promise<void> {
     const answer: unknown = await this.#docker.listNetworks();
     if (!Array.isArray(answer)) throw new Error(`malformed network list from the Docker API: ${String(JSON.stringify(answer)).slice(0, 200)}`);
     const entries = (answer as NetworkInspectInfo[]).filter((e) => typeof e?.Id === 'string' && typeof e.Name === 'string');
@@ -152,7 +160,8 @@ export class ContainerInventory {
       }
       this.#malformed.delete(id);
       let container = containerFromInspect(answer, this.#networks);
-      // On a network created after the last list (its create event not yet read): list again.
+      // On a network created after the last list (its create event not yet read): list again,
+      // once per snapshot (Podman's default network is in no list under the name it gives).
       const unknown = Object.entries(answer.NetworkSettings?.Networks ?? {}).some(([name, e]) => !this.#networks.has(e.NetworkID) && !this.#networks.has(name));
       if (container && unknown) {
         await this.#listNetworks();

@@ -11,6 +11,7 @@ import { ProcfsSocketSource } from '../../src/sockets/procfsSource.js';
 import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
 import { startTestExporter, type TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
+import { HostNamespace } from '../../src/namespaces/hostNamespace.js';
 import { PrivateDaemon } from '../support/privateDaemon.js';
 
 const up = (series: Series[]) => select(series, 'outpost_up')[0]?.value;
@@ -59,7 +60,7 @@ describe('containers that exit during collection', () => {
       inventory: { snapshot: async () => stale, networks: () => [] },
       source: new ProcfsSocketSource({ procfsPath: '/proc' }),
       procfsPath: '/proc',
-      hostPid: 1,
+      hostNamespace: new HostNamespace({ procfsPath: '/proc', pid: 1, log }),
       log,
       policy: new ExpectedLinks({ log }),
       connectionsRetentionMs: 60_000,

@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "with_bpf%": 0
+  },
   "targets": [
     {
       "target_name": "sock_diag",
@@ -7,5 +10,18 @@
       "defines": ["NAPI_VERSION=8"],
       "libraries": ["-lpthread"]
     }
+  ],
+  "conditions": [
+    ["with_bpf==1", {
+      "targets": [
+        {
+          "target_name": "bpf_source",
+          "sources": ["bpf_source.c"],
+          "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra"],
+          "defines": ["NAPI_VERSION=8"],
+          "libraries": ["-lbpf", "-lpthread"]
+        }
+      ]
+    }]
   ]
 }

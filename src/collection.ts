@@ -6,7 +6,7 @@ import type { Container } from './docker/container.js';
 import type { DockerNetwork } from './docker/network.js';
 import { attributeSockets } from './links/attribution.js';
 import { DEFAULT_EPHEMERAL_RANGE, parsePortRange } from './links/classification.js';
-import { buildContainerLinks, LinkContext, type ContainerLinks } from './links/containerLinks.js';
+import { buildContainerLinks, LinkContext, type ContainerLinks, type EstablishedGroup } from './links/containerLinks.js';
 import { ConnectionTotals } from './links/connectionTotals.js';
 import { countNewConnections } from './links/newConnections.js';
 import type { Logger } from './log.js';
@@ -14,7 +14,7 @@ import type { PolicyEvaluation } from './policy/expectedLinks.js';
 import type { HostNamespace } from './namespaces/hostNamespace.js';
 import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from './namespaces/netNamespaces.js';
 import { externalHostAddresses } from './sockets/hostAddresses.js';
-import type { SocketSource } from './sockets/socketSource.js';
+import type { SocketReadResult, SocketSource } from './sockets/socketSource.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
 export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links', 'policy'] as const;
@@ -78,6 +78,8 @@ export interface CollectorCounters {
   connections: ConnectionTotals;
   /** The same, of the connections the policy does not allow (container_tcp_unexpected_connections_total). */
   unexpectedConnections: ConnectionTotals;
+  /** Connects that failed, per link (container_tcp_connect_failures_total; sources with events only). */
+  connectFailures: ConnectionTotals;
 }
 
 /**
@@ -99,7 +101,7 @@ export class Collector {
     this.#options = options;
     this.#log = options.log;
     const totals = { maxSeriesPerContainer: options.maxSeriesPerContainer, retentionMs: options.connectionsRetentionMs };
-    this.counters = { readErrors: new Map(), parseErrors: 0, connections: new ConnectionTotals(totals), unexpectedConnections: new ConnectionTotals(totals) };
+    this.counters = { readErrors: new Map(), parseErrors: 0, connections: new ConnectionTotals(totals), unexpectedConnections: new ConnectionTotals(totals), connectFailures: new ConnectionTotals(totals) };
   }
 
   collect(): Promise<Collection> {
@@ -195,9 +197,13 @@ export class Collector {
     }
     for (const r of read.read) this.counters.parseErrors += r.parseErrors;
 
-    const sockets = await timed('attribution', () => attributeSockets(read.read, this.#ledger.holderOf));
+    const [sockets, passed, failedConnects] = await timed('attribution', () => {
+      // Passed ends and failed connects are accepted by (or aimed at) the listeners of the read.
+      const attribute = (namespaces: SocketReadResult['read'] = []) => attributeSockets(namespaces, this.#ledger.holderOf, read.read);
+      return [attribute(read.read), attribute(read.passed), attribute(read.failedConnects)] as const;
+    });
     // A namespace that could not be read this time keeps what was remembered of it.
-    const newEnds = await timed('connections', () => this.#ledger.observe(sockets, new Set(read.failed.map((f) => f.namespace.id))));
+    const newEnds = await timed('connections', () => this.#ledger.observe(sockets, new Set(read.failed.map((f) => f.namespace.id)), passed));
     collection.trackedConnections = this.#ledger.size;
     const namespaces = read.read.map((r) => r.namespace);
     // Peers are named from the inventory as it is after the sockets were read: a container
@@ -205,15 +211,19 @@ export class Collector {
     const peerContainers = await inventory.snapshot().catch(() => containers);
     collection.links = await timed('links', async () => {
       const context = new LinkContext({
-        sockets,
+        // Ends that passed between two reads name each other as peers, as listed ones do.
+        sockets: passed.length > 0 ? [...sockets, ...passed] : sockets,
         namespaces,
         peerContainers,
         hostAddresses,
         ephemeralRange: ephemeralRange ?? DEFAULT_EPHEMERAL_RANGE,
       });
-      const counted = countNewConnections(newEnds, context);
+      // A source with events (read.passed) sees every end itself: a peer's is never inferred.
+      const counted = countNewConnections(newEnds, context, { countPeers: read.passed === undefined });
       const links = buildContainerLinks(sockets, namespaces.flatMap((ns) => ns.containers), context, this.#options, counted.byContainer);
       this.counters.connections.add(links, counted.unattributed, Date.now());
+      const failures = countNewConnections(failedConnects, context, { countPeers: false });
+      this.counters.connectFailures.add(withNewConnections(links, failures.byContainer), failures.unattributed, Date.now());
       return links;
     });
     const judged = await timed('policy', () => this.#options.policy.evaluate(collection.links, peerContainers));
@@ -257,5 +267,11 @@ export class Collector {
     for (const name of this.counters.readErrors.keys()) if (!names.has(name)) this.counters.readErrors.delete(name);
     this.counters.connections.retainContainers(names);
     this.counters.unexpectedConnections.retainContainers(names);
+    this.counters.connectFailures.retainContainers(names);
   }
+}
+
+/** The links' containers, each with its groups of `byContainer` as its new connections (for ConnectionTotals.add). */
+function withNewConnections(links: readonly ContainerLinks[], byContainer: ReadonlyMap<string, EstablishedGroup[]>) {
+  return links.map(({ container }) => ({ container, newConnections: byContainer.get(container.id) ?? [] }));
 }

@@ -155,7 +155,7 @@ export const FLAGS: readonly FlagDefinition[] = [
   {
     flag: 'collector.source',
     description:
-      'How sockets are read: auto (netlink when the addon is built and outpost may enter namespaces, else procfs), netlink, procfs, or exec (docker exec, for an engine whose /proc is out of reach).',
+      'How sockets are read: auto (ebpf when its programs load, else netlink when the addon is built and outpost may enter namespaces, else procfs), ebpf (every namespace in one walk, and every connection as it happens), netlink, procfs, or exec (docker exec, for an engine whose /proc is out of reach).',
     defaultValue: () => 'auto',
     schema: z.enum(SOURCE_CHOICES),
     key: 'socketSource',

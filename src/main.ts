@@ -97,6 +97,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
       const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(timer);
+      source.close?.();
       log.info('outpost stopped');
     },
   };

@@ -56,9 +56,10 @@ export class ConnectionLedger {
   /**
    * Takes the sockets of one collection and returns the ends of the connections first seen in
    * it (one end, or both when both are on this host and still listed). `kept`: ids of namespaces
-   * that were not read this time but still exist, whose memory stays.
+   * that were not read this time but still exist, whose memory stays. `passed`: ends a source saw
+   * established and gone between two reads (ebpf); new unless seen listed before, never remembered.
    */
-  observe(sockets: readonly AttributedSocket[], kept: ReadonlySet<string> = new Set()): AttributedSocket[] {
+  observe(sockets: readonly AttributedSocket[], kept: ReadonlySet<string> = new Set(), passed: readonly AttributedSocket[] = []): AttributedSocket[] {
     const before = this.#ends;
     const now = new Map<string, EndMemory>();
     const seen = new Map<string, AttributedSocket[]>();
@@ -88,6 +89,14 @@ export class ConnectionLedger {
     const fresh: AttributedSocket[] = [];
     for (const [connection, ends] of seen) {
       if (!known.has(connection) || renewed.has(connection)) fresh.push(...ends);
+    }
+    for (const end of passed) {
+      const key = memoryKey(end.namespace.id, end);
+      const last = now.get(key) ?? before.get(key);
+      if (last && (last.cookie === end.cookie || last.cookie === 0)) continue; // counted while it was listed
+      fresh.push(end);
+      // Remembered: listed established next time (it was still opening this time), it is not new.
+      if (!now.has(key)) now.set(key, { namespaceId: end.namespace.id, connection: connectionKey(end.namespace.id, end), cookie: end.cookie, closing: false, holderId: end.container?.id });
     }
     return fresh;
   }

@@ -28,28 +28,35 @@ export type RememberedHolder = (namespaceId: string, socket: TcpSocket) => strin
 /**
  * Gives every socket to a container:
  * - a namespace with one container: all of its sockets;
- * - a shared namespace: each socket to the container whose processes hold its inode. A socket
+ * - a shared namespace: each socket to the container whose processes hold its inode (or, from
+ *   the eBPF source, its cookie: who held or connected it). A socket
  *   no container process was seen holding goes to the container that held it while it was open
  *   (`remembered`), else, when it was accepted by a listener, to that listener's container; else
  *   one with an inode (held by a process of no container) to the namespace's owner, or in the
  *   host namespace to the host, and one without (TIME_WAIT, an orphan) to no one: unattributed.
  * Docker's DNS listener and its accepted connections are nobody's.
  */
-export function attributeSockets(namespaces: readonly NamespaceSockets[], remembered?: RememberedHolder): AttributedSocket[] {
+export function attributeSockets(
+  namespaces: readonly NamespaceSockets[],
+  remembered?: RememberedHolder,
+  /** Where the listeners are, when `namespaces` holds sockets read apart from them (ebpf's passed ones). */
+  listing: readonly NamespaceSockets[] = namespaces,
+): AttributedSocket[] {
   const attributed: AttributedSocket[] = [];
-  for (const { namespace, sockets, owners } of namespaces) {
+  const listingOf = new Map(listing.map((read) => [read.namespace.id, read]));
+  for (const read of namespaces) {
+    const { namespace, sockets, owners, ownersByCookie } = read;
     const fallback = namespace.host ? undefined : namespace.containers[0];
     const held = owners !== undefined && isSharedNamespace(namespace) ? owners : undefined;
     let holderOf = (_socket: TcpSocket): Holder => ({ container: fallback, unattributed: false });
     if (held) {
       const byId = new Map(namespace.containers.map((c) => [c.id, c]));
-      const byInode = (socket: TcpSocket) => {
-        const id = held.get(socket.inode);
-        return id === undefined ? fallback : byId.get(id);
-      };
-      const listeners = listenerHolders(sockets, byInode);
+      const heldBy = (socket: TcpSocket) => held.get(socket.inode) ?? ownersByCookie?.get(socket.cookie);
+      const byInode = containerHolding(read, byId, fallback);
+      const listed = listingOf.get(namespace.id) ?? read;
+      const listeners = listenerHolders(listed.sockets, listed === read ? byInode : containerHolding(listed, byId, fallback));
       holderOf = (socket) => {
-        const id = held.get(socket.inode);
+        const id = heldBy(socket);
         if (socket.state === 'listen' || id !== undefined) return { container: byInode(socket), unattributed: false };
         // No holder seen: closed (no inode), or opened after the descriptors were read.
         const rememberedId = remembered?.(namespace.id, socket);
@@ -69,6 +76,14 @@ export function attributeSockets(namespaces: readonly NamespaceSockets[], rememb
 }
 
 type Holder = Pick<AttributedSocket, 'container' | 'unattributed'>;
+
+/** The container whose processes hold a socket of `read` (by inode, or by cookie), else `fallback`. */
+function containerHolding(read: NamespaceSockets, byId: ReadonlyMap<string, Container>, fallback: Container | undefined) {
+  return (socket: TcpSocket): Container | undefined => {
+    const id = read.owners?.get(socket.inode) ?? read.ownersByCookie?.get(socket.cookie);
+    return id === undefined ? fallback : byId.get(id);
+  };
+}
 
 const AMBIGUOUS = Symbol('several holders');
 

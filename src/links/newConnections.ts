@@ -25,8 +25,10 @@ function namespaceLabel(namespace: NetNamespace): string {
  * peer's end is not among the sockets (closed already, as one end of a short connection is) but
  * is exactly known to be a container's, that container is counted too, with the labels its own
  * socket would have had: every connection between two containers of the host counts at both ends.
+ * Not for `countPeers: false`: connects that failed (the peer has no end), or a source that sees
+ * every end as it happens (ebpf), whose peer's end is counted when it comes.
  */
-export function countNewConnections(newEnds: readonly AttributedSocket[], context: LinkContext): NewConnections {
+export function countNewConnections(newEnds: readonly AttributedSocket[], context: LinkContext, options: { countPeers: boolean } = { countPeers: true }): NewConnections {
   const groups = new Map<string, Map<string, EstablishedGroup>>();
   const unattributed = new Map<string, number>();
   const count = (container: Container, group: Omit<EstablishedGroup, 'count'>) => {
@@ -42,7 +44,7 @@ export function countNewConnections(newEnds: readonly AttributedSocket[], contex
     const { group, peer } = context.describe(end);
     if (end.container) count(end.container, group);
     else if (end.unattributed) unknown(end.namespace);
-    if (peer.visible) continue; // it is a new end of its own
+    if (peer.visible || !options.countPeers) continue; // it is a new end of its own
     if (peer.end) count(peer.end.container, context.describe(mirrorEnd(end, peer.end.container, peer.end.namespace)).group);
     else if (peer.ambiguous) unknown(peer.ambiguous);
   }

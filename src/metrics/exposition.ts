@@ -85,6 +85,12 @@ export class Exposition {
     labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
     registers: [this.registry],
   });
+  readonly #connectFailures = new Counter({
+    name: 'container_tcp_connect_failures_total',
+    help: 'Outbound TCP connects of the container that failed (refused, reset or timed out before established) since outpost started; labelled as container_tcp_established. Only the ebpf source sees them.',
+    labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    registers: [this.registry],
+  });
   readonly #unexpectedEstablished = this.#gauge(
     'container_tcp_unexpected_established',
     'Number of ESTABLISHED TCP connections of the container that the expected-links policy does not allow; labelled as container_tcp_established.',
@@ -177,6 +183,7 @@ export class Exposition {
     this.#parseErrors.reset();
     this.#connections.reset();
     this.#unexpectedConnections.reset();
+    this.#connectFailures.reset();
     this.#unattributed.reset();
 
     this.#up.set(collection.up ? 1 : 0);
@@ -216,6 +223,7 @@ export class Exposition {
     for (const { container, image, group, total } of counters.unexpectedConnections.series()) {
       this.#unexpectedConnections.inc(establishedLabels(container, image, group), total);
     }
+    for (const { container, image, group, total } of counters.connectFailures.series()) this.#connectFailures.inc(establishedLabels(container, image, group), total);
     this.#setPolicy(collection.policy);
     for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.inc({ namespace }, total);
     for (const [container, count] of counters.readErrors) this.#readErrors.inc({ container }, count);

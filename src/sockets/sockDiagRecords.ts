@@ -9,7 +9,7 @@ import { tcpStateFromCode, type TcpSocket } from './tcpSocket.js';
 export const SOCK_DIAG_RECORD_SIZE = 64;
 
 // The addon writes numbers as the host lays them out.
-const LITTLE_ENDIAN = endianness() === 'LE';
+export const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Every state of the contract (1–11) and request sockets (12, TCP_NEW_SYN_RECV): the kernel's state filter. */
 export const ALL_TCP_STATES_MASK = 0b1_1111_1111_1110;
@@ -26,24 +26,31 @@ export function decodeSockDiagRecords(records: Uint8Array, out: TcpSocket[]): So
   const whole = records.byteLength - (records.byteLength % SOCK_DIAG_RECORD_SIZE);
   if (whole !== records.byteLength) skippedRecords++;
   for (let at = 0; at < whole; at += SOCK_DIAG_RECORD_SIZE) {
-    const family = records[at];
-    const state = tcpStateFromCode(records[at + 1]!);
-    if ((family !== 4 && family !== 6) || !state) {
-      skippedRecords++;
-      continue;
-    }
-    const address = (offset: number) =>
-      family === 4 ? formatIPv4(records[offset]!, records[offset + 1]!, records[offset + 2]!, records[offset + 3]!) : formatIPv6(records.subarray(offset, offset + 16));
-    out.push({
-      localAddress: address(at + 16),
-      localPort: view.getUint16(at + 2, LITTLE_ENDIAN),
-      remoteAddress: address(at + 32),
-      remotePort: view.getUint16(at + 4, LITTLE_ENDIAN),
-      state,
-      inode: view.getUint32(at + 8, LITTLE_ENDIAN),
-      // Exact below 2^53: a counter of sockets made since boot does not get there.
-      cookie: view.getUint32(at + 56, LITTLE_ENDIAN) + view.getUint32(at + 60, LITTLE_ENDIAN) * 2 ** 32,
-    });
+    const socket = decodeSocketRecord(records, view, at);
+    if (socket) out.push(socket);
+    else skippedRecords++;
   }
   return { skippedRecords };
+}
+
+/**
+ * The socket of the record at `at`, or undefined for an unknown family or state. The eBPF
+ * source's records (bpfRecords.ts) begin with the same 64 bytes.
+ */
+export function decodeSocketRecord(records: Uint8Array, view: DataView, at: number): TcpSocket | undefined {
+  const family = records[at];
+  const state = tcpStateFromCode(records[at + 1]!);
+  if ((family !== 4 && family !== 6) || !state) return undefined;
+  const address = (offset: number) =>
+    family === 4 ? formatIPv4(records[offset]!, records[offset + 1]!, records[offset + 2]!, records[offset + 3]!) : formatIPv6(records.subarray(offset, offset + 16));
+  return {
+    localAddress: address(at + 16),
+    localPort: view.getUint16(at + 2, LITTLE_ENDIAN),
+    remoteAddress: address(at + 32),
+    remotePort: view.getUint16(at + 4, LITTLE_ENDIAN),
+    state,
+    inode: view.getUint32(at + 8, LITTLE_ENDIAN),
+    // Exact below 2^53: a counter of sockets made since boot does not get there.
+    cookie: view.getUint32(at + 56, LITTLE_ENDIAN) + view.getUint32(at + 60, LITTLE_ENDIAN) * 2 ** 32,
+  };
 }

@@ -10,6 +10,8 @@ export interface NamespaceSockets {
    * Sockets missing here are held by no container process (the host's, or no one's).
    */
   owners?: Map<number, string>;
+  /** The same by socket cookie, from a source that knows who held or connected a socket (ebpf). */
+  ownersByCookie?: Map<number, string>;
   /** Lines of the kernel's tables that did not parse. */
   parseErrors: number;
 }
@@ -22,10 +24,19 @@ export interface NamespaceReadFailure {
 export interface SocketReadResult {
   read: NamespaceSockets[];
   failed: NamespaceReadFailure[];
+  /**
+   * Sources that see connections as they happen (ebpf): connection ends established since the
+   * last read that are gone by this one, as they were while established. Counted, never listed.
+   */
+  passed?: NamespaceSockets[];
+  /** The same sources: connects that failed since the last read (syn_sent, the peer they tried). */
+  failedConnects?: NamespaceSockets[];
 }
 
-/** A way to read the TCP sockets of network namespaces (procfs here; netlink and exec later). */
+/** A way to read the TCP sockets of network namespaces. */
 export interface SocketSource {
-  readonly name: 'procfs' | 'netlink' | 'exec';
+  readonly name: 'procfs' | 'netlink' | 'exec' | 'ebpf';
   read(namespaces: readonly NetNamespace[]): Promise<SocketReadResult>;
+  /** Releases what the source holds in the kernel (the eBPF programs). */
+  close?(): void;
 }

@@ -5,10 +5,12 @@ import { ExecSocketSource } from './execSource.js';
 import { NetlinkSocketSource } from './netlinkSource.js';
 import { ProcfsSocketSource } from './procfsSource.js';
 import { DEFAULT_ADDON_PATH, loadSockDiagAddon } from './sockDiagAddon.js';
+import { DEFAULT_BPF_ADDON_PATH, defaultBpfObjectPath, loadBpfAddon } from './bpfAddon.js';
+import { EbpfSocketSource } from './ebpfSource.js';
 import { ALL_TCP_STATES_MASK } from './sockDiagRecords.js';
 import type { SocketSource } from './socketSource.js';
 
-export const SOURCE_CHOICES = ['auto', 'netlink', 'procfs', 'exec'] as const;
+export const SOURCE_CHOICES = ['auto', 'ebpf', 'netlink', 'procfs', 'exec'] as const;
 export type SourceChoice = (typeof SOURCE_CHOICES)[number];
 
 export interface SourceChoiceOptions {
@@ -18,17 +20,29 @@ export interface SourceChoiceOptions {
   log: Logger;
   /** Where the sock_diag addon is; tests point it elsewhere. */
   addonPath?: string;
+  /** Where the eBPF source's addon and BPF object are; tests point them elsewhere. */
+  bpfAddonPath?: string;
+  bpfObjectPath?: string;
 }
 
 /**
- * The socket source `--collector.source` asks for. `auto` and `netlink` take netlink when the
- * addon loads and this process may enter a namespace (tried on its own, which needs the same
- * CAP_SYS_ADMIN as any other); otherwise procfs, said in one log line with the reason.
+ * The socket source `--collector.source` asks for, else the next one down: ebpf (`auto` and
+ * `ebpf` try it first: the addon loads and the kernel takes the programs, which needs CAP_BPF and
+ * CAP_PERFMON, or CAP_SYS_ADMIN, and BTF), then netlink (the sock_diag addon loads and this
+ * process may enter a namespace, which needs CAP_SYS_ADMIN), then procfs. Each step down is said
+ * in one log line with the reason: info for `auto`, a warning when the source was asked for.
  */
 export async function chooseSocketSource(options: SourceChoiceOptions): Promise<SocketSource> {
   const { choice, procfsPath, docker, log } = options;
   if (choice === 'procfs') return new ProcfsSocketSource({ procfsPath });
   if (choice === 'exec') return new ExecSocketSource({ docker });
+  const level = (asked: SourceChoice) => (choice === asked ? 'warn' : 'info');
+
+  if (choice === 'auto' || choice === 'ebpf') {
+    const ebpf = loadEbpfSource(options);
+    if (!(ebpf instanceof Error)) return ebpf;
+    log[level('ebpf')]({ requested: choice, source: 'netlink' }, `eBPF socket source unavailable: ${ebpf.message}; trying netlink instead`);
+  }
 
   const addon = loadSockDiagAddon(options.addonPath ?? DEFAULT_ADDON_PATH);
   let reason: string;
@@ -42,6 +56,25 @@ export async function chooseSocketSource(options: SourceChoiceOptions): Promise<
       reason = `entering a network namespace failed (${errorMessage(error)}; it needs CAP_SYS_ADMIN)`;
     }
   }
-  log[choice === 'netlink' ? 'warn' : 'info']({ requested: choice, source: 'procfs' }, `netlink socket source unavailable: ${reason}; reading procfs instead`);
+  log[choice === 'netlink' || choice === 'ebpf' ? 'warn' : 'info']({ requested: choice, source: 'procfs' }, `netlink socket source unavailable: ${reason}; reading procfs instead`);
   return new ProcfsSocketSource({ procfsPath });
+}
+
+/** The eBPF source, loaded and attached, or why not (the addon, the object, the kernel's refusal). */
+function loadEbpfSource(options: SourceChoiceOptions): EbpfSocketSource | Error {
+  const addon = loadBpfAddon(options.bpfAddonPath ?? DEFAULT_BPF_ADDON_PATH);
+  if (addon instanceof Error) return new Error(`the eBPF addon is not usable (${addon.message}; it is built at "npm ci" when libbpf-dev is installed)`);
+  const objectPath = options.bpfObjectPath ?? defaultBpfObjectPath();
+  try {
+    return new EbpfSocketSource({ addon, handle: addon.load(objectPath), procfsPath: options.procfsPath });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const hint =
+      code === 'EPERM' || code === 'EACCES'
+        ? 'it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN'
+        : code === 'ENOENT'
+          ? `is ${objectPath} there, and does the kernel have BTF (/sys/kernel/btf/vmlinux)?`
+          : 'it needs a kernel with BTF, BPF iterators and tp_btf (5.8 or later)';
+    return new Error(`loading ${objectPath} failed (${errorMessage(error)}; ${hint})`);
+  }
 }

@@ -24,10 +24,13 @@ describe('short-lived connections: every connection counted once, at both ends',
   let exporter: TestExporter;
   // The same collection read from /proc/<pid>/net/tcp: connections told apart by 4-tuple, not cookie.
   let procfsExporter: TestExporter;
+  // The eBPF source: every connection from the event stream, not from what a collection finds.
+  let ebpfExporter: TestExporter;
   let net: string;
   const c: Record<string, string> = {};
   let final: Series[];
   let finalProcfs: Series[];
+  let finalEbpf: Series[];
   const openAtScrape: number[] = [];
   const logged: Record<string, number> = {};
 
@@ -57,9 +60,10 @@ describe('short-lived connections: every connection counted once, at both ends',
       (await kernelSockets(await pidOf(c.web!))).some((s) => s.state === 'established' && s.localPort === 8080),
     );
 
-    exporter = await startTestExporter();
+    exporter = await startTestExporter({ socketSource: 'netlink' });
     procfsExporter = await startTestExporter({ socketSource: 'procfs' });
-    await Promise.all([exporter.scrape(), procfsExporter.scrape()]);
+    ebpfExporter = await startTestExporter({ socketSource: 'ebpf' });
+    await Promise.all([exporter.scrape(), procfsExporter.scrape(), ebpfExporter.scrape()]);
     c.poller4 = await scenario.run('poller4', ['--network', net], poller(`http://${await ip(c.web)}:9000/`));
     c.poller6 = await scenario.run('poller6', ['--network', net], poller(`http://[${await ip(c.web, 6)}]:9000/`));
     c.pollerSvc = await scenario.run('poller-svc', ['--network', net], poller(`http://${await ip(c.svcOwner)}:9001/`));
@@ -68,7 +72,7 @@ describe('short-lived connections: every connection counted once, at both ends',
     const pollers = [c.poller4, c.poller6, c.pollerSvc, c.cliSidecar];
     const deadline = Date.now() + 90_000;
     for (;;) {
-      const [series] = await Promise.all([exporter.scrape(), procfsExporter.scrape()]);
+      const [series] = await Promise.all([exporter.scrape(), procfsExporter.scrape(), ebpfExporter.scrape()]);
       openAtScrape.push(
         select(series, 'container_tcp_established', { container: c.long, remote_container: c.web }).reduce((sum, s) => sum + s.value, 0),
       );
@@ -77,10 +81,11 @@ describe('short-lived connections: every connection counted once, at both ends',
       await new Promise((r) => setTimeout(r, SCRAPE_EVERY_MS));
     }
     for (const p of pollers) logged[p] = await loggedRequests(p);
-    [final, finalProcfs] = await Promise.all([exporter.scrape(), procfsExporter.scrape()]);
+    [final, finalProcfs, finalEbpf] = await Promise.all([exporter.scrape(), procfsExporter.scrape(), ebpfExporter.scrape()]);
   }, 180_000);
 
   afterAll(async () => {
+    await ebpfExporter?.close();
     await procfsExporter?.close();
     await exporter?.close();
     await scenario.cleanup();
@@ -139,6 +144,25 @@ describe('short-lived connections: every connection counted once, at both ends',
     expect(select(final, 'outpost_build_info')[0]?.labels.source).toBe('netlink');
     expect(counters(finalProcfs)).toEqual(counters(final));
     expect(counters(final).length).toBeGreaterThanOrEqual(10);
+  });
+
+  it('counts every request exactly with the ebpf source, at both ends, and gives a sidecar its own outbound calls', () => {
+    const ebpfTotal = (labels: Record<string, string>) =>
+      select(finalEbpf, 'container_tcp_connections_total', labels).reduce((sum, s) => sum + s.value, 0);
+    expect(select(finalEbpf, 'outpost_build_info')[0]?.labels.source).toBe('ebpf');
+    for (const poller of [c.poller4!, c.poller6!]) {
+      expect(ebpfTotal({ container: poller, direction: 'outbound', port: '9000', remote_container: c.web! }), `${poller} client`).toBe(logged[poller]);
+      expect(ebpfTotal({ container: c.web!, direction: 'inbound', port: '9000', remote_container: poller }), `${poller} server`).toBe(logged[poller]);
+    }
+    expect(ebpfTotal({ container: c.svcSidecar!, direction: 'inbound', port: '9001', remote_container: c.pollerSvc! })).toBe(logged[c.pollerSvc!]);
+    expect(ebpfTotal({ container: c.pollerSvc!, direction: 'outbound', port: '9001', remote_container: c.svcSidecar! })).toBe(logged[c.pollerSvc!]);
+    // netlink cannot tell which container of the namespace made a closed connection; the connecting process tells ebpf.
+    expect(ebpfTotal({ container: c.cliSidecar!, direction: 'outbound', port: '9000', remote_container: c.web! })).toBe(logged[c.cliSidecar!]);
+    expect(select(finalEbpf, 'container_tcp_connections_total', { container: c.cliOwner! })).toEqual([]);
+    expect(select(finalEbpf, 'outpost_unattributed_connections_total', { namespace: c.cliOwner! })).toEqual([]);
+    // The long connection, open through every scrape, once on each end.
+    expect(ebpfTotal({ container: c.long!, direction: 'outbound', port: '8080', remote_container: c.web! })).toBe(1);
+    expect(ebpfTotal({ container: c.web!, direction: 'inbound', port: '8080', remote_container: c.long! })).toBe(1);
   });
 
   it('counts a long-lived connection open through every scrape exactly once on each end', () => {

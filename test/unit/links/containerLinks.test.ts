@@ -112,6 +112,16 @@ describe('attribution in shared namespaces', () => {
     expect(described(shared(undefined, [listener, accepted]))).toEqual(['listen probe-pub', 'time_wait probe-pub']);
   });
 
+  it('gives an accepted connection that came and went between two reads (ebpf) to the holder of the listener in the read', () => {
+    const passed = { ...connection, inode: 0, localPort: 8080, remotePort: 40001 };
+    const read = shared()[0]!.namespace;
+    const listing = [{ namespace: read, sockets: [listener], owners: new Map([[listener.inode, owner.id]]), parseErrors: 0 }];
+    const apart = [{ namespace: read, sockets: [passed], owners: new Map<number, string>(), parseErrors: 0 }];
+    expect(described(attributeSockets(apart, undefined, listing))).toEqual(['established probe-pub']);
+    // Without the read's listeners, nothing tells who accepted it.
+    expect(described(attributeSockets(apart))).toEqual(['established ?']);
+  });
+
   it("gives the host's namespace sockets no container unless a container process holds them", () => {
     const attributed = attributeSockets([
       {

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * outpost's eBPF socket source (CO-RE: built once, loaded on any kernel with BTF).
+ *
+ * - held_sockets (iter/task_file): one walk over every process's open files gives every TCP
+ *   socket some file holds, in every network namespace, with its holder. Cost grows with open
+ *   files, not with namespaces x the TCP hash.
+ * - on_state_change (tp_btf/inet_sock_set_state) keeps `tracked`, the last state of every TCP
+ *   socket that changed state since load, so that sockets no file holds (accept queue, orphans
+ *   after close) are still listed; and sends to `events` each connection established and each
+ *   connect that failed, so that connections shorter than a scrape are counted.
+ * - A socket replaced by a timewait minisock (TIME_WAIT, or FIN_WAIT2 of an orphan) is kept in
+ *   `tracked` under its cookie with the time it began; user space ends it after the kernel's 60 s
+ *   or when its 4-tuple is in use again. (fentry on the timewait functions would be exact, but
+ *   needs BPF trampolines, which not every kernel allows: this one refuses them.)
+ *
+ * Every socket goes out as the same 72-byte record (struct socket_record); the first 64 bytes are
+ * laid out as the sock_diag addon's, so one decoder reads both.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define SOCK_STREAM 1
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_FIN_WAIT1 4
+#define TCP_FIN_WAIT2 5
+#define TCP_TIME_WAIT 6
+#define TCP_CLOSE 7
+#define TCP_CLOSING 11
+#define RCV_SHUTDOWN 1
+/* Keys of timewait entries: a cookie with the top bit set (cookies count up from 1). */
+#define TIME_WAIT_KEY (1ULL << 63)
+
+struct socket_record {
+  __u8 family; /* 4 | 6 */
+  __u8 state;
+  __u16 local_port;
+  __u16 remote_port;
+  __u8 old_state; /* events: the state left */
+  __u8 pad0;
+  __u32 inode;
+  __u32 pid_namespace; /* of the holder, or of the process that connected: its container, after it exited */
+  __u8 local_address[16];
+  __u8 remote_address[16];
+  __u64 time_ns; /* timewait entries: when it began (CLOCK_MONOTONIC); the sock_diag record's cgroup id */
+  __u64 cookie;
+  __u32 netns;
+  __u32 holder; /* tgid of the process holding it (walk), or that connected (events); 0 unknown */
+};
+
+/* A tracked socket. */
+struct tracked_socket {
+  struct socket_record record;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, 262144);
+  __type(key, __u64); /* the sock's address, or TIME_WAIT_KEY | cookie */
+  __type(value, struct tracked_socket);
+} tracked SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps");
+
+/* What could not be kept or sent, read by user space: [0] tracked full, [1] events lost. */
+#define COUNTER_TRACKED_FULL 0
+#define COUNTER_EVENTS_LOST 1
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which) {
+  __u64 *n = bpf_map_lookup_elem(&counters, &which);
+  if (n) __sync_fetch_and_add(n, 1);
+}
+
+static __always_inline void fill_common(struct socket_record *r, const struct sock_common *c) {
+  __u16 family = BPF_CORE_READ(c, skc_family);
+  r->family = family == AF_INET6 ? 6 : 4;
+  r->local_port = BPF_CORE_READ(c, skc_num);
+  r->remote_port = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
+  r->netns = BPF_CORE_READ(c, skc_net.net, ns.inum);
+  if (family == AF_INET6) {
+    BPF_CORE_READ_INTO(&r->local_address, c, skc_v6_rcv_saddr.in6_u.u6_addr8);
+    BPF_CORE_READ_INTO(&r->remote_address, c, skc_v6_daddr.in6_u.u6_addr8);
+  } else {
+    BPF_CORE_READ_INTO(&r->local_address, c, skc_rcv_saddr);
+    BPF_CORE_READ_INTO(&r->remote_address, c, skc_daddr);
+  }
+}
+
+static __always_inline int is_tcp(const struct sock *sk) {
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  return (family == AF_INET || family == AF_INET6) && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
+         BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
+}
+
+SEC("iter/task_file")
+int held_sockets(struct bpf_iter__task_file *ctx) {
+  struct file *file = ctx->file;
+  struct task_struct *task = ctx->task;
+  if (!file || !task) return 0;
+  /* NULL for any file that is not a socket. */
+  struct socket *socket = bpf_sock_from_file(file);
+  if (!socket) return 0;
+  struct sock *sk = socket->sk;
+  if (!sk || !is_tcp(sk)) return 0;
+  /*
+   * A closed socket still held (never connected, or whose connection a timewait socket took
+   * over while its process still held it) is in no table of the kernel's: not listed, as by
+   * sock_diag. Its connection, in TIME_WAIT, is tracked under the same cookie.
+   */
+  __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  if (state == TCP_CLOSE) return 0;
+
+  struct socket_record r = {};
+  fill_common(&r, &sk->__sk_common);
+  r.state = state;
+  r.inode = BPF_CORE_READ(file, f_inode, i_ino);
+  r.cookie = bpf_get_socket_cookie(sk);
+  r.holder = BPF_CORE_READ(task, tgid);
+  r.pid_namespace = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+  bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+  return 0;
+}
+
+/*
+ * A timewait minisock took this socket's place (tcp_time_wait): it is closed from one of these
+ * states, out of the hash table already and without an error. A reset sets sk_err first.
+ */
+static __always_inline int entered_time_wait(const struct sock *sk, int oldstate) {
+  if (oldstate != TCP_FIN_WAIT1 && oldstate != TCP_FIN_WAIT2 && oldstate != TCP_CLOSING) return 0;
+  return BPF_CORE_READ(sk, __sk_common.skc_nulls_node.pprev) == NULL && BPF_CORE_READ(sk, sk_err) == 0;
+}
+
+static __always_inline void send_event(const struct socket_record *r) {
+  struct socket_record *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(COUNTER_EVENTS_LOST);
+    return;
+  }
+  __builtin_memcpy(e, r, sizeof(*e));
+  bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const int newstate) {
+  if (!is_tcp(sk)) return 0;
+  __u64 key = (__u64)sk;
+  struct tracked_socket *known = bpf_map_lookup_elem(&tracked, &key);
+  struct tracked_socket t = {};
+
+  if (newstate == TCP_CLOSE) {
+    /* Closed, its local port is 0 already: what it was comes from the state before. */
+    if (!known) return 0;
+    t = *known;
+    bpf_map_delete_elem(&tracked, &key);
+    t.record.state = newstate;
+    t.record.old_state = oldstate;
+    if (oldstate == TCP_SYN_SENT) send_event(&t.record); /* a connect that failed */
+    if (entered_time_wait(sk, oldstate)) {
+      /* Kept under its cookie (the sock's address is reused once freed); user space ends it. */
+      t.record.state = BPF_CORE_READ(sk, sk_shutdown) & RCV_SHUTDOWN ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
+      t.record.time_ns = bpf_ktime_get_ns();
+      key = t.record.cookie | TIME_WAIT_KEY;
+      if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY)) count(COUNTER_TRACKED_FULL);
+    }
+    return 0;
+  }
+
+  fill_common(&t.record, &sk->__sk_common);
+  t.record.state = newstate;
+  t.record.old_state = oldstate;
+  t.record.cookie = bpf_get_socket_cookie((void *)sk);
+  /* The connecting process: connect() sets SYN_SENT in its own context. */
+  if (newstate == TCP_SYN_SENT) {
+    struct task_struct *task = (void *)bpf_get_current_task();
+    t.record.holder = bpf_get_current_pid_tgid() >> 32;
+    t.record.pid_namespace = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+  } else if (known) {
+    t.record.holder = known->record.holder;
+    t.record.pid_namespace = known->record.pid_namespace;
+  }
+  if (newstate == TCP_ESTABLISHED) send_event(&t.record);
+  if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY)) count(COUNTER_TRACKED_FULL);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,436 @@
+/*
+ * outpost's eBPF socket source: loads native/bpf/outpost.bpf.o with libbpf and gives JavaScript
+ * its three outputs as buffers of 72-byte records (layout in outpost.bpf.c, struct socket_record):
+ *
+ *   load(objectPath) -> handle         opens, loads and attaches; throws an Error with code and step
+ *   walk(handle) -> Buffer             one read of the task_file iterator: every held TCP socket
+ *   tracked(handle, expireNs) -> Buffer  the tracked map; timewait entries begun before expireNs
+ *                                      (CLOCK_MONOTONIC) are deleted instead of returned
+ *   drainEvents(handle) -> Buffer      connection events since the last call
+ *   counters(handle) -> {trackedFull, eventsLost, eventsDropped}
+ *   close(handle)
+ *
+ * A thread of its own consumes the ring buffer and appends events to a bounded queue, so that events
+ * are drained from the kernel as they happen, not once a scrape: the ring buffer never fills while
+ * JavaScript is busy. drainEvents consumes too (one consumer at a time), so it returns every event
+ * committed before it was called. Past MAX_QUEUED events between two drains, events are dropped and counted.
+ */
+#define _GNU_SOURCE
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECORD_SIZE 72
+#define TIME_OFFSET 48
+#define MAX_QUEUED (256 * 1024)
+#define TIME_WAIT_KEY (1ULL << 63)
+
+typedef struct {
+  uint8_t *data;
+  size_t count;
+  size_t capacity;
+} records;
+
+typedef struct {
+  struct bpf_object *object;
+  struct bpf_link *links[4];
+  int link_count;
+  struct bpf_link *iterator;
+  struct ring_buffer *ring;
+  int tracked_fd;
+  int counters_fd;
+  pthread_t poller;
+  int polling;
+  volatile int stop;
+  pthread_mutex_t consuming; /* one consumer of the ring buffer at a time */
+  pthread_mutex_t lock;
+  records queue; /* guarded by lock */
+  uint64_t dropped; /* guarded by lock */
+} source;
+
+/* libbpf's last message, for the error text of a failed load. */
+static __thread char last_message[256];
+
+static int keep_last_message(enum libbpf_print_level level, const char *format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  vsnprintf(last_message, sizeof(last_message), format, args);
+  last_message[strcspn(last_message, "\n")] = 0;
+  return 0;
+}
+
+static int append(records *r, const void *record, size_t limit) {
+  if (r->count == r->capacity) {
+    if (limit && r->capacity >= limit) return -1;
+    size_t capacity = r->capacity ? r->capacity * 2 : 64;
+    uint8_t *grown = realloc(r->data, capacity * RECORD_SIZE);
+    if (!grown) return -1;
+    r->data = grown;
+    r->capacity = capacity;
+  }
+  memcpy(r->data + r->count * RECORD_SIZE, record, RECORD_SIZE);
+  r->count++;
+  return 0;
+}
+
+static int on_event(void *ctx, void *data, size_t size) {
+  source *s = ctx;
+  if (size < RECORD_SIZE) return 0;
+  pthread_mutex_lock(&s->lock);
+  if (append(&s->queue, data, MAX_QUEUED)) s->dropped++;
+  pthread_mutex_unlock(&s->lock);
+  return 0;
+}
+
+static int consume(source *s) {
+  pthread_mutex_lock(&s->consuming);
+  int rc = ring_buffer__consume(s->ring);
+  pthread_mutex_unlock(&s->consuming);
+  return rc;
+}
+
+/* Waits for the kernel's wake-up on the ring buffer's epoll fd, then consumes. */
+static void *poll_events(void *arg) {
+  source *s = arg;
+  int epoll_fd = ring_buffer__epoll_fd(s->ring);
+  while (!s->stop) {
+    struct epoll_event ready;
+    int rc = epoll_wait(epoll_fd, &ready, 1, 200);
+    if (rc < 0 && errno != EINTR) break;
+    if (rc > 0 && consume(s) < 0) break;
+  }
+  return NULL;
+}
+
+static void free_records(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* Hands the records to JavaScript without a copy; freed when the Buffer is collected. */
+static napi_value to_buffer(napi_env env, records *r) {
+  napi_value result;
+  if (r->count == 0) {
+    free(r->data);
+    napi_create_buffer(env, 0, NULL, &result);
+  } else {
+    napi_create_external_buffer(env, r->count * RECORD_SIZE, r->data, free_records, NULL, &result);
+  }
+  r->data = NULL;
+  r->count = r->capacity = 0;
+  return result;
+}
+
+static void throw_failure(napi_env env, const char *step, int error, const char *detail) {
+  napi_value message, code, result, errno_value, step_value;
+  char text[640];
+  snprintf(text, sizeof(text), "%s: %s%s%s", step, strerror(error), detail && *detail ? " (libbpf: " : "", detail && *detail ? detail : "");
+  if (detail && *detail) strncat(text, ")", sizeof(text) - strlen(text) - 1);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
+  const char *name = error == EPERM ? "EPERM" : error == ENOENT ? "ENOENT" : error == EACCES ? "EACCES" : error == EINVAL ? "EINVAL" : "EIO";
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, message, &result);
+  napi_create_int32(env, error, &errno_value);
+  napi_set_named_property(env, result, "errno", errno_value);
+  napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &step_value);
+  napi_set_named_property(env, result, "syscall", step_value);
+  napi_throw(env, result);
+}
+
+static void destroy(source *s) {
+  if (s->polling) {
+    s->stop = 1;
+    pthread_join(s->poller, NULL);
+    s->polling = 0;
+  }
+  ring_buffer__free(s->ring);
+  s->ring = NULL;
+  bpf_link__destroy(s->iterator);
+  s->iterator = NULL;
+  for (int i = 0; i < s->link_count; i++) bpf_link__destroy(s->links[i]);
+  s->link_count = 0;
+  bpf_object__close(s->object);
+  s->object = NULL;
+  free(s->queue.data);
+  s->queue.data = NULL;
+  s->queue.count = s->queue.capacity = 0;
+}
+
+static void finalize_source(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  source *s = data;
+  destroy(s);
+  pthread_mutex_destroy(&s->lock);
+  pthread_mutex_destroy(&s->consuming);
+  free(s);
+}
+
+static source *get_source(napi_env env, napi_callback_info info, napi_value *argv, size_t *argc) {
+  size_t wanted = *argc;
+  napi_get_cb_info(env, info, argc, argv, NULL, NULL);
+  source *s = NULL;
+  if (*argc < 1 || napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || !s) {
+    napi_throw_type_error(env, NULL, "the first argument must be a handle from load()");
+    return NULL;
+  }
+  if (!s->object) {
+    napi_throw_error(env, "ECLOSED", "the eBPF source is closed");
+    return NULL;
+  }
+  (void)wanted;
+  return s;
+}
+
+static napi_value load(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[4096];
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "load(objectPath: string)");
+    return NULL;
+  }
+  libbpf_set_print(keep_last_message);
+  last_message[0] = 0;
+  source *s = calloc(1, sizeof(*s));
+  if (!s) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&s->lock, NULL);
+  pthread_mutex_init(&s->consuming, NULL);
+  const char *step;
+  int error;
+  s->object = bpf_object__open_file(path, NULL);
+  if (!s->object) {
+    error = errno;
+    step = "open";
+    goto failed;
+  }
+  if ((error = -bpf_object__load(s->object))) {
+    step = "load";
+    goto failed;
+  }
+  struct bpf_program *program;
+  bpf_object__for_each_program(program, s->object) {
+    const char *section = bpf_program__section_name(program);
+    struct bpf_link *link = strncmp(section, "iter/", 5) == 0 ? bpf_program__attach_iter(program, NULL) : bpf_program__attach(program);
+    if (!link) {
+      error = errno;
+      step = "attach";
+      goto failed;
+    }
+    if (strncmp(section, "iter/", 5) == 0) s->iterator = link;
+    else if (s->link_count < 4) s->links[s->link_count++] = link;
+    else {
+      bpf_link__destroy(link);
+      error = E2BIG;
+      step = "attach";
+      goto failed;
+    }
+  }
+  struct bpf_map *tracked = bpf_object__find_map_by_name(s->object, "tracked");
+  struct bpf_map *events = bpf_object__find_map_by_name(s->object, "events");
+  struct bpf_map *counters = bpf_object__find_map_by_name(s->object, "counters");
+  if (!s->iterator || !tracked || !events || !counters) {
+    error = ENOENT;
+    step = "find programs and maps";
+    goto failed;
+  }
+  s->tracked_fd = bpf_map__fd(tracked);
+  s->counters_fd = bpf_map__fd(counters);
+  s->ring = ring_buffer__new(bpf_map__fd(events), on_event, s, NULL);
+  if (!s->ring) {
+    error = errno;
+    step = "ring buffer";
+    goto failed;
+  }
+  if ((error = pthread_create(&s->poller, NULL, poll_events, s))) {
+    step = "pthread_create";
+    goto failed;
+  }
+  s->polling = 1;
+  napi_value handle;
+  napi_create_external(env, s, finalize_source, NULL, &handle);
+  return handle;
+
+failed:
+  destroy(s);
+  pthread_mutex_destroy(&s->lock);
+  pthread_mutex_destroy(&s->consuming);
+  free(s);
+  throw_failure(env, step, error ? error : EIO, last_message);
+  return NULL;
+}
+
+static napi_value walk(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  source *s = get_source(env, info, argv, &argc);
+  if (!s) return NULL;
+  int fd = bpf_iter_create(bpf_link__fd(s->iterator));
+  if (fd < 0) {
+    throw_failure(env, "bpf_iter_create", errno, NULL);
+    return NULL;
+  }
+  records out = {0};
+  uint8_t chunk[RECORD_SIZE * 128];
+  size_t pending = 0;
+  for (;;) {
+    ssize_t n = read(fd, chunk + pending, sizeof(chunk) - pending);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int error = errno;
+      close(fd);
+      free(out.data);
+      throw_failure(env, "read iterator", error, NULL);
+      return NULL;
+    }
+    if (n == 0) break;
+    pending += (size_t)n;
+    size_t whole = pending - pending % RECORD_SIZE;
+    for (size_t at = 0; at < whole; at += RECORD_SIZE) {
+      if (append(&out, chunk + at, 0)) {
+        close(fd);
+        free(out.data);
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+      }
+    }
+    memmove(chunk, chunk + whole, pending - whole);
+    pending -= whole;
+  }
+  close(fd);
+  return to_buffer(env, &out);
+}
+
+static napi_value tracked(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  source *s = get_source(env, info, argv, &argc);
+  if (!s) return NULL;
+  int64_t expire_ns = 0;
+  if (argc >= 2) napi_get_value_int64(env, argv[1], &expire_ns);
+  records out = {0};
+  enum { BATCH = 1024 };
+  static __thread uint64_t keys[BATCH];
+  static __thread uint8_t values[BATCH * RECORD_SIZE];
+  uint64_t token_in = 0, token_out = 0; /* the kernel's position (a bucket index) */
+  int first = 1, done = 0;
+  while (!done) {
+    uint32_t count = BATCH;
+    if (bpf_map_lookup_batch(s->tracked_fd, first ? NULL : &token_in, &token_out, keys, values, &count, NULL)) {
+      if (errno != ENOENT) {
+        int error = errno;
+        free(out.data);
+        throw_failure(env, "read tracked sockets", error, NULL);
+        return NULL;
+      }
+      done = 1; /* the last batch; count says how much of it there is */
+    }
+    first = 0;
+    token_in = token_out;
+    for (uint32_t i = 0; i < count; i++) {
+      uint8_t *value = values + (size_t)i * RECORD_SIZE;
+      if (keys[i] & TIME_WAIT_KEY) {
+        int64_t began;
+        memcpy(&began, value + TIME_OFFSET, 8);
+        if (began < expire_ns) {
+          bpf_map_delete_elem(s->tracked_fd, &keys[i]);
+          continue;
+        }
+      }
+      if (append(&out, value, 0)) {
+        free(out.data);
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+      }
+    }
+  }
+  return to_buffer(env, &out);
+}
+
+static napi_value drain_events(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  source *s = get_source(env, info, argv, &argc);
+  if (!s) return NULL;
+  /* Events the kernel committed before this call, even those the thread has not woken for yet. */
+  consume(s);
+  pthread_mutex_lock(&s->lock);
+  records out = s->queue;
+  s->queue.data = NULL;
+  s->queue.count = s->queue.capacity = 0;
+  pthread_mutex_unlock(&s->lock);
+  return to_buffer(env, &out);
+}
+
+static napi_value counters(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  source *s = get_source(env, info, argv, &argc);
+  if (!s) return NULL;
+  uint64_t values[2] = {0, 0};
+  for (uint32_t i = 0; i < 2; i++) bpf_map_lookup_elem(s->counters_fd, &i, &values[i]);
+  pthread_mutex_lock(&s->lock);
+  uint64_t dropped = s->dropped;
+  pthread_mutex_unlock(&s->lock);
+  napi_value result, n;
+  napi_create_object(env, &result);
+  napi_create_double(env, (double)values[0], &n);
+  napi_set_named_property(env, result, "trackedFull", n);
+  napi_create_double(env, (double)values[1], &n);
+  napi_set_named_property(env, result, "eventsLost", n);
+  napi_create_double(env, (double)dropped, &n);
+  napi_set_named_property(env, result, "eventsDropped", n);
+  return result;
+}
+
+static napi_value monotonic_ns(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  napi_value result;
+  napi_create_int64(env, (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec, &result);
+  return result;
+}
+
+static napi_value close_source(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  source *s = get_source(env, info, argv, &argc);
+  if (s) destroy(s);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  struct {
+    const char *name;
+    napi_callback fn;
+  } functions[] = {
+      {"load", load}, {"walk", walk}, {"tracked", tracked}, {"drainEvents", drain_events},
+      {"counters", counters}, {"monotonicNs", monotonic_ns}, {"close", close_source},
+  };
+  for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++) {
+    napi_value fn;
+    napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn);
+    napi_set_named_property(env, exports, functions[i].name, fn);
+  }
+  napi_value size;
+  napi_create_uint32(env, RECORD_SIZE, &size);
+  napi_set_named_property(env, exports, "recordSize", size);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

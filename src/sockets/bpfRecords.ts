@@ -1,0 +1,58 @@
+import { decodeSocketRecord, LITTLE_ENDIAN } from './sockDiagRecords.js';
+import type { TcpSocket } from './tcpSocket.js';
+
+/**
+ * Decoder of the eBPF source's records (struct socket_record in native/bpf/outpost.bpf.c): the
+ * sock_diag record's 64 bytes (bytes 6, 12–15 and 48–55 reused), then the namespace and the holder.
+ */
+export const BPF_RECORD_SIZE = 72;
+
+/** The kernel's TCP state numbers the events use. */
+export const TCP_STATE_CODE = { established: 1, synSent: 2, close: 7 } as const;
+
+/** One socket as the eBPF programs saw it. */
+export interface BpfSocket {
+  socket: TcpSocket;
+  /** The inode of its network namespace (the number in "net:[4026532185]"). */
+  netns: number;
+  /** The process holding it (walk) or that connected it (events); 0 when unknown. */
+  holder: number;
+  /** That process's pid namespace inode (its container's, known after the process exited); 0 when unknown. */
+  pidNamespace: number;
+  /** The kernel's state number it had, and (events, timewait) the one it left. */
+  stateCode: number;
+  oldStateCode: number;
+  /** Timewait entries: when it began, in CLOCK_MONOTONIC nanoseconds (as a number: ms precision is plenty). */
+  sinceNs: number;
+}
+
+export interface BpfDecodeResult {
+  sockets: BpfSocket[];
+  /** Records with an unknown family or state, or a partial record at the end. */
+  skippedRecords: number;
+}
+
+export function decodeBpfRecords(records: Uint8Array): BpfDecodeResult {
+  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  const sockets: BpfSocket[] = [];
+  let skippedRecords = 0;
+  const whole = records.byteLength - (records.byteLength % BPF_RECORD_SIZE);
+  if (whole !== records.byteLength) skippedRecords++;
+  for (let at = 0; at < whole; at += BPF_RECORD_SIZE) {
+    const socket = decodeSocketRecord(records, view, at);
+    if (!socket) {
+      skippedRecords++;
+      continue;
+    }
+    sockets.push({
+      socket,
+      netns: view.getUint32(at + 64, LITTLE_ENDIAN),
+      holder: view.getUint32(at + 68, LITTLE_ENDIAN),
+      pidNamespace: view.getUint32(at + 12, LITTLE_ENDIAN),
+      stateCode: records[at + 1]!,
+      oldStateCode: records[at + 6]!,
+      sinceNs: view.getUint32(at + 48, LITTLE_ENDIAN) + view.getUint32(at + 52, LITTLE_ENDIAN) * 2 ** 32,
+    });
+  }
+  return { sockets, skippedRecords };
+}

@@ -1,0 +1,188 @@
+import { readFile, readlink } from 'node:fs/promises';
+import type { Container } from '../docker/container.js';
+import { join } from 'node:path';
+import { NamespaceUnreadableError, errorMessage } from '../errors.js';
+import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
+import type { BpfAddon, BpfHandle } from './bpfAddon.js';
+import { decodeBpfRecords, TCP_STATE_CODE, type BpfSocket } from './bpfRecords.js';
+import { containerIdOfCgroup } from './socketOwners.js';
+import type { NamespaceSockets, SocketReadResult, SocketSource } from './socketSource.js';
+
+/** How long the kernel keeps a timewait socket (TCP_TIMEWAIT_LEN, fixed). */
+const TIME_WAIT_NS = 60e9;
+
+export interface EbpfSourceOptions {
+  addon: BpfAddon;
+  handle: BpfHandle;
+  /** Where the holders' /proc/<pid>/cgroup are, to tell their containers in shared namespaces. */
+  procfsPath: string;
+}
+
+/** "net:[4026532185]" (or "pid:[…]") → 4026532185. */
+export function netNamespaceInode(id: string): number {
+  return Number(/\[(\d+)\]/.exec(id)?.[1] ?? Number.NaN);
+}
+
+/** One namespace's share of a read, before its holders are named. */
+interface NamespaceShare {
+  namespace: NetNamespace;
+  sockets: BpfSocket[];
+  passed: BpfSocket[];
+  failedConnects: BpfSocket[];
+}
+
+/**
+ * Every namespace in one walk (native/bpf/outpost.bpf.c): the sockets files hold, with their
+ * holders; the sockets no file holds (accept queue, orphans, TIME_WAIT) from the state changes
+ * tracked since load; and the connections established or failed since the last read, from the
+ * event stream, so that none is missed however short. Needs CAP_BPF and CAP_PERFMON (or
+ * CAP_SYS_ADMIN) once, to load; reads need nothing more.
+ */
+export class EbpfSocketSource implements SocketSource {
+  readonly name = 'ebpf' as const;
+  readonly #options: EbpfSourceOptions;
+  #closed = false;
+
+  constructor(options: EbpfSourceOptions) {
+    this.#options = options;
+  }
+
+  /** What the programs could not keep or send: counted, since they make counts inexact. */
+  counters(): { trackedFull: number; eventsLost: number; eventsDropped: number } {
+    return this.#options.addon.counters(this.#options.handle);
+  }
+
+  async read(namespaces: readonly NetNamespace[]): Promise<SocketReadResult> {
+    const { addon, handle } = this.#options;
+    let events, held, tracked;
+    try {
+      // Events first: a connection established after the drain is in the walk or the next drain.
+      events = decodeBpfRecords(addon.drainEvents(handle));
+      held = decodeBpfRecords(addon.walk(handle));
+      tracked = decodeBpfRecords(addon.tracked(handle, addon.monotonicNs() - TIME_WAIT_NS));
+    } catch (error) {
+      const failure = new NamespaceUnreadableError(`the eBPF walk failed: ${errorMessage(error)}`, error);
+      return { read: [], failed: namespaces.map((namespace) => ({ namespace, error: failure })) };
+    }
+
+    const shares = new Map<number, NamespaceShare>();
+    for (const namespace of namespaces) {
+      shares.set(netNamespaceInode(namespace.id), { namespace, sockets: [], passed: [], failedConnects: [] });
+    }
+    const present = new Set<number>();
+    // Listed while still opening (the walk came before the handshake's end): not yet a connection.
+    const opening = new Set<number>();
+    for (const s of listedSockets(held.sockets, tracked.sockets)) {
+      present.add(s.socket.cookie);
+      if (s.socket.state === 'syn_sent' || s.socket.state === 'syn_recv') opening.add(s.socket.cookie);
+      shares.get(s.netns)?.sockets.push(s);
+    }
+    for (const e of events.sockets) {
+      const share = shares.get(e.netns);
+      if (!share) continue;
+      const counted = present.has(e.socket.cookie) && !opening.has(e.socket.cookie);
+      if (e.stateCode === TCP_STATE_CODE.established && !counted) share.passed.push(e);
+      else if (e.stateCode === TCP_STATE_CODE.close && e.oldStateCode === TCP_STATE_CODE.synSent) share.failedConnects.push({ ...e, socket: { ...e.socket, state: 'syn_sent' } });
+    }
+
+    const holders = new ContainerOfProcess(this.#options.procfsPath);
+    const result: Required<SocketReadResult> = { read: [], failed: [], passed: [], failedConnects: [] };
+    for (const share of shares.values()) {
+      const owned = (sockets: BpfSocket[]) => this.#owned(share.namespace, sockets, holders);
+      const [read, passed, failedConnects] = await Promise.all([owned(share.sockets), owned(share.passed), owned(share.failedConnects)]);
+      result.read.push(read);
+      if (passed.sockets.length > 0) result.passed.push(passed);
+      if (failedConnects.sockets.length > 0) result.failedConnects.push(failedConnects);
+    }
+    const skipped = events.skippedRecords + held.skippedRecords + tracked.skippedRecords;
+    if (result.read[0]) result.read[0].parseErrors += skipped;
+    return result;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#options.addon.close(this.#options.handle);
+  }
+
+  /** The sockets of one namespace, and in a shared one who holds them, by inode and cookie. */
+  async #owned(namespace: NetNamespace, sockets: BpfSocket[], holders: ContainerOfProcess): Promise<NamespaceSockets> {
+    const read: NamespaceSockets = { namespace, sockets: sockets.map((s) => s.socket), parseErrors: 0 };
+    if (!isSharedNamespace(namespace)) return read;
+    read.owners = new Map();
+    read.ownersByCookie = new Map();
+    for (const s of sockets) {
+      const id = await holders.containerOf(s, namespace.containers);
+      if (id === undefined) continue;
+      if (s.socket.inode !== 0) read.owners.set(s.socket.inode, id);
+      read.ownersByCookie.set(s.socket.cookie, id);
+    }
+    return read;
+  }
+}
+
+/**
+ * What the kernel lists, as sock_diag would: each held socket once (a descriptor shared by
+ * processes: its first holder keeps it), then the tracked sockets no file holds.
+ */
+export function listedSockets(held: readonly BpfSocket[], tracked: readonly BpfSocket[]): BpfSocket[] {
+  const byCookie = new Map<number, BpfSocket>();
+  for (const s of held) if (!byCookie.has(s.socket.cookie)) byCookie.set(s.socket.cookie, s);
+  return [...byCookie.values(), ...unheldSockets(tracked, new Set(byCookie.keys()))];
+}
+
+/**
+ * The tracked sockets no file held at the walk: not closed, not seen by the walk, and for a
+ * timewait socket, not replaced by a newer socket on its 4-tuple (the kernel reuses one).
+ */
+export function unheldSockets(tracked: readonly BpfSocket[], held: ReadonlySet<number>): BpfSocket[] {
+  const tuple = (s: BpfSocket) => `${s.netns}|${s.socket.localAddress}|${s.socket.localPort}|${s.socket.remoteAddress}|${s.socket.remotePort}`;
+  const live = tracked.filter((s) => s.sinceNs === 0 && !held.has(s.socket.cookie));
+  const inUse = new Set(live.map(tuple));
+  const newestTimeWait = new Map<string, BpfSocket>();
+  for (const s of tracked) {
+    if (s.sinceNs === 0 || held.has(s.socket.cookie) || inUse.has(tuple(s))) continue;
+    const other = newestTimeWait.get(tuple(s));
+    if (!other || other.sinceNs < s.sinceNs) newestTimeWait.set(tuple(s), s);
+  }
+  return [...live, ...newestTimeWait.values()];
+}
+
+/**
+ * The container of a holder: by its pid namespace (each container's main process has its own;
+ * known even after a short-lived process exited), else by its cgroup. Read once per read.
+ */
+class ContainerOfProcess {
+  readonly #procfsPath: string;
+  readonly #cgroups = new Map<number, Promise<string | undefined>>();
+  readonly #pidNamespaces = new Map<number, Promise<number | undefined>>();
+
+  constructor(procfsPath: string) {
+    this.#procfsPath = procfsPath;
+  }
+
+  async containerOf(holder: Pick<BpfSocket, 'holder' | 'pidNamespace'>, containers: readonly Container[]): Promise<string | undefined> {
+    if (holder.pidNamespace !== 0) {
+      const namespaces = await Promise.all(containers.map((c) => this.#pidNamespaceOf(c.pid)));
+      const owners = containers.filter((_c, i) => namespaces[i] === holder.pidNamespace);
+      if (owners.length === 1) return owners[0]!.id; // several: containers sharing a pid namespace (--pid container:)
+    }
+    if (holder.holder === 0) return undefined;
+    let cgroup = this.#cgroups.get(holder.holder);
+    if (!cgroup) {
+      cgroup = readFile(join(this.#procfsPath, String(holder.holder), 'cgroup'), 'utf8').catch(() => undefined);
+      this.#cgroups.set(holder.holder, cgroup);
+    }
+    const text = await cgroup;
+    return text === undefined ? undefined : containerIdOfCgroup(text, new Set(containers.map((c) => c.id)));
+  }
+
+  #pidNamespaceOf(pid: number): Promise<number | undefined> {
+    let namespace = this.#pidNamespaces.get(pid);
+    if (!namespace) {
+      namespace = readlink(join(this.#procfsPath, String(pid), 'ns', 'pid')).then(netNamespaceInode, () => undefined);
+      this.#pidNamespaces.set(pid, namespace);
+    }
+    return namespace;
+  }
+}

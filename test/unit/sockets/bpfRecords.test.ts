@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { BPF_RECORD_SIZE, TCP_STATE_CODE, decodeBpfRecords, type BpfSocket } from '../../../src/sockets/bpfRecords.js';
+import { listedSockets, unheldSockets } from '../../../src/sockets/ebpfSource.js';
+import { parseSsOutput, socketKeys } from '../../support/ssOutput.js';
+
+// Captured from the eBPF programs on a real kernel, with `ss -tanHe` in each namespace right after
+// (fixtures/captureEbpf.mjs says what the two containers did).
+const fixture = (name: string) => readFileSync(new URL(`fixtures/${name}`, import.meta.url));
+const { ip4, namespaces } = JSON.parse(fixture('ebpf.json').toString()) as {
+  ip4: string;
+  namespaces: Record<'server' | 'client', { net: number; pid: number }>;
+};
+const walk = decodeBpfRecords(fixture('ebpf.walk'));
+const tracked = decodeBpfRecords(fixture('ebpf.tracked'));
+const events = decodeBpfRecords(fixture('ebpf.events'));
+const ss = { server: fixture('ebpf-server.ss').toString(), client: fixture('ebpf-client.ss').toString() };
+const cookiesOf = (text: string) => text.trim().split('\n').map((line) => parseInt(/ sk:(\w+)/.exec(line)![1]!, 16));
+
+const listed = (role: 'server' | 'client'): BpfSocket[] => listedSockets(walk.sockets, tracked.sockets).filter((s) => s.netns === namespaces[role].net);
+
+describe('decodeBpfRecords and listedSockets', () => {
+  it('read whole records only', () => {
+    for (const decoded of [walk, tracked, events]) expect(decoded.skippedRecords).toBe(0);
+    expect(fixture('ebpf.walk').length % BPF_RECORD_SIZE).toBe(0);
+    const cut = decodeBpfRecords(fixture('ebpf.walk').subarray(0, BPF_RECORD_SIZE + 10));
+    expect(cut.sockets).toHaveLength(1);
+    expect(cut.skippedRecords).toBe(1);
+  });
+
+  it.each([['server'], ['client']] as const)('list in the %s namespace what ss lists, with its cookies: held sockets from the walk, TIME_WAIT from the tracked map', (role) => {
+    const sockets = listed(role);
+    expect(socketKeys(sockets.map((s) => s.socket))).toEqual(socketKeys(parseSsOutput(ss[role])));
+    expect(sockets.map((s) => s.socket.cookie).sort()).toEqual(cookiesOf(ss[role]).sort());
+    const timeWait = sockets.filter((s) => s.socket.state === 'time_wait');
+    expect(timeWait.length).toBeGreaterThanOrEqual(2);
+    // No file holds them: no inode, as ss says; and the kernel's time they began.
+    for (const s of timeWait) expect([s.socket.inode, s.sinceNs > 0]).toEqual([0, true]);
+  });
+
+  it('give the holder of a held socket and its pid namespace, which is its container; a socket two processes hold, once', () => {
+    // The server's end is held by nc and by the cat it runs.
+    expect(walk.sockets.filter((s) => s.socket.state === 'established')).toHaveLength(3);
+    const established = listedSockets(walk.sockets, []).filter((s) => s.socket.state === 'established');
+    expect(established).toHaveLength(2);
+    for (const s of established) {
+      const role = s.netns === namespaces.server.net ? 'server' : 'client';
+      expect(s.holder).toBeGreaterThan(0);
+      expect(s.pidNamespace).toBe(namespaces[role].pid);
+    }
+  });
+
+  it('read every connection established as an event on both ends, and the refused connect as a SYN_SENT that closed', () => {
+    const established = events.sockets.filter((e) => e.stateCode === TCP_STATE_CODE.established);
+    // The long one, three HTTP requests, and one the client closed first; each on both ends.
+    expect(established.filter((e) => e.netns === namespaces.client.net)).toHaveLength(5);
+    expect(established.filter((e) => e.netns === namespaces.server.net)).toHaveLength(5);
+    expect(new Set(established.map((e) => e.socket.cookie)).size).toBe(10);
+    const failed = events.sockets.filter((e) => e.stateCode === TCP_STATE_CODE.close && e.oldStateCode === TCP_STATE_CODE.synSent);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ netns: namespaces.client.net, pidNamespace: namespaces.client.pid, socket: { remoteAddress: ip4, remotePort: 9999 } });
+    expect(failed[0]!.holder).toBeGreaterThan(0);
+  });
+});
+
+describe('unheldSockets', () => {
+  const timeWait = tracked.sockets.find((s) => s.sinceNs > 0)!;
+  const live = walk.sockets.find((s) => s.socket.state === 'established')!;
+
+  it('drops what a file holds', () => {
+    expect(unheldSockets([timeWait], new Set([timeWait.socket.cookie]))).toEqual([]);
+    expect(unheldSockets([timeWait], new Set())).toEqual([timeWait]);
+  });
+
+  it('keeps, of two timewait sockets on one 4-tuple, the newer; none when a live socket uses it again', () => {
+    const older = { ...timeWait, sinceNs: timeWait.sinceNs - 1e9, socket: { ...timeWait.socket, cookie: 1 } };
+    expect(unheldSockets([older, timeWait], new Set())).toEqual([timeWait]);
+    expect(unheldSockets([timeWait, older], new Set())).toEqual([timeWait]);
+    const reused = { ...live, netns: timeWait.netns, socket: { ...timeWait.socket, state: 'established' as const, cookie: 2 }, sinceNs: 0 };
+    expect(unheldSockets([timeWait, reused], new Set())).toEqual([reused]);
+    // The same 4-tuple in another namespace is another socket.
+    const elsewhere = { ...reused, netns: reused.netns + 1 };
+    expect(unheldSockets([timeWait, elsewhere], new Set())).toEqual([elsewhere, timeWait]);
+  });
+});

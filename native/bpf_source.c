@@ -58,13 +58,18 @@ typedef struct {
   uint64_t dropped; /* guarded by lock */
 } source;
 
-/* libbpf's last message, for the error text of a failed load. */
-static __thread char last_message[256];
+/* libbpf's first warning of a load: the cause (its last one only says the load failed). */
+static __thread char first_message[256];
 
-static int keep_last_message(enum libbpf_print_level level, const char *format, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  vsnprintf(last_message, sizeof(last_message), format, args);
-  last_message[strcspn(last_message, "\n")] = 0;
+static int keep_first_message(enum libbpf_print_level level, const char *format, va_list args) {
+  if (level == LIBBPF_DEBUG || first_message[0]) return 0;
+  char text[sizeof(first_message)];
+  vsnprintf(text, sizeof(text), format, args);
+  text[strcspn(text, "\n")] = 0;
+  /* Said before any load when bpf() is refused; the refusal itself is the cause. */
+  if (strstr(text, "RLIMIT_MEMLOCK")) return 0;
+  const char *prefix = "libbpf: ";
+  snprintf(first_message, sizeof(first_message), "%s", strncmp(text, prefix, strlen(prefix)) ? text : text + strlen(prefix));
   return 0;
 }
 
@@ -201,8 +206,8 @@ static napi_value load(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "load(objectPath: string)");
     return NULL;
   }
-  libbpf_set_print(keep_last_message);
-  last_message[0] = 0;
+  libbpf_set_print(keep_first_message);
+  first_message[0] = 0;
   source *s = calloc(1, sizeof(*s));
   if (!s) {
     napi_throw_error(env, NULL, "out of memory");
@@ -270,7 +275,7 @@ failed:
   pthread_mutex_destroy(&s->lock);
   pthread_mutex_destroy(&s->consuming);
   free(s);
-  throw_failure(env, step, error ? error : EIO, last_message);
+  throw_failure(env, step, error ? error : EIO, first_message);
   return NULL;
 }
 

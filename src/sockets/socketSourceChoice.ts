@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -60,6 +61,17 @@ export async function chooseSocketSource(options: SourceChoiceOptions): Promise<
   return new ProcfsSocketSource({ procfsPath });
 }
 
+/** The kernel's own types, which CO-RE relocates the object against. */
+const KERNEL_BTF = '/sys/kernel/btf/vmlinux';
+
+function hasKernelBtf(): boolean {
+  try {
+    return statSync(KERNEL_BTF).size > 0;
+  } catch {
+    return false;
+  }
+}
+
 /** The eBPF source, loaded and attached, or why not (the addon, the object, the kernel's refusal). */
 function loadEbpfSource(options: SourceChoiceOptions): EbpfSocketSource | Error {
   const addon = loadBpfAddon(options.bpfAddonPath ?? DEFAULT_BPF_ADDON_PATH);
@@ -72,9 +84,11 @@ function loadEbpfSource(options: SourceChoiceOptions): EbpfSocketSource | Error 
     const hint =
       code === 'EPERM' || code === 'EACCES'
         ? 'it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN'
-        : code === 'ENOENT'
-          ? `is ${objectPath} there, and does the kernel have BTF (/sys/kernel/btf/vmlinux)?`
-          : 'it needs a kernel with BTF, BPF iterators and tp_btf (5.8 or later)';
+        : !hasKernelBtf()
+          ? `this kernel has no BTF (${KERNEL_BTF} is missing or empty; it comes with CONFIG_DEBUG_INFO_BTF)`
+          : code === 'ENOENT'
+            ? `is ${objectPath} there?`
+            : 'it needs a kernel with BPF iterators and tp_btf (5.8 or later)';
     return new Error(`loading ${objectPath} failed (${errorMessage(error)}; ${hint})`);
   }
 }

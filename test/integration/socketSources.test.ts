@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerClient, parseDockerHost } from '../../src/docker/dockerClient.js';
 import { createLogger } from '../../src/log.js';
+import { defaultBpfObjectPath, loadBpfAddon } from '../../src/sockets/bpfAddon.js';
+import { EbpfSocketSource } from '../../src/sockets/ebpfSource.js';
 import { ExecSocketSource } from '../../src/sockets/execSource.js';
 import { NetlinkSocketSource } from '../../src/sockets/netlinkSource.js';
 import { ProcfsSocketSource } from '../../src/sockets/procfsSource.js';
@@ -30,6 +32,26 @@ const scenario = new Scenario('sources');
 let server: string;
 let client: string;
 let sidecar: string;
+let hostPort: number;
+let ebpf: EbpfSocketSource;
+
+// Loaded before the scenario starts, as at outpost's start: it lists what the walk and the state
+// changes since then show.
+beforeAll(() => {
+  const addon = loadBpfAddon();
+  // Built by npm's install script here (libbpf-dev is installed): a missing one is a failure, not a skip.
+  if (addon instanceof Error) throw addon;
+  ebpf = new EbpfSocketSource({ addon, handle: addon.load(defaultBpfObjectPath()), procfsPath: '/proc' });
+});
+afterAll(() => ebpf?.close());
+
+/** The sockets the ebpf source lists in the network namespace of `pid`. */
+async function ebpfSockets(pid: number): Promise<{ sockets: TcpSocket[]; parseErrors: number }> {
+  const id = readlinkSync(`/proc/${pid}/ns/net`);
+  const result = await ebpf.read([{ id, host: pid === process.pid, containers: [] }]);
+  expect(result.failed).toEqual([]);
+  return result.read[0]!;
+}
 
 beforeAll(async () => {
   await ensureTestImage();
@@ -44,13 +66,17 @@ beforeAll(async () => {
     '-c',
     `sleep 1; sleep 100000 | nc ${v4} 8080 & sleep 0.5; sleep 100000 | nc ${v6} 8080 & sleep 0.5; sleep 100000 | nc ${v4} 8080`,
   ]);
+  // On the host's network (this process's: pid 1 may be out of reach in a sandbox): a listener on loopback and a connection to it, both ends in the host's namespace.
+  hostPort = await freePort();
+  await scenario.run('hostnet', ['--network', 'host'], ['sh', '-c', `httpd -f -p 127.0.0.1:${hostPort} & sleep 1; sleep 100000 | nc 127.0.0.1 ${hostPort}`]);
   const serverPid = await pidOf(server);
   await waitFor('5 connections in the server namespace', async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 5);
+  await waitFor('the connection on the host network', async () => (await kernelSockets(process.pid)).filter((s) => s.state === 'established' && (s.localPort === hostPort || s.remotePort === hostPort)).length === 2);
 });
 
 afterAll(() => scenario.cleanup());
 
-describe('the netlink, procfs and exec sources read the same sockets', () => {
+describe('the ebpf, netlink, procfs and exec sources read the same sockets', () => {
   let addon: SockDiagAddon;
   beforeAll(() => {
     const loaded = loadSockDiagAddon();
@@ -65,12 +91,26 @@ describe('the netlink, procfs and exec sources read the same sockets', () => {
     const netlink = await new NetlinkSocketSource({ addon, procfsPath: '/proc' }).readTable(pid);
     const procfs = await new ProcfsSocketSource({ procfsPath: '/proc' }).readTable(pid);
     const exec = await new ExecSocketSource({ docker }).readTable(container);
+    const fromEbpf = await ebpfSockets(pid);
     expect(netlink.sockets.length).toBeGreaterThanOrEqual(which === 'server' ? 9 : 4);
-    expect(netlink.parseErrors + procfs.parseErrors + exec.parseErrors).toBe(0);
+    expect(netlink.parseErrors + procfs.parseErrors + exec.parseErrors + fromEbpf.parseErrors).toBe(0);
     expect(keys(netlink.sockets)).toEqual(keys(procfs.sockets));
     expect(keys(exec.sockets)).toEqual(keys(procfs.sockets));
+    // One walk of every namespace, cut to this one: the same sockets, inodes and cookies as sock_diag's.
+    expect(keys(fromEbpf.sockets)).toEqual(keys(netlink.sockets));
+    expect(fromEbpf.sockets.map((s) => s.cookie).sort()).toEqual(netlink.sockets.map((s) => s.cookie).sort());
     const kernel = (await kernelSockets(pid)).map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`).sort();
     expect(keys(netlink.sockets).map((k) => k.replace(/ ino=\d+$/, ''))).toEqual(kernel);
+  });
+
+  it("in the host's namespace, a host-network container's listener and connection, as ss sees them", async () => {
+    const ours = <T extends { localPort: number; remotePort: number }>(sockets: readonly T[]) => sockets.filter((s) => s.localPort === hostPort || s.remotePort === hostPort);
+    const netlink = ours((await new NetlinkSocketSource({ addon, procfsPath: '/proc' }).readTable(process.pid)).sockets);
+    const fromEbpf = ours((await ebpfSockets(process.pid)).sockets);
+    expect(netlink.map((s) => s.state).sort()).toEqual(['established', 'established', 'listen']);
+    expect(keys(fromEbpf)).toEqual(keys(netlink));
+    const kernel = ours(await kernelSockets(process.pid)).map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`).sort();
+    expect(keys(fromEbpf).map((k) => k.replace(/ ino=\d+$/, ''))).toEqual(kernel);
   });
 
   it('reports a container that is gone as such (ENOENT), not as a crash', async () => {
@@ -85,10 +125,10 @@ describe('the exporter gives the same series with every source', () => {
       .map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`)
       .sort();
 
-  it('netlink, procfs and exec agree on container_tcp_*', async () => {
+  it('ebpf, netlink, procfs and exec agree on container_tcp_*', async () => {
     const results = new Map<SourceChoice, string[]>();
     const hostAddresses = new Map<SourceChoice, number>();
-    for (const socketSource of ['netlink', 'procfs', 'exec'] as const) {
+    for (const socketSource of ['ebpf', 'netlink', 'procfs', 'exec'] as const) {
       const exporter = await startTestExporter({ socketSource });
       try {
         const series = await exporter.scrape();
@@ -102,6 +142,7 @@ describe('the exporter gives the same series with every source', () => {
     const netlink = results.get('netlink')!;
     expect(netlink.filter((s) => s.startsWith('container_tcp_established')).length).toBeGreaterThanOrEqual(4);
     expect(results.get('procfs')).toEqual(netlink);
+    expect(results.get('ebpf')).toEqual(netlink);
     // exec cannot tell the server's sockets from its sidecar's (one table for the namespace, given
     // to its owner): the same for the containers that do not share one.
     const unshared = (lines: string[]) => lines.filter((l) => l.includes(`"container":"${client}"`));
@@ -109,62 +150,108 @@ describe('the exporter gives the same series with every source', () => {
     // exec is for an engine whose /proc outpost does not see: this host's addresses are not its.
     expect(hostAddresses.get('netlink')).toBeGreaterThan(0);
     expect(hostAddresses.get('procfs')).toBe(hostAddresses.get('netlink'));
+    expect(hostAddresses.get('ebpf')).toBe(hostAddresses.get('netlink'));
     expect(hostAddresses.get('exec')).toBe(0);
   });
 });
 
-describe('falling back to procfs', () => {
+describe('falling back: ebpf, then netlink, then procfs', () => {
   const brokenAddon = join(tmpdir(), 'outpost-broken-addon.node');
+  const missing = (name: string) => join(tmpdir(), `outpost-no-such-${name}`);
   beforeAll(() => writeFileSync(brokenAddon, 'not an ELF file'));
   afterAll(() => rmSync(brokenAddon, { force: true }));
 
-  async function choose(choice: SourceChoice, addonPath?: string) {
+  async function choose(choice: SourceChoice, paths: { addonPath?: string; bpfAddonPath?: string; bpfObjectPath?: string } = {}) {
     const stream = new PassThrough();
     let logs = '';
     stream.on('data', (chunk: Buffer) => (logs += chunk.toString()));
-    const source = await chooseSocketSource({ choice, procfsPath: '/proc', docker, log: createLogger('info', 'logfmt', stream), ...(addonPath ? { addonPath } : {}) });
-    return { source, logs: () => logs };
+    const source = await chooseSocketSource({ choice, procfsPath: '/proc', docker, log: createLogger('info', 'logfmt', stream), ...paths });
+    source.close?.();
+    return { source, lines: () => logs.trim().split('\n').filter(Boolean) };
   }
 
-  it('uses netlink when the addon is there and namespaces can be entered', async () => {
-    const { source, logs } = await choose('auto');
-    expect(source.name).toBe('netlink');
-    expect(logs()).toBe('');
-  });
-
-  it.each([
-    ['not built', join(tmpdir(), 'outpost-no-such-addon.node'), /cannot load .*outpost-no-such-addon\.node/],
-    ['broken', join(tmpdir(), 'outpost-broken-addon.node'), /cannot load .*outpost-broken-addon\.node/],
-  ])('reads procfs when the addon is %s, said in one log line', async (_what, path, reason) => {
-    for (const choice of ['auto', 'netlink'] as const) {
-      const { source, logs } = await choose(choice, path);
-      expect(source.name).toBe('procfs');
-      const lines = logs().trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/netlink socket source unavailable: the sock_diag addon is not usable/);
-      expect(lines[0]).toMatch(reason);
-      expect(lines[0]).toContain('reading procfs instead');
+  it('uses ebpf when it loads, without a word', async () => {
+    for (const choice of ['auto', 'ebpf'] as const) {
+      const { source, lines } = await choose(choice);
+      expect(source.name).toBe('ebpf');
+      expect(lines()).toEqual([]);
     }
   });
 
-  it('reads procfs when the process may not enter namespaces (no CAP_SYS_ADMIN), and still sees every container', async () => {
+  it.each([
+    ['the BPF object is missing', { bpfObjectPath: missing('object.bpf.o') }, /loading .*outpost-no-such-object\.bpf\.o failed \(open: No such file or directory/],
+    ['the eBPF addon is not built', { bpfAddonPath: missing('bpf.node') }, /the eBPF addon is not usable \(cannot load .*outpost-no-such-bpf\.node/],
+    ['the eBPF addon is broken', { bpfAddonPath: brokenAddon }, /the eBPF addon is not usable \(cannot load .*outpost-broken-addon\.node/],
+  ])('uses netlink when %s, said in one log line (a warning when ebpf was asked for)', async (_what, paths, reason) => {
+    for (const choice of ['auto', 'ebpf'] as const) {
+      const { source, lines } = await choose(choice, paths);
+      expect(source.name).toBe('netlink');
+      expect(lines()).toHaveLength(1);
+      expect(lines()[0]).toMatch(/eBPF socket source unavailable: /);
+      expect(lines()[0]).toMatch(reason);
+      expect(lines()[0]).toContain('trying netlink instead');
+      expect(lines()[0]).toMatch(choice === 'ebpf' ? /^level=warn/ : /^level=info/);
+    }
+  });
+
+  it.each([
+    ['not built', missing('addon.node'), /cannot load .*outpost-no-such-addon\.node/],
+    ['broken', brokenAddon, /cannot load .*outpost-broken-addon\.node/],
+  ])('reads procfs when the sock_diag addon is %s too, one log line a step', async (_what, addonPath, reason) => {
+    const { source, lines } = await choose('netlink', { addonPath });
+    expect(source.name).toBe('procfs');
+    expect(lines()).toHaveLength(1);
+    expect(lines()[0]).toMatch(/netlink socket source unavailable: the sock_diag addon is not usable/);
+    expect(lines()[0]).toMatch(reason);
+    expect(lines()[0]).toContain('reading procfs instead');
+    const auto = await choose('auto', { addonPath, bpfObjectPath: missing('object.bpf.o') });
+    expect(auto.source.name).toBe('procfs');
+    expect(auto.lines().map((l) => /msg="(\w+)/.exec(l)?.[1])).toEqual(['eBPF', 'netlink']);
+  });
+
+  /** outpost started with `wrapper` before it; its source, a container's series seen, and its fallback lines. */
+  async function startUnder(wrapper: string[]) {
     const port = await freePort();
-    // The bounding set without CAP_SYS_ADMIN: root, with everything else it had.
-    const child = spawn('setpriv', ['--bounding-set', '-sys_admin', process.execPath, MAIN, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(wrapper[0]!, [...wrapper.slice(1), process.execPath, MAIN, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {
       const url = `http://127.0.0.1:${port}/metrics`;
       await waitFor('outpost to listen', async () => (await fetch(url)).ok);
       const series = parseExposition(await (await fetch(url)).text());
-      expect(select(series, 'outpost_build_info')[0]?.labels.source).toBe('procfs');
-      expect(series.some((s) => s.name === 'container_tcp_established' && s.labels.container === client)).toBe(true);
-      const fallback = stderr.split('\n').filter((l) => l.includes('netlink socket source unavailable'));
-      expect(fallback).toHaveLength(1);
-      expect(fallback[0]).toMatch(/setns .*Operation not permitted.*CAP_SYS_ADMIN/);
+      return {
+        source: select(series, 'outpost_build_info')[0]?.labels.source,
+        seesClient: series.some((s) => s.name === 'container_tcp_established' && s.labels.container === client),
+        fallbacks: stderr.split('\n').filter((l) => l.includes('source unavailable')),
+      };
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
     }
+  }
+
+  it('uses ebpf with CAP_BPF and CAP_PERFMON and no CAP_SYS_ADMIN', async () => {
+    // The bounding set without CAP_SYS_ADMIN: root, with everything else it had.
+    const run = await startUnder(['setpriv', '--bounding-set', '-sys_admin']);
+    expect(run).toEqual({ source: 'ebpf', seesClient: true, fallbacks: [] });
+  });
+
+  it('reads procfs, and still sees every container, with neither CAP_BPF and CAP_PERFMON nor CAP_SYS_ADMIN', async () => {
+    // CAP_SYS_ADMIN alone would allow bpf() too (the kernel's rule): without it, netlink cannot enter namespaces either.
+    const run = await startUnder(['setpriv', '--bounding-set', '-sys_admin,-bpf,-perfmon']);
+    expect(run.source).toBe('procfs');
+    expect(run.seesClient).toBe(true);
+    expect(run.fallbacks).toHaveLength(2);
+    expect(run.fallbacks[0]).toMatch(/eBPF socket source unavailable: .*Operation not permitted.*it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN/);
+    expect(run.fallbacks[1]).toMatch(/netlink socket source unavailable: .*setns .*Operation not permitted.*CAP_SYS_ADMIN/);
+  });
+
+  it('uses netlink on a kernel without BTF, said in one log line', async () => {
+    // The kernel's BTF hidden from outpost alone: /dev/null mounted over it in a mount namespace of its own.
+    const run = await startUnder(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind /dev/null /sys/kernel/btf/vmlinux && exec "$@"', 'sh']);
+    expect(run.source).toBe('netlink');
+    expect(run.seesClient).toBe(true);
+    expect(run.fallbacks).toHaveLength(1);
+    expect(run.fallbacks[0]).toMatch(/eBPF socket source unavailable: .*failed to find valid kernel BTF.*this kernel has no BTF/);
   });
 });

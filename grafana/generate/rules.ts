@@ -97,10 +97,10 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
   // Connections counted in the window, however short. A counter series younger than the window
   // counts whole: increase() would miss its first connection (0 → 1 is never scraped, the series
   // starts at 1).
-  const inWindow = (total: string) => `
-            ${total} unless ${total} offset ${c.connectionsWindow}
+  const inWindow = (total: string, window = c.connectionsWindow) => `
+            ${total} unless ${total} offset ${window}
             or
-            increase(${total}[${c.connectionsWindow}])`;
+            increase(${total}[${window}])`;
   // Open connections plus new ones, per link, present when above 0 (either side may be absent).
   const openOrNew = (open: string, counted: string) => `
         (${open} or 0 * ${counted})
@@ -191,6 +191,11 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
     {
       record: 'outpost:container_tcp_unexpected_connections:window',
       expr: promql(inWindow('container_tcp_unexpected_connections_total')),
+    },
+    {
+      // Connects that failed in the window (refused, unreachable, timed out), per series.
+      record: 'outpost:container_tcp_connect_failures:window',
+      expr: promql(inWindow('container_tcp_connect_failures_total', c.connectFailuresWindow)),
     },
     named('outpost:container_tcp_established:named', 'container_tcp_established'),
     named('outpost:container_tcp_connections:window_named', 'outpost:container_tcp_connections:window'),
@@ -380,6 +385,15 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       'Container {{ $labels.container }} has {{ $value }} sockets in CLOSE_WAIT',
       `Container {{ $labels.container }} on {{ $labels.instance }} has had more than ${c.closeWaitThreshold} sockets in CLOSE_WAIT for ${c.closeWaitFor}: its peers closed and it did not. It may be leaking connections.`,
       c.closeWaitFor,
+    ),
+    alert(
+      c,
+      'OutpostConnectFailures',
+      'warning',
+      `${byLink('outpost:container_tcp_connect_failures:window')}
+        >= ${c.connectFailuresThreshold}`,
+      'Container {{ $labels.container }} failed {{ $value }} connects to {{ $labels.peer }}:{{ $labels.port }}',
+      `Container {{ $labels.container }} on {{ $labels.instance }} failed {{ $value }} connects to {{ $labels.peer }} on port {{ $labels.port }} in the last ${c.connectFailuresWindow} (refused, unreachable or timed out): what it calls is down or not listening. Counted by the ebpf source only.`,
     ),
     alert(
       c,

@@ -19,6 +19,12 @@ export interface RulesConfig {
   unexpectedSeverity: string;
   closeWaitThreshold: number;
   closeWaitFor: string;
+  /**
+   * OutpostConnectFailures: this many failed connects from one container to one peer and port
+   * within the window (container_tcp_connect_failures_total, counted by the ebpf source only).
+   */
+  connectFailuresThreshold: number;
+  connectFailuresWindow: string;
   downFor: string;
   /** Selects outpost's scrape target in `up`. */
   upSelector: string;
@@ -38,6 +44,8 @@ export const DEFAULT_RULES_CONFIG: RulesConfig = {
   unexpectedSeverity: 'critical',
   closeWaitThreshold: 50,
   closeWaitFor: '10m',
+  connectFailuresThreshold: 10,
+  connectFailuresWindow: '5m',
   downFor: '5m',
   upSelector: 'job="outpost"',
   runbookUrl: 'https://github.com/outpost-exporter/outpost/blob/main/docs/runbook.md',

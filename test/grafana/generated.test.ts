@@ -53,7 +53,7 @@ describe('generated Grafana files', () => {
     const runbook = read('docs/runbook.md');
     const anchors = new Set([...runbook.matchAll(/^## (\w+)$/gm)].map((m) => m[1]!.toLowerCase()));
     const alerts = buildRules().groups[0]!.rules.filter((r) => 'alert' in r) as { alert: string; annotations: Record<string, string> }[];
-    expect(alerts.length).toBe(10);
+    expect(alerts.length).toBe(11);
     for (const a of alerts) {
       const anchor = a.annotations.runbook_url!.split('#')[1];
       expect(anchor).toBe(a.alert.toLowerCase());
@@ -62,10 +62,12 @@ describe('generated Grafana files', () => {
   });
 
   it('takes its look-back and thresholds from the configuration', () => {
-    const rules = parse(rulesYaml({ lookback: '7d', closeWaitThreshold: 200 })) as ReturnType<typeof buildRules>;
+    const rules = parse(rulesYaml({ lookback: '7d', closeWaitThreshold: 200, connectFailuresThreshold: 3, connectFailuresWindow: '2m' })) as ReturnType<typeof buildRules>;
     const byName = new Map(rules.groups[0]!.rules.map((r) => ['alert' in r ? r.alert : r.record, r.expr]));
     expect(byName.get('OutpostNewLink')).toContain('[7d] offset 5m');
     expect(byName.get('OutpostCloseWaitPileUp')).toContain('> 200');
+    expect(byName.get('OutpostConnectFailures')).toContain('>= 3');
+    expect(byName.get('outpost:container_tcp_connect_failures:window')).toContain('[2m]');
     const paging = buildRules({ unexpectedSeverity: 'page' }).groups[0]!.rules.find((r) => 'alert' in r && r.alert === 'OutpostUnexpectedConnection');
     expect(paging && 'labels' in paging && paging.labels.severity).toBe('page');
   });
@@ -75,7 +77,7 @@ describe('promtool', () => {
   it('accepts the rules file', () => {
     const check = spawnSync('promtool', ['check', 'rules', repo('grafana/rules/outpost.rules.yaml').pathname], { encoding: 'utf8' });
     expect(check.stderr).toBe('');
-    expect(check.stdout).toContain('SUCCESS: 31 rules found');
+    expect(check.stdout).toContain('SUCCESS: 33 rules found');
     expect(check.status).toBe(0);
   });
 

@@ -46,7 +46,8 @@ describe('alerts and dashboard on a live Prometheus', () => {
     intruder = await scenario.run('intruder', ['--network', net], ['sleep', '100000']);
     const serverPid = await pidOf(server);
     await waitFor('the steady connection', async () => (await kernelSockets(serverPid)).some((s) => s.state === 'established'));
-    exporter = await startTestExporter();
+    // The ebpf source (what `auto` picks here): failed connects are counted by it alone.
+    exporter = await startTestExporter({ socketSource: 'ebpf' });
     instance = new URL(exporter.url).host;
     prometheus = await TestPrometheus.start(instance, rulesYaml(SHORT_WINDOWS));
     // The new-link rule needs history older than its settle time before anything counts as new.
@@ -118,6 +119,21 @@ describe('alerts and dashboard on a live Prometheus', () => {
     // Now a long-lived one, for the dashboard's table and the map's red edge.
     await docker(['exec', '-d', intruder, 'sh', '-c', `sleep 100000 | nc ${guarded} 5432`]);
     await waitFor('the long unexpected connection', async () => (await prometheus.query(`container_tcp_unexpected_established{container="${guarded}"}`)).length === 1);
+  }, 60_000);
+
+  it('raises OutpostConnectFailures at once for a burst of refused connects (the ebpf source)', async () => {
+    expect(await alertsNamed('OutpostConnectFailures', {})).toEqual([]);
+    // Nobody listens on 5999 in the API's container: each connect is refused.
+    await docker(['exec', client, 'sh', '-c', `i=0; while [ $i -lt 12 ]; do nc ${api} 5999 </dev/null; i=$((i+1)); done; true`]);
+    const firing = await waitFor('the connect-failures alert to fire', async () => {
+      const found = (await alertsNamed('OutpostConnectFailures', { container: client })).filter((a) => a.state === 'firing');
+      return found.length ? found : undefined;
+    });
+    expect(firing).toHaveLength(1);
+    expect(firing[0]!.labels).toMatchObject({ instance, direction: 'outbound', peer: api, port: '5999', severity: 'warning' });
+    expect(firing[0]!.annotations.summary).toBe(`Container ${client} failed 12 connects to ${api}:5999`);
+    // Failed connects are no link.
+    expect(await prometheus.query(`outpost:link:active{container="${client}", port="5999"}`)).toEqual([]);
   }, 60_000);
 
   it('raises OutpostLinkDisappeared when the steady new link is closed, and only for it', async () => {

@@ -1,5 +1,6 @@
 /**
- * outpost against the kernel's floor and the ancestor, on the same containers in one run.
+ * outpost against the kernel's floor and the ancestor, on the same containers in one run: with
+ * each of its sources that read the kernel (ebpf, netlink, procfs), one instance each.
  *
  *   npm run bench -- --containers 100 --connections 100 [--rounds 20] [--ancestor-rounds 3]
  *                    [--memory-collections 1000] [--baseline DIR] [--policy] [--keep] [--out bench/results/x.json]
@@ -62,8 +63,12 @@ execFileSync('cc', ['-O2', '-o', floorBinary, join(ROOT, 'bench', 'floor.c')]);
 
 const containers = await createScenario(N, M, log, values.policy ?? false);
 const main = join(ROOT, 'dist', 'main.js');
-const auto = await OutpostProcess.start(main, 'auto');
-const procfs = await OutpostProcess.start(main, 'procfs');
+const SOURCES = ['ebpf', 'netlink', 'procfs'] as const;
+type Source = (typeof SOURCES)[number];
+const instances = {} as Record<Source, OutpostProcess>;
+for (const source of SOURCES) instances[source] = await OutpostProcess.start(main, source);
+// The timing and memory subject: what `auto` picks as root.
+const auto = instances.ebpf;
 const baseline = values.baseline ? await OutpostProcess.start(join(values.baseline, 'dist', 'main.js'), 'auto') : undefined;
 try {
   // Until every connection is up at both ends (each end in its own namespace).
@@ -74,41 +79,41 @@ try {
     if (i > 600) throw new Error(`only ${count} of ${2 * M} connection ends came up`);
     await new Promise((r) => setTimeout(r, 500));
   }
-  for (let i = 0; i < 5; i++) await Promise.all([auto.scrape(), procfs.scrape(), baseline?.scrape(), floorRound(floorBinary, containers)]);
+  for (let i = 0; i < 5; i++) await Promise.all([...SOURCES.map((s) => instances[s].scrape()), baseline?.scrape(), floorRound(floorBinary, containers)]);
 
-  log(`measuring ${R} rounds: floor, outpost (auto), outpost (procfs)${baseline ? ', the baseline (auto)' : ''}`);
+  log(`measuring ${R} rounds: floor, outpost with ${SOURCES.join(', ')}${baseline ? ', the baseline (auto)' : ''}`);
   const floor: number[] = [];
   let floorSockets = 0;
-  const scrapes = { auto: [] as Scrape[], procfs: [] as Scrape[], baseline: [] as Scrape[] };
-  const cpuBefore = { auto: auto.cpuSeconds(), procfs: procfs.cpuSeconds(), baseline: baseline?.cpuSeconds() ?? 0 };
+  const scrapes = { ebpf: [] as Scrape[], netlink: [] as Scrape[], procfs: [] as Scrape[], baseline: [] as Scrape[] };
+  const cpuBefore = { ...Object.fromEntries(SOURCES.map((s) => [s, instances[s].cpuSeconds()])), baseline: baseline?.cpuSeconds() ?? 0 } as Record<Source | 'baseline', number>;
   for (let r = 0; r < R; r++) {
     const f = await floorRound(floorBinary, containers);
     floor.push(f.ms);
     floorSockets = f.sockets;
-    scrapes.auto.push(await auto.scrape());
-    scrapes.procfs.push(await procfs.scrape());
+    for (const source of SOURCES) scrapes[source].push(await instances[source].scrape());
     if (baseline) scrapes.baseline.push(await baseline.scrape());
   }
   const cpuPerCollectionMs = {
-    auto: ((auto.cpuSeconds() - cpuBefore.auto) / R) * 1000,
-    procfs: ((procfs.cpuSeconds() - cpuBefore.procfs) / R) * 1000,
+    ...Object.fromEntries(SOURCES.map((s) => [s, ((instances[s].cpuSeconds() - cpuBefore[s]) / R) * 1000])),
     baseline: baseline ? ((baseline.cpuSeconds() - cpuBefore.baseline) / R) * 1000 : 0,
-  };
-  await procfs.stop();
+  } as Record<Source | 'baseline', number>;
+  await instances.netlink.stop();
+  await instances.procfs.stop();
   await baseline?.stop();
   const peakOfTimingInstance = auto.memoryKiB().peak;
 
   log(`measuring ${A} rounds of the ancestor (docker exec, sequential)`);
   const ancestor: number[] = [];
   for (let r = 0; r < A; r++) ancestor.push((await ancestorRound(containers)).ms);
+  const ancestorSummary = A > 0 ? summarize(ancestor) : undefined;
 
   // Memory on its own: a fresh outpost scraped back to back with nothing else running (the
   // timing instance above shared the machine with the procfs instance and the ancestor).
   let memory: { rssAt100KiB: number; rssAtKKiB: number; peakKiB: number; collections: number } | undefined;
   if (K > 0) {
-    log(`running a fresh outpost (auto) to ${K} collections for its memory`);
+    log(`running a fresh outpost (ebpf) to ${K} collections for its memory`);
     await auto.stop();
-    const alone = await OutpostProcess.start(main, 'auto');
+    const alone = await OutpostProcess.start(main, 'ebpf');
     try {
       let rssAt100 = 0;
       while (alone.collections < K) {
@@ -122,9 +127,10 @@ try {
     }
   }
 
-  const last = scrapes.auto.at(-1)!;
+  const last = scrapes.ebpf.at(-1)!;
   const floorMedian = summarize(floor).median;
-  const outpostMedian = summarize(scrapes.auto.map((s) => s.collectionMs)).median;
+  const medianOf = (list: Scrape[]) => summarize(list.map((s) => s.collectionMs)).median;
+  const outpostMedian = medianOf(scrapes.ebpf);
   const outpostSummary = (list: Scrape[], cpu: number) => ({
     source: list[0]!.source,
     collectionMs: summarize(list.map((s) => s.collectionMs)),
@@ -145,18 +151,24 @@ try {
     params: { containers: N, connections: M, rounds: R, ancestorRounds: A, policy: values.policy ?? false },
     sockets: floorSockets,
     floor: { collectionMs: summarize(floor) },
-    outpost: { ...outpostSummary(scrapes.auto, cpuPerCollectionMs.auto), peakRssKiB: peakOfTimingInstance, metricsBytes: last.bytes, series: last.series, memory },
+    outpost: { ...outpostSummary(scrapes.ebpf, cpuPerCollectionMs.ebpf), peakRssKiB: peakOfTimingInstance, metricsBytes: last.bytes, series: last.series, memory },
+    outpostNetlink: outpostSummary(scrapes.netlink, cpuPerCollectionMs.netlink),
     outpostProcfs: outpostSummary(scrapes.procfs, cpuPerCollectionMs.procfs),
     baseline: baseline ? { directory: values.baseline, ...outpostSummary(scrapes.baseline, cpuPerCollectionMs.baseline) } : undefined,
-    ancestor: { collectionMs: summarize(ancestor) },
+    ancestor: ancestorSummary ? { collectionMs: ancestorSummary } : undefined,
+    // What reading the sockets costs per container and per socket: the sockets stage over N and over the sockets.
+    perContainerMs: Object.fromEntries(SOURCES.map((s) => [s, summarize(scrapes[s].map((x) => x.stagesMs.sockets ?? 0)).median / N])),
+    perSocketUs: Object.fromEntries(SOURCES.map((s) => [s, (summarize(scrapes[s].map((x) => x.stagesMs.sockets ?? 0)).median / floorSockets) * 1000])),
     ratios: {
       outpostOverFloor: outpostMedian / floorMedian,
-      ancestorOverOutpost: summarize(ancestor).median / outpostMedian,
-      procfsOverFloor: summarize(scrapes.procfs.map((s) => s.collectionMs)).median / floorMedian,
+      netlinkOverFloor: medianOf(scrapes.netlink) / floorMedian,
+      ebpfOverNetlink: outpostMedian / medianOf(scrapes.netlink),
+      ancestorOverOutpost: ancestorSummary ? ancestorSummary.median / outpostMedian : undefined,
+      procfsOverFloor: medianOf(scrapes.procfs) / floorMedian,
       ...(baseline && {
-        outpostOverBaseline: outpostMedian / summarize(scrapes.baseline.map((s) => s.collectionMs)).median,
-        outpostOverBaselineCpu: cpuPerCollectionMs.auto / cpuPerCollectionMs.baseline,
-        outpostOverBaselineWall: summarize(scrapes.auto.map((s) => s.wallMs)).median / summarize(scrapes.baseline.map((s) => s.wallMs)).median,
+        outpostOverBaseline: outpostMedian / medianOf(scrapes.baseline),
+        outpostOverBaselineCpu: cpuPerCollectionMs.ebpf / cpuPerCollectionMs.baseline,
+        outpostOverBaselineWall: summarize(scrapes.ebpf.map((s) => s.wallMs)).median / summarize(scrapes.baseline.map((s) => s.wallMs)).median,
       }),
     },
   };
@@ -167,17 +179,24 @@ try {
   const ms = (s: { median: number; p95: number }) => `${s.median.toFixed(1)} ms (p95 ${s.p95.toFixed(1)})`;
   console.log(`N=${N} M=${M}: ${floorSockets} sockets in ${N} namespaces`);
   console.log(`  floor (netlink dumps, sequential, C)  ${ms(result.floor.collectionMs)}`);
-  console.log(`  outpost, ${result.outpost.source.padEnd(7)} collection     ${ms(result.outpost.collectionMs)}, CPU ${cpuPerCollectionMs.auto.toFixed(1)} ms, sockets stage ${ms(result.outpost.socketsStageMs)}`);
-  console.log(`  outpost, procfs  collection     ${ms(result.outpostProcfs.collectionMs)}, CPU ${cpuPerCollectionMs.procfs.toFixed(1)} ms`);
-  console.log(`  ancestor (docker exec, sequential)    ${ms(result.ancestor.collectionMs)}`);
+  for (const [source, summary] of [['ebpf', result.outpost], ['netlink', result.outpostNetlink], ['procfs', result.outpostProcfs]] as const) {
+    console.log(
+      `  outpost, ${summary.source.padEnd(7)} collection     ${ms(summary.collectionMs)}, CPU ${cpuPerCollectionMs[source].toFixed(1)} ms, sockets stage ${ms(summary.socketsStageMs)}` +
+        ` = ${result.perContainerMs[source]!.toFixed(3)} ms a container, ${result.perSocketUs[source]!.toFixed(1)} µs a socket`,
+    );
+  }
+  if (result.ancestor) console.log(`  ancestor (docker exec, sequential)    ${ms(result.ancestor.collectionMs)}`);
   if (result.baseline) {
     console.log(`  baseline (${values.baseline}) collection ${ms(result.baseline.collectionMs)}, CPU ${cpuPerCollectionMs.baseline.toFixed(1)} ms, scrape ${ms(result.baseline.scrapeWallMs)}`);
     console.log(
       `  outpost/baseline: collection ×${result.ratios.outpostOverBaseline!.toFixed(3)}, CPU ×${result.ratios.outpostOverBaselineCpu!.toFixed(3)}, scrape wall ×${result.ratios.outpostOverBaselineWall!.toFixed(3)}`,
     );
   }
-  console.log(`  outpost/floor ×${result.ratios.outpostOverFloor.toFixed(2)}, ancestor/outpost ×${result.ratios.ancestorOverOutpost.toFixed(0)}, procfs/floor ×${result.ratios.procfsOverFloor.toFixed(2)}`);
-  console.log(`  outpost peak RSS (timing run, beside the procfs instance) ${(result.outpost.peakRssKiB / 1024).toFixed(1)} MB, /metrics ${last.bytes} bytes, ${last.series} series`);
+  console.log(
+    `  ebpf/floor ×${result.ratios.outpostOverFloor.toFixed(2)}, netlink/floor ×${result.ratios.netlinkOverFloor.toFixed(2)}, ebpf/netlink ×${result.ratios.ebpfOverNetlink.toFixed(2)}, procfs/floor ×${result.ratios.procfsOverFloor.toFixed(2)}` +
+      (result.ratios.ancestorOverOutpost ? `, ancestor/ebpf ×${result.ratios.ancestorOverOutpost.toFixed(0)}` : ''),
+  );
+  console.log(`  outpost (ebpf) peak RSS (timing run, beside the other instances) ${(result.outpost.peakRssKiB / 1024).toFixed(1)} MB, /metrics ${last.bytes} bytes, ${last.series} series`);
   if (memory) {
     console.log(
       `  alone: RSS after 100 collections ${(memory.rssAt100KiB / 1024).toFixed(1)} MB, after ${K} ${(memory.rssAtKKiB / 1024).toFixed(1)} MB (×${(memory.rssAtKKiB / memory.rssAt100KiB).toFixed(3)}), peak ${(memory.peakKiB / 1024).toFixed(1)} MB`,
@@ -185,8 +204,7 @@ try {
   }
   console.log(`  written to ${out}`);
 } finally {
-  await auto.stop().catch(() => undefined);
-  await procfs.stop().catch(() => undefined);
+  for (const source of SOURCES) await instances[source].stop().catch(() => undefined);
   await baseline?.stop().catch(() => undefined);
   if (!values.keep) await removeScenario();
 }

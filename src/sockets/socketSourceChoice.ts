@@ -88,7 +88,7 @@ function loadEbpfSource(options: SourceChoiceOptions): EbpfSocketSource | Error 
           ? `this kernel has no BTF (${KERNEL_BTF} is missing or empty; it comes with CONFIG_DEBUG_INFO_BTF)`
           : code === 'ENOENT'
             ? `is ${objectPath} there?`
-            : 'it needs a kernel with BPF iterators and tp_btf (5.8 or later)';
+            : 'it needs a kernel with BTF, BPF iterators and tp_btf (5.12 or later)';
     return new Error(`loading ${objectPath} failed (${errorMessage(error)}; ${hint})`);
   }
 }

@@ -178,6 +178,13 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
     }
   });
 
+  it('loads the committed prebuilt BPF object, for hosts without clang', async () => {
+    const prebuilt = new URL('../../native/bpf/outpost.bpf.o', import.meta.url).pathname;
+    const { source, lines } = await choose('ebpf', { bpfObjectPath: prebuilt });
+    expect(source.name).toBe('ebpf');
+    expect(lines()).toEqual([]);
+  });
+
   it.each([
     ['the BPF object is missing', { bpfObjectPath: missing('object.bpf.o') }, /loading .*outpost-no-such-object\.bpf\.o failed \(open: No such file or directory/],
     ['the eBPF addon is not built', { bpfAddonPath: missing('bpf.node') }, /the eBPF addon is not usable \(cannot load .*outpost-no-such-bpf\.node/],

@@ -29,8 +29,10 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY bin ./bin
 COPY --from=build /app/native/build/Release ./native/build/Release
 EXPOSE 9057
 # Follows OUTPOST_WEB_LISTEN_ADDRESS: set the listen address by environment, not flag, in a container.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s CMD ["node", "dist/healthcheck.js"]
-ENTRYPOINT ["node", "dist/main.js"]
+# The launcher sets the memory settings outpost is measured with (README "Performance").
+ENTRYPOINT ["bin/outpost"]

@@ -62,14 +62,13 @@ mkdirSync(dirname(floorBinary), { recursive: true });
 execFileSync('cc', ['-O2', '-o', floorBinary, join(ROOT, 'bench', 'floor.c')]);
 
 const containers = await createScenario(N, M, log, values.policy ?? false);
-const main = join(ROOT, 'dist', 'main.js');
 const SOURCES = ['ebpf', 'netlink', 'procfs'] as const;
 type Source = (typeof SOURCES)[number];
 const instances = {} as Record<Source, OutpostProcess>;
-for (const source of SOURCES) instances[source] = await OutpostProcess.start(main, source);
+for (const source of SOURCES) instances[source] = await OutpostProcess.start(ROOT, source);
 // The timing and memory subject: what `auto` picks as root.
 const auto = instances.ebpf;
-const baseline = values.baseline ? await OutpostProcess.start(join(values.baseline, 'dist', 'main.js'), 'auto') : undefined;
+const baseline = values.baseline ? await OutpostProcess.start(values.baseline, 'auto') : undefined;
 try {
   // Until every connection is up at both ends (each end in its own namespace).
   for (let i = 0; ; i++) {
@@ -113,7 +112,7 @@ try {
   if (K > 0) {
     log(`running a fresh outpost (ebpf) to ${K} collections for its memory`);
     await auto.stop();
-    const alone = await OutpostProcess.start(main, 'ebpf');
+    const alone = await OutpostProcess.start(ROOT, 'ebpf');
     try {
       let rssAt100 = 0;
       while (alone.collections < K) {

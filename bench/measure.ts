@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import type { BenchContainer } from './scenario.js';
@@ -68,7 +69,7 @@ export interface Scrape {
   up: boolean;
 }
 
-/** outpost as the program users run (dist/main.js), on loopback, measured from outside. */
+/** outpost as the program users run (bin/outpost), on loopback, measured from outside. */
 export class OutpostProcess {
   readonly #child: ChildProcess;
   readonly #url: string;
@@ -79,9 +80,12 @@ export class OutpostProcess {
     this.#url = url;
   }
 
-  static async start(main: string, source: string): Promise<OutpostProcess> {
+  /** `checkout`'s outpost as users start it: its bin/outpost launcher, else node dist/main.js (older checkouts). */
+  static async start(checkout: string, source: string): Promise<OutpostProcess> {
     const port = await freePort();
-    const child = spawn(process.execPath, [main, `--web.listen-address=127.0.0.1:${port}`, `--collector.source=${source}`, '--log.level=warn'], {
+    const launcher = join(checkout, 'bin', 'outpost');
+    const [command, ...args] = existsSync(launcher) ? [launcher] : [process.execPath, join(checkout, 'dist', 'main.js')];
+    const child = spawn(command!, [...args, `--web.listen-address=127.0.0.1:${port}`, `--collector.source=${source}`, '--log.level=warn'], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const outpost = new OutpostProcess(child, `http://127.0.0.1:${port}`);

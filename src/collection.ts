@@ -14,7 +14,7 @@ import type { PolicyEvaluation } from './policy/expectedLinks.js';
 import type { HostNamespace } from './namespaces/hostNamespace.js';
 import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from './namespaces/netNamespaces.js';
 import { externalHostAddresses } from './sockets/hostAddresses.js';
-import type { SocketReadResult, SocketSource } from './sockets/socketSource.js';
+import type { SocketReadResult, SocketSource, SourceLosses } from './sockets/socketSource.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
 export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links', 'policy'] as const;
@@ -34,8 +34,10 @@ export interface Collection {
   /** One entry per container whose sockets were read. */
   links: ContainerLinks[];
   stages: Record<Stage, StageResult>;
-  /** Source of the sockets (procfs, netlink, exec). */
+  /** Source of the sockets (ebpf, netlink, procfs, exec). */
   source: string;
+  /** What a source with events lost since it started (outpost_source_records_lost_total). */
+  sourceLosses?: SourceLosses;
   /** Connection ends remembered between collections (bounded by the sockets the kernel lists). */
   trackedConnections: number;
   /** The links judged by the expected-links policy (undefined until the policy stage ran). */
@@ -196,6 +198,7 @@ export class Collector {
       }
     }
     for (const r of read.read) this.counters.parseErrors += r.parseErrors;
+    collection.sourceLosses = source.losses?.();
 
     const [sockets, passed, failedConnects] = await timed('attribution', () => {
       // Passed ends and failed connects are accepted by (or aimed at) the listeners of the read.

@@ -124,6 +124,12 @@ export class Exposition {
     'Connection ends remembered between collections to count each connection once; bounded by the sockets the kernel lists.',
     [],
   );
+  readonly #sourceLosses = new Counter({
+    name: 'outpost_source_records_lost_total',
+    help: 'What the ebpf source could not keep or pass on since it started, by reason: ring_buffer_full (connection events the kernel had no room for), queue_full (events dropped between two scrapes), tracked_map_full (sockets not tracked). Past 0, container_tcp_connections_total and the sockets listed may miss some.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly #parseErrors = new Counter({
     name: 'outpost_parse_errors_total',
     help: 'Lines of the kernel TCP tables that did not parse and were skipped.',
@@ -185,6 +191,7 @@ export class Exposition {
     this.#unexpectedConnections.reset();
     this.#connectFailures.reset();
     this.#unattributed.reset();
+    this.#sourceLosses.reset();
 
     this.#up.set(collection.up ? 1 : 0);
     for (const address of collection.hostAddresses) this.#hostAddressInfo.set({ address }, 1);
@@ -228,6 +235,7 @@ export class Exposition {
     for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.inc({ namespace }, total);
     for (const [container, count] of counters.readErrors) this.#readErrors.inc({ container }, count);
     this.#parseErrors.inc(counters.parseErrors);
+    for (const [reason, total] of Object.entries(collection.sourceLosses ?? {})) this.#sourceLosses.inc({ reason }, total);
   }
 
   #setPolicy(policy: PolicyEvaluation | undefined): void {

@@ -6,7 +6,7 @@ import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespace
 import type { BpfAddon, BpfHandle } from './bpfAddon.js';
 import { decodeBpfRecords, TCP_STATE_CODE, type BpfSocket } from './bpfRecords.js';
 import { containerIdOfCgroup } from './socketOwners.js';
-import type { NamespaceSockets, SocketReadResult, SocketSource } from './socketSource.js';
+import type { NamespaceSockets, SocketReadResult, SocketSource, SourceLosses } from './socketSource.js';
 
 /** How long the kernel keeps a timewait socket (TCP_TIMEWAIT_LEN, fixed). */
 const TIME_WAIT_NS = 60e9;
@@ -47,9 +47,9 @@ export class EbpfSocketSource implements SocketSource {
     this.#options = options;
   }
 
-  /** What the programs could not keep or send: counted, since they make counts inexact. */
-  counters(): { trackedFull: number; eventsLost: number; eventsDropped: number } {
-    return this.#options.addon.counters(this.#options.handle);
+  losses(): SourceLosses {
+    const { eventsLost, eventsDropped, trackedFull } = this.#options.addon.counters(this.#options.handle);
+    return { ring_buffer_full: eventsLost, queue_full: eventsDropped, tracked_map_full: trackedFull };
   }
 
   async read(namespaces: readonly NetNamespace[]): Promise<SocketReadResult> {

@@ -33,10 +33,19 @@ export interface SocketReadResult {
   failedConnects?: NamespaceSockets[];
 }
 
+/**
+ * What a source with events could not keep or pass on since it started, by reason: events the
+ * kernel's ring buffer had no room for, events dropped between two reads (outpost's queue full),
+ * sockets the tracking map had no room for. Past 0, counts and listings may miss something.
+ */
+export type SourceLosses = Record<'ring_buffer_full' | 'queue_full' | 'tracked_map_full', number>;
+
 /** A way to read the TCP sockets of network namespaces. */
 export interface SocketSource {
   readonly name: 'procfs' | 'netlink' | 'exec' | 'ebpf';
   read(namespaces: readonly NetNamespace[]): Promise<SocketReadResult>;
+  /** Sources with events (ebpf): what they lost so far. */
+  losses?(): SourceLosses;
   /** Releases what the source holds in the kernel (the eBPF programs). */
   close?(): void;
 }

@@ -91,4 +91,11 @@ describe('connections seen as they happen (ebpf source)', () => {
     // Only a source with events sees them.
     expect(select(n, 'container_tcp_connect_failures_total')).toEqual([]);
   });
+
+  it('reports what it lost, by reason: nothing here, where every count above was exact', async () => {
+    const [e, n] = await Promise.all([ebpf.scrape(), netlink.scrape()]);
+    const lost = select(e, 'outpost_source_records_lost_total').map((s) => `${s.labels.reason} ${s.value}`).sort();
+    expect(lost).toEqual(['queue_full 0', 'ring_buffer_full 0', 'tracked_map_full 0']);
+    expect(select(n, 'outpost_source_records_lost_total')).toEqual([]);
+  });
 });

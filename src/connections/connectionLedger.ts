@@ -57,7 +57,8 @@ export class ConnectionLedger {
    * Takes the sockets of one collection and returns the ends of the connections first seen in
    * it (one end, or both when both are on this host and still listed). `kept`: ids of namespaces
    * that were not read this time but still exist, whose memory stays. `passed`: ends a source saw
-   * established and gone between two reads (ebpf); new unless seen listed before, never remembered.
+   * established since the last read and no longer lists as established (ebpf); new unless seen
+   * listed before, remembered only while the kernel still lists them (opening).
    */
   observe(sockets: readonly AttributedSocket[], kept: ReadonlySet<string> = new Set(), passed: readonly AttributedSocket[] = []): AttributedSocket[] {
     const before = this.#ends;
@@ -90,13 +91,21 @@ export class ConnectionLedger {
     for (const [connection, ends] of seen) {
       if (!known.has(connection) || renewed.has(connection)) fresh.push(...ends);
     }
+    // Passed ends the kernel still lists, as opening (the read came before the handshake's end).
+    const opening = new Set<string>();
+    if (passed.length > 0) {
+      for (const s of sockets) if (!CONNECTION_STATES.has(s.state)) opening.add(`${memoryKey(s.namespace.id, s)}|${s.cookie}`);
+    }
     for (const end of passed) {
       const key = memoryKey(end.namespace.id, end);
       const last = now.get(key) ?? before.get(key);
       if (last && (last.cookie === end.cookie || last.cookie === 0)) continue; // counted while it was listed
       fresh.push(end);
-      // Remembered: listed established next time (it was still opening this time), it is not new.
-      if (!now.has(key)) now.set(key, { namespaceId: end.namespace.id, connection: connectionKey(end.namespace.id, end), cookie: end.cookie, closing: false, holderId: end.container?.id });
+      // Listed established next time, it is not new: remembered. One that is gone is not (what
+      // the ledger remembers is what the kernel lists).
+      if (!now.has(key) && opening.has(`${key}|${end.cookie}`)) {
+        now.set(key, { namespaceId: end.namespace.id, connection: connectionKey(end.namespace.id, end), cookie: end.cookie, closing: false, holderId: end.container?.id });
+      }
     }
     return fresh;
   }

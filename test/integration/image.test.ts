@@ -104,8 +104,12 @@ describe('the container image, run with least privilege', () => {
     const init = Number(await docker(['inspect', '-f', '{{.State.Pid}}', outpost]));
     expect((await readFile(`/proc/${init}/comm`, 'utf8')).trim()).toBe('docker-init');
     const top = await docker(['top', outpost, '-eo', 'pid,args']);
-    const nodeLine = top.split('\n').find((l) => /\bnode dist\/main\.js\b/.test(l) && !l.includes('docker-init'))!;
-    const status = await readFile(`/proc/${nodeLine.trim().split(/\s+/)[0]}/status`, 'utf8');
+    // bin/outpost exec'd node with its memory settings (the launcher's shell is gone).
+    const nodeLine = top.split('\n').find((l) => /\bnode --max-semi-space-size=1 --heap-growing-percent=10 \S*dist\/main\.js\b/.test(l) && !l.includes('docker-init'))!;
+    expect(top).not.toMatch(/\bsh\b.*bin\/outpost/);
+    const nodePid = nodeLine.trim().split(/\s+/)[0];
+    expect((await readFile(`/proc/${nodePid}/environ`, 'utf8')).split('\0')).toContain('MALLOC_ARENA_MAX=1');
+    const status = await readFile(`/proc/${nodePid}/status`, 'utf8');
     const field = (name: string) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)![1]!;
     expect(field('Uid').split(/\s+/)[0]).toBe('0');
     expect(BigInt(`0x${field('CapEff')}`)).toBe(CAP_SYS_PTRACE);

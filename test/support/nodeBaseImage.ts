@@ -10,7 +10,7 @@ const exec = promisify(execFile);
 /** Name of the stand-in for the Node base image; the Dockerfile gets it as NODE_IMAGE. */
 export const NODE_STAND_IN = `outpost-test/node-standin:${process.versions.node}`;
 
-const SHELL_APPLETS = ['sh', 'ls', 'cat', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'chmod', 'chown', 'env', 'id', 'ps', 'sleep', 'wget', 'grep', 'sed'];
+const SHELL_APPLETS = ['sh', 'ls', 'cat', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'chmod', 'chown', 'env', 'id', 'ps', 'sleep', 'wget', 'grep', 'sed', 'readlink'];
 
 /**
  * No registry is reachable here, so the Node base image is made from this machine's node

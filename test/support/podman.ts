@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { TEST_IMAGE, docker, waitFor } from './docker.js';
@@ -24,9 +25,17 @@ export class PodmanService {
     this.#child = child;
   }
 
+  /**
+   * runc (which Docker's package brings) rather than crun where the host's cgroups are hybrid
+   * (v1 controllers with a v2 mount beside them): crun refuses to start containers there.
+   */
+  static #runtime(): string[] {
+    return existsSync('/sys/fs/cgroup/unified') && existsSync('/usr/sbin/runc') ? ['--runtime', 'runc'] : [];
+  }
+
   static async start(): Promise<PodmanService> {
     await rm('/run/outpost-it-podman.sock', { force: true });
-    const child = spawn('podman', ['system', 'service', '--time=0', 'unix:///run/outpost-it-podman.sock'], { stdio: 'ignore' });
+    const child = spawn('podman', [...PodmanService.#runtime(), 'system', 'service', '--time=0', 'unix:///run/outpost-it-podman.sock'], { stdio: 'ignore' });
     const service = new PodmanService(child);
     await waitFor('the Podman API to answer', async () => (await docker(['version', '-f', '{{.Server.Version}}'], service.host)) !== '', 30_000);
     await exec('sh', ['-c', `docker save ${TEST_IMAGE} | podman load -q`]);

@@ -73,3 +73,31 @@ describe('a reused 4-tuple is a new connection', () => {
     expect(again.observe(capturedCollection('b', 'netlink'))).toEqual([]);
   });
 });
+
+describe('ends a source saw pass between two reads (ebpf)', () => {
+  // The client's end of the long connection, as an event would give it: established, same cookie.
+  const longEnd = () => capturedCollection('a', 'netlink').find((s) => s.namespace === clientNs && s.state === 'established')!;
+
+  it('counts a passed end that is gone, once, and does not remember it', () => {
+    const ledger = new ConnectionLedger();
+    const listed = capturedCollection('b', 'netlink').filter((s) => s.localPort !== longEnd().localPort && s.remotePort !== longEnd().localPort);
+    ledger.observe(listed);
+    const size = ledger.size;
+    expect(ends(ledger.observe(listed, new Set(), [longEnd()]))).toEqual(['outpost-capture-client established 10.213.41.3:57406 10.213.41.2:8080']);
+    expect(ledger.size).toBe(size);
+  });
+
+  it('does not count it again once the kernel lists it established, when it was listed opening', () => {
+    const ledger = new ConnectionLedger();
+    const opening = capturedCollection('a', 'netlink').map((s) => (s.cookie === longEnd().cookie ? { ...s, state: 'syn_sent' as const } : s));
+    const first = ledger.observe(opening, new Set(), [longEnd()]);
+    expect(ends(first).filter((e) => e.includes('57406'))).toHaveLength(2);
+    expect(ends(ledger.observe(capturedCollection('a', 'netlink')))).toEqual([]);
+  });
+
+  it('does not count an end that was listed before', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(capturedCollection('a', 'netlink'));
+    expect(ledger.observe(capturedCollection('a', 'netlink'), new Set(), [longEnd()])).toEqual([]);
+  });
+});

@@ -98,8 +98,10 @@ export class ConnectionLedger {
     }
     for (const end of passed) {
       const key = memoryKey(end.namespace.id, end);
-      const last = now.get(key) ?? before.get(key);
-      if (last && (last.cookie === end.cookie || last.cookie === 0)) continue; // counted while it was listed
+      // Counted while it was listed, last time or this time. Both are asked: on a 4-tuple the
+      // kernel reused, one of them is the newer connection's.
+      const listed = (m: EndMemory | undefined) => m !== undefined && (m.cookie === end.cookie || m.cookie === 0);
+      if (listed(now.get(key)) || listed(before.get(key))) continue;
       fresh.push(end);
       // Listed established next time, it is not new: remembered. One that is gone is not (what
       // the ledger remembers is what the kernel lists).

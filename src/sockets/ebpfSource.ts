@@ -128,20 +128,23 @@ export class EbpfSocketSource implements SocketSource {
 export function listedSockets(held: readonly BpfSocket[], tracked: readonly BpfSocket[]): BpfSocket[] {
   const byCookie = new Map<number, BpfSocket>();
   for (const s of held) if (!byCookie.has(s.socket.cookie)) byCookie.set(s.socket.cookie, s);
-  return [...byCookie.values(), ...unheldSockets(tracked, new Set(byCookie.keys()))];
+  const listed = [...byCookie.values()];
+  return [...listed, ...unheldSockets(tracked, listed)];
 }
 
 /**
  * The tracked sockets no file held at the walk: not closed, not seen by the walk, and for a
- * timewait socket, not replaced by a newer socket on its 4-tuple (the kernel reuses one).
+ * timewait socket, not replaced by a newer socket on its 4-tuple, held or not (the kernel reuses
+ * a 4-tuple in TIME_WAIT for a new connection, and ends the timewait socket without a word).
  */
-export function unheldSockets(tracked: readonly BpfSocket[], held: ReadonlySet<number>): BpfSocket[] {
+export function unheldSockets(tracked: readonly BpfSocket[], held: readonly BpfSocket[]): BpfSocket[] {
   const tuple = (s: BpfSocket) => `${s.netns}|${s.socket.localAddress}|${s.socket.localPort}|${s.socket.remoteAddress}|${s.socket.remotePort}`;
-  const live = tracked.filter((s) => s.sinceNs === 0 && !held.has(s.socket.cookie));
-  const inUse = new Set(live.map(tuple));
+  const heldCookies = new Set(held.map((s) => s.socket.cookie));
+  const live = tracked.filter((s) => s.sinceNs === 0 && !heldCookies.has(s.socket.cookie));
+  const inUse = new Set([...held, ...live].map(tuple));
   const newestTimeWait = new Map<string, BpfSocket>();
   for (const s of tracked) {
-    if (s.sinceNs === 0 || held.has(s.socket.cookie) || inUse.has(tuple(s))) continue;
+    if (s.sinceNs === 0 || heldCookies.has(s.socket.cookie) || inUse.has(tuple(s))) continue;
     const other = newestTimeWait.get(tuple(s));
     if (!other || other.sinceNs < s.sinceNs) newestTimeWait.set(tuple(s), s);
   }

@@ -101,3 +101,19 @@ describe('ends a source saw pass between two reads (ebpf)', () => {
     expect(ledger.observe(capturedCollection('a', 'netlink'), new Set(), [longEnd()])).toEqual([]);
   });
 });
+
+describe('a passed end on a 4-tuple the kernel reused', () => {
+  it('is not counted again when it was listed last time and a newer connection holds its 4-tuple now', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(capturedCollection('a', 'netlink'));
+    const old = capturedCollection('a', 'netlink').find((s) => s.namespace === clientNs && s.state === 'established')!;
+    // This time the kernel lists a newer connection on the same 4-tuple (another cookie); the
+    // old one's establishment arrives as an event only now.
+    const ofIt = (s: AttributedSocket) => s.localPort === old.localPort || s.remotePort === old.localPort;
+    const reused = capturedCollection('a', 'netlink').map((s) => (ofIt(s) ? { ...s, cookie: s.cookie + 1000 } : s));
+    const fresh = ledger.observe(reused, new Set(), [old]);
+    // The newer connection, at both ends; the old one not again.
+    expect(fresh.map((s) => s.cookie).sort()).toEqual(reused.filter(ofIt).map((s) => s.cookie).sort());
+    expect(fresh).toHaveLength(2);
+  });
+});

@@ -68,18 +68,21 @@ describe('unheldSockets', () => {
   const live = walk.sockets.find((s) => s.socket.state === 'established')!;
 
   it('drops what a file holds', () => {
-    expect(unheldSockets([timeWait], new Set([timeWait.socket.cookie]))).toEqual([]);
-    expect(unheldSockets([timeWait], new Set())).toEqual([timeWait]);
+    expect(unheldSockets([timeWait], [timeWait])).toEqual([]);
+    expect(unheldSockets([timeWait], [])).toEqual([timeWait]);
   });
 
-  it('keeps, of two timewait sockets on one 4-tuple, the newer; none when a live socket uses it again', () => {
+  it('keeps, of two timewait sockets on one 4-tuple, the newer; none when a socket uses it again, held or not', () => {
     const older = { ...timeWait, sinceNs: timeWait.sinceNs - 1e9, socket: { ...timeWait.socket, cookie: 1 } };
-    expect(unheldSockets([older, timeWait], new Set())).toEqual([timeWait]);
-    expect(unheldSockets([timeWait, older], new Set())).toEqual([timeWait]);
+    expect(unheldSockets([older, timeWait], [])).toEqual([timeWait]);
+    expect(unheldSockets([timeWait, older], [])).toEqual([timeWait]);
     const reused = { ...live, netns: timeWait.netns, socket: { ...timeWait.socket, state: 'established' as const, cookie: 2 }, sinceNs: 0 };
-    expect(unheldSockets([timeWait, reused], new Set())).toEqual([reused]);
+    expect(unheldSockets([timeWait, reused], [])).toEqual([reused]);
+    // The new connection held by its process (listed by the walk): the timewait socket is gone too.
+    expect(unheldSockets([timeWait, reused], [reused])).toEqual([]);
     // The same 4-tuple in another namespace is another socket.
     const elsewhere = { ...reused, netns: reused.netns + 1 };
-    expect(unheldSockets([timeWait, elsewhere], new Set())).toEqual([elsewhere, timeWait]);
+    expect(unheldSockets([timeWait, elsewhere], [])).toEqual([elsewhere, timeWait]);
+    expect(unheldSockets([timeWait], [elsewhere])).toEqual([timeWait]);
   });
 });

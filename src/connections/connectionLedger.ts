@@ -68,6 +68,10 @@ export class ConnectionLedger {
     for (const s of sockets) {
       if (!CONNECTION_STATES.has(s.state)) continue;
       const key = memoryKey(s.namespace.id, s);
+      // One end a 4-tuple in a collection: a read of /proc/net/tcp is not atomic, and a socket
+      // that moves in the kernel's table while it is read (established → time_wait) can be
+      // listed twice. The first one listed stands.
+      if (now.has(key)) continue;
       const connection = connectionKey(s.namespace.id, s);
       const closing = s.state !== 'established';
       const last = before.get(key);

@@ -117,3 +117,14 @@ describe('a passed end on a 4-tuple the kernel reused', () => {
     expect(fresh).toHaveLength(2);
   });
 });
+
+describe('a socket listed twice in one read (/proc/net/tcp is not read atomically)', () => {
+  it.each<Source>(['netlink', 'procfs'])('counts its connection once (%s)', (source) => {
+    const ledger = new ConnectionLedger();
+    const sockets = capturedCollection('a', source);
+    const timeWait = sockets.find((s) => s.state === 'time_wait')!;
+    const twice = [...sockets, { ...timeWait }, { ...timeWait, state: 'fin_wait2' as const }];
+    expect(ends(ledger.observe(twice))).toEqual(ends(new ConnectionLedger().observe(sockets)));
+    expect(ledger.size).toBe(5);
+  });
+});

@@ -1,6 +1,6 @@
 import { readFile, readlink } from 'node:fs/promises';
-import type { Container } from '../docker/container.js';
 import { join } from 'node:path';
+import type { Container } from '../docker/container.js';
 import { NamespaceUnreadableError, errorMessage } from '../errors.js';
 import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
 import type { BpfAddon, BpfHandle } from './bpfAddon.js';

@@ -4,17 +4,17 @@ import { performance } from 'node:perf_hooks';
 import { ConnectionLedger } from './connections/connectionLedger.js';
 import type { Container } from './docker/container.js';
 import type { DockerNetwork } from './docker/network.js';
-import { attributeSockets } from './links/attribution.js';
+import { attributeRead } from './links/attribution.js';
 import { DEFAULT_EPHEMERAL_RANGE, parsePortRange } from './links/classification.js';
-import { buildContainerLinks, LinkContext, type ContainerLinks, type EstablishedGroup } from './links/containerLinks.js';
+import { buildContainerLinks, LinkContext, type ContainerLinks } from './links/containerLinks.js';
 import { ConnectionTotals } from './links/connectionTotals.js';
-import { countNewConnections } from './links/newConnections.js';
+import { countNewConnections, newConnectionsOf } from './links/newConnections.js';
 import type { Logger } from './log.js';
 import type { PolicyEvaluation } from './policy/expectedLinks.js';
 import type { HostNamespace } from './namespaces/hostNamespace.js';
 import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from './namespaces/netNamespaces.js';
 import { externalHostAddresses } from './sockets/hostAddresses.js';
-import type { SocketReadResult, SocketSource, SourceLosses } from './sockets/socketSource.js';
+import type { SocketSource, SourceLosses } from './sockets/socketSource.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
 export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links', 'policy'] as const;
@@ -200,11 +200,7 @@ export class Collector {
     for (const r of read.read) this.counters.parseErrors += r.parseErrors;
     collection.sourceLosses = source.losses?.();
 
-    const [sockets, passed, failedConnects] = await timed('attribution', () => {
-      // Passed ends and failed connects are accepted by (or aimed at) the listeners of the read.
-      const attribute = (namespaces: SocketReadResult['read'] = []) => attributeSockets(namespaces, this.#ledger.holderOf, read.read);
-      return [attribute(read.read), attribute(read.passed), attribute(read.failedConnects)] as const;
-    });
+    const { sockets, passed, failedConnects } = await timed('attribution', () => attributeRead(read, this.#ledger.holderOf));
     // A namespace that could not be read this time keeps what was remembered of it.
     const newEnds = await timed('connections', () => this.#ledger.observe(sockets, new Set(read.failed.map((f) => f.namespace.id)), passed));
     collection.trackedConnections = this.#ledger.size;
@@ -226,7 +222,7 @@ export class Collector {
       const links = buildContainerLinks(sockets, namespaces.flatMap((ns) => ns.containers), context, this.#options, counted.byContainer);
       this.counters.connections.add(links, counted.unattributed, Date.now());
       const failures = countNewConnections(failedConnects, context, { countPeers: false });
-      this.counters.connectFailures.add(withNewConnections(links, failures.byContainer), failures.unattributed, Date.now());
+      this.counters.connectFailures.add(newConnectionsOf(links, failures), failures.unattributed, Date.now());
       return links;
     });
     const judged = await timed('policy', () => this.#options.policy.evaluate(collection.links, peerContainers));
@@ -272,9 +268,4 @@ export class Collector {
     this.counters.unexpectedConnections.retainContainers(names);
     this.counters.connectFailures.retainContainers(names);
   }
-}
-
-/** The links' containers, each with its groups of `byContainer` as its new connections (for ConnectionTotals.add). */
-function withNewConnections(links: readonly ContainerLinks[], byContainer: ReadonlyMap<string, EstablishedGroup[]>) {
-  return links.map(({ container }) => ({ container, newConnections: byContainer.get(container.id) ?? [] }));
 }

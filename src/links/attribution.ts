@@ -1,7 +1,7 @@
 import type { Container } from '../docker/container.js';
 import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
 import { isUnspecified } from '../sockets/ipAddress.js';
-import type { NamespaceSockets } from '../sockets/socketSource.js';
+import type { NamespaceSockets, SocketReadResult } from '../sockets/socketSource.js';
 import type { TcpSocket } from '../sockets/tcpSocket.js';
 
 /** A socket with the container it belongs to. */
@@ -73,6 +73,22 @@ export function attributeSockets(
     }
   }
   return attributed;
+}
+
+/** A read's sockets, and (sources with events) its passed ends and failed connects, attributed. */
+export interface AttributedRead {
+  sockets: AttributedSocket[];
+  passed: AttributedSocket[];
+  failedConnects: AttributedSocket[];
+}
+
+/**
+ * attributeSockets for each part of a read. Passed ends and failed connects were read apart from
+ * the listing: the listeners that accepted them (or that they were aimed at) are the listing's.
+ */
+export function attributeRead(read: SocketReadResult, remembered?: RememberedHolder): AttributedRead {
+  const attribute = (namespaces: readonly NamespaceSockets[] = []) => attributeSockets(namespaces, remembered, read.read);
+  return { sockets: attribute(read.read), passed: attribute(read.passed), failedConnects: attribute(read.failedConnects) };
 }
 
 type Holder = Pick<AttributedSocket, 'container' | 'unattributed'>;

@@ -69,3 +69,8 @@ function mirrorEnd(end: AttributedSocket, container: Container, namespace: NetNa
     unattributed: false,
   };
 }
+
+/** Each of `links`' containers with its groups of `counted` as its new connections: what ConnectionTotals.add takes. */
+export function newConnectionsOf(links: readonly { container: Container }[], counted: NewConnections): { container: Container; newConnections: EstablishedGroup[] }[] {
+  return links.map(({ container }) => ({ container, newConnections: counted.byContainer.get(container.id) ?? [] }));
+}

@@ -2,9 +2,12 @@
  * outpost's eBPF socket source: loads native/bpf/outpost.bpf.o with libbpf and gives JavaScript
  * its three outputs as buffers of 72-byte records (layout in outpost.bpf.c, struct socket_record):
  *
- *   load(objectPath) -> handle         opens, loads and attaches; throws an Error with code and step
- *   walk(handle) -> Buffer             one read of the task_file iterator: every held TCP socket
- *   tracked(handle, expireNs) -> Buffer  the tracked map; timewait entries begun before expireNs
+ *   load(objectPath) -> handle         opens, loads, attaches the state changes, then seeds every
+ *                                      held TCP socket's record (one walk of every open file);
+ *                                      throws an Error with code and step
+ *   sockets(handle) -> Buffer          one read of the known sockets' iterator: every TCP socket
+ *                                      known, as it is now
+ *   tracked(handle, expireNs) -> Buffer  the timewait sockets; those begun before expireNs
  *                                      (CLOCK_MONOTONIC) are deleted instead of returned
  *   drainEvents(handle) -> Buffer      connection events since the last call
  *   counters(handle) -> {trackedFull, eventsLost, eventsDropped}
@@ -43,8 +46,7 @@ typedef struct {
 
 typedef struct {
   struct bpf_object *object;
-  struct bpf_link *links[4];
-  int link_count;
+  struct bpf_link *state_changes;
   struct bpf_link *iterator;
   struct ring_buffer *ring;
   int tracked_fd;
@@ -168,8 +170,8 @@ static void destroy(source *s) {
   s->ring = NULL;
   bpf_link__destroy(s->iterator);
   s->iterator = NULL;
-  for (int i = 0; i < s->link_count; i++) bpf_link__destroy(s->links[i]);
-  s->link_count = 0;
+  bpf_link__destroy(s->state_changes);
+  s->state_changes = NULL;
   bpf_object__close(s->object);
   s->object = NULL;
   free(s->queue.data);
@@ -203,6 +205,42 @@ static source *get_source(napi_env env, napi_callback_info info, napi_value *arg
   return s;
 }
 
+/* Reads an iterator to its end, keeping its records in out if out is given; 0 or an errno. */
+static int read_iterator(struct bpf_link *link, records *out) {
+  int fd = bpf_iter_create(bpf_link__fd(link));
+  if (fd < 0) return errno;
+  uint8_t chunk[RECORD_SIZE * 128];
+  size_t pending = 0;
+  int error = 0;
+  for (;;) {
+    ssize_t n = read(fd, chunk + pending, sizeof(chunk) - pending);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      error = n < 0 ? errno : 0;
+      break;
+    }
+    pending += (size_t)n;
+    size_t whole = pending - pending % RECORD_SIZE;
+    for (size_t at = 0; out && at < whole && !error; at += RECORD_SIZE) {
+      if (append(out, chunk + at, 0)) error = ENOMEM;
+    }
+    if (error) break;
+    memmove(chunk, chunk + whole, pending - whole);
+    pending -= whole;
+  }
+  close(fd);
+  return error;
+}
+
+/* Gives every TCP socket a file holds now its record, with its holder: one walk of every open file. */
+static int seed(struct bpf_program *program) {
+  struct bpf_link *link = bpf_program__attach_iter(program, NULL);
+  if (!link) return errno;
+  int error = read_iterator(link, NULL);
+  bpf_link__destroy(link);
+  return error;
+}
+
 static napi_value load(napi_env env, napi_callback_info info) {
   size_t argc = 1, len;
   napi_value argv[1];
@@ -233,30 +271,33 @@ static napi_value load(napi_env env, napi_callback_info info) {
     step = "load";
     goto failed;
   }
-  struct bpf_program *program;
-  bpf_object__for_each_program(program, s->object) {
-    const char *section = bpf_program__section_name(program);
-    struct bpf_link *link = strncmp(section, "iter/", 5) == 0 ? bpf_program__attach_iter(program, NULL) : bpf_program__attach(program);
-    if (!link) {
-      error = errno;
-      step = "attach";
-      goto failed;
-    }
-    if (strncmp(section, "iter/", 5) == 0) s->iterator = link;
-    else if (s->link_count < 4) s->links[s->link_count++] = link;
-    else {
-      bpf_link__destroy(link);
-      error = E2BIG;
-      step = "attach";
-      goto failed;
-    }
-  }
-  struct bpf_map *tracked = bpf_object__find_map_by_name(s->object, "tracked");
+  struct bpf_program *on_state_change = bpf_object__find_program_by_name(s->object, "on_state_change");
+  struct bpf_program *seed_known = bpf_object__find_program_by_name(s->object, "seed_known");
+  struct bpf_program *listed_sockets = bpf_object__find_program_by_name(s->object, "listed_sockets");
+  struct bpf_map *known = bpf_object__find_map_by_name(s->object, "known");
+  struct bpf_map *tracked = bpf_object__find_map_by_name(s->object, "time_waits");
   struct bpf_map *events = bpf_object__find_map_by_name(s->object, "events");
   struct bpf_map *counters = bpf_object__find_map_by_name(s->object, "counters");
-  if (!s->iterator || !tracked || !events || !counters) {
+  if (!on_state_change || !seed_known || !listed_sockets || !known || !tracked || !events || !counters) {
     error = ENOENT;
     step = "find programs and maps";
+    goto failed;
+  }
+  /* State changes first, so that no socket falls between the seed and them. */
+  if (!(s->state_changes = bpf_program__attach(on_state_change))) {
+    error = errno;
+    step = "attach";
+    goto failed;
+  }
+  if ((error = seed(seed_known))) {
+    step = "seed";
+    goto failed;
+  }
+  union bpf_iter_link_info of_map = {.map = {.map_fd = bpf_map__fd(known)}};
+  DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, options, .link_info = &of_map, .link_info_len = sizeof(of_map));
+  if (!(s->iterator = bpf_program__attach_iter(listed_sockets, &options))) {
+    error = errno;
+    step = "attach";
     goto failed;
   }
   s->tracked_fd = bpf_map__fd(tracked);
@@ -285,42 +326,18 @@ failed:
   return NULL;
 }
 
-static napi_value walk(napi_env env, napi_callback_info info) {
+static napi_value sockets(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   source *s = get_source(env, info, argv, &argc);
   if (!s) return NULL;
-  int fd = bpf_iter_create(bpf_link__fd(s->iterator));
-  if (fd < 0) {
-    throw_failure(env, "bpf_iter_create", errno, NULL);
+  records out = {0};
+  int error = read_iterator(s->iterator, &out);
+  if (error) {
+    free(out.data);
+    throw_failure(env, "read known sockets", error, NULL);
     return NULL;
   }
-  records out = {0};
-  uint8_t chunk[RECORD_SIZE * 128];
-  size_t pending = 0;
-  for (;;) {
-    ssize_t n = read(fd, chunk + pending, sizeof(chunk) - pending);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int error = errno;
-      close(fd);
-      free(out.data);
-      throw_failure(env, "read iterator", error, NULL);
-      return NULL;
-    }
-    if (n == 0) break;
-    pending += (size_t)n;
-    size_t whole = pending - pending % RECORD_SIZE;
-    for (size_t at = 0; at < whole; at += RECORD_SIZE) {
-      if (keep(env, &out, chunk + at)) {
-        close(fd);
-        return NULL;
-      }
-    }
-    memmove(chunk, chunk + whole, pending - whole);
-    pending -= whole;
-  }
-  close(fd);
   return to_buffer(env, &out);
 }
 
@@ -424,7 +441,7 @@ static napi_value init(napi_env env, napi_value exports) {
     const char *name;
     napi_callback fn;
   } functions[] = {
-      {"load", load}, {"walk", walk}, {"tracked", tracked}, {"drainEvents", drain_events},
+      {"load", load}, {"sockets", sockets}, {"tracked", tracked}, {"drainEvents", drain_events},
       {"counters", counters}, {"monotonicNs", monotonic_ns}, {"close", close_source},
   };
   for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++) {

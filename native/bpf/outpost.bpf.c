@@ -2,17 +2,25 @@
 /*
  * outpost's eBPF socket source (CO-RE: built once, loaded on any kernel with BTF).
  *
- * - held_sockets (iter/task_file): one walk over every process's open files gives every TCP
- *   socket some file holds, in every network namespace, with its holder. Cost grows with open
- *   files, not with namespaces x the TCP hash.
- * - on_state_change (tp_btf/inet_sock_set_state) keeps `tracked`, the last state of every TCP
- *   socket that changed state since load, so that sockets no file holds (accept queue, orphans
- *   after close) are still listed; and sends to `events` each connection established and each
- *   connect that failed, so that connections shorter than a scrape are counted.
- * - A socket replaced by a timewait minisock (TIME_WAIT, or FIN_WAIT2 of an orphan) is kept in
- *   `tracked` under its cookie with the time it began; user space ends it after the kernel's 60 s
- *   or when its 4-tuple is in use again. (fentry on the timewait functions would be exact, but
- *   needs BPF trampolines, which not every kernel allows: this one refuses them.)
+ * Every TCP socket outpost knows of carries a record of its own in `known`, socket-local storage
+ * that the kernel frees with the socket. A read lists them in one pass of that map's iterator:
+ * the cost grows with the sockets themselves, not with namespaces x the TCP hash, nor with every
+ * open file on the host.
+ * - seed_known (iter/task_file) runs once, at load: it gives every TCP socket some file already
+ *   holds its record, with its holder.
+ * - on_state_change (tp_btf/inet_sock_set_state) gives one to every socket that changes state
+ *   after that: connect (its holder: the process connecting), listen (the process listening),
+ *   accept (the listener's record, cloned by the kernel to the new socket: BPF_F_CLONE), and
+ *   sockets no file holds (the accept queue, orphans after close). It sends to `events` each
+ *   connection established and each connect that failed, so that connections shorter than a
+ *   scrape are counted.
+ * - listed_sockets (iter/bpf_sk_storage_map) reads each known socket's state and addresses as
+ *   they are at the read, as sock_diag would.
+ * - A socket replaced by a timewait minisock (TIME_WAIT, or FIN_WAIT2 of an orphan) has no
+ *   storage: it is kept in `time_waits` under its cookie with the time it began; user space ends
+ *   it after the kernel's 60 s or when its 4-tuple is in use again. (fentry on the timewait
+ *   functions would be exact, but needs BPF trampolines, which not every kernel allows: this one
+ *   refuses them.)
  *
  * Every socket goes out as the same 72-byte record (struct socket_record); the first 64 bytes are
  * laid out as the sock_diag addon's, so one decoder reads both.
@@ -33,6 +41,7 @@
 #define TCP_FIN_WAIT2 5
 #define TCP_TIME_WAIT 6
 #define TCP_CLOSE 7
+#define TCP_LISTEN 10
 #define TCP_CLOSING 11
 #define RCV_SHUTDOWN 1
 /* Keys of timewait entries: a cookie with the top bit set (cookies count up from 1). */
@@ -52,28 +61,33 @@ struct socket_record {
   __u64 time_ns; /* timewait entries: when it began (CLOCK_MONOTONIC); the sock_diag record's cgroup id */
   __u64 cookie;
   __u32 netns;
-  __u32 holder; /* tgid of the process holding it (walk), or that connected (events); 0 unknown */
+  __u32 holder; /* tgid of the process that held it at load, or connected or listened; 0 unknown */
 };
 
-/* A tracked socket. */
-struct tracked_socket {
-  struct socket_record record;
-};
+/* Each known socket's record: 4-tuple as last changed, cookie, holder. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+  __type(key, int);
+  __type(value, struct socket_record);
+} known SEC(".maps");
 
+/* Timewait sockets, under TIME_WAIT_KEY | cookie. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __uint(max_entries, 262144);
-  __type(key, __u64); /* the sock's address, or TIME_WAIT_KEY | cookie */
-  __type(value, struct tracked_socket);
-} tracked SEC(".maps");
+  __type(key, __u64);
+  __type(value, struct socket_record);
+} time_waits SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 4 * 1024 * 1024);
 } events SEC(".maps");
 
-/* What could not be kept or sent, read by user space: [0] tracked full, [1] events lost. */
+/* What could not be kept or sent, read by user space: [0] a socket not tracked (no memory for its
+ * record, or time_waits full), [1] events lost. */
 #define COUNTER_TRACKED_FULL 0
 #define COUNTER_EVENTS_LOST 1
 struct {
@@ -109,8 +123,20 @@ static __always_inline int is_tcp(const struct sock *sk) {
          BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
 }
 
+/* The record of a socket, made if it has none yet (NULL: no memory, or the socket is being freed). */
+static __always_inline struct socket_record *record_of(const struct sock *sk) {
+  struct socket_record *r = bpf_sk_storage_get(&known, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (!r) count(COUNTER_TRACKED_FULL);
+  return r;
+}
+
+static __always_inline void set_holder(struct socket_record *r, struct task_struct *task) {
+  r->holder = BPF_CORE_READ(task, tgid);
+  r->pid_namespace = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+}
+
 SEC("iter/task_file")
-int held_sockets(struct bpf_iter__task_file *ctx) {
+int seed_known(struct bpf_iter__task_file *ctx) {
   struct file *file = ctx->file;
   struct task_struct *task = ctx->task;
   if (!file || !task) return 0;
@@ -119,21 +145,40 @@ int held_sockets(struct bpf_iter__task_file *ctx) {
   if (!socket) return 0;
   struct sock *sk = socket->sk;
   if (!sk || !is_tcp(sk)) return 0;
+  struct socket_record *r = record_of(sk);
+  /* A descriptor shared by processes: its first holder keeps it. */
+  if (!r || r->holder) return 0;
+  fill_common(r, &sk->__sk_common);
+  r->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  r->cookie = bpf_get_socket_cookie(sk);
+  set_holder(r, task);
+  return 0;
+}
+
+SEC("iter/bpf_sk_storage_map")
+int listed_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
+  struct sock *sk = ctx->sk;
+  struct socket_record *known_record = ctx->value;
+  if (!sk || !known_record) return 0;
   /*
-   * A closed socket still held (never connected, or whose connection a timewait socket took
-   * over while its process still held it) is in no table of the kernel's: not listed, as by
-   * sock_diag. Its connection, in TIME_WAIT, is tracked under the same cookie.
+   * A closed socket (never connected, or whose connection a timewait socket took over while its
+   * process still held it) is in no table of the kernel's: not listed, as by sock_diag. Its
+   * connection, in TIME_WAIT, is in time_waits under the same cookie.
    */
   __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
   if (state == TCP_CLOSE) return 0;
-
   struct socket_record r = {};
   fill_common(&r, &sk->__sk_common);
   r.state = state;
-  r.inode = BPF_CORE_READ(file, f_inode, i_ino);
-  r.cookie = bpf_get_socket_cookie(sk);
-  r.holder = BPF_CORE_READ(task, tgid);
-  r.pid_namespace = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+  r.cookie = known_record->cookie;
+  r.holder = known_record->holder;
+  r.pid_namespace = known_record->pid_namespace;
+  /* As sock_diag: the inode of the socket's file, 0 once no file holds it (sock_i_ino). */
+  struct socket *socket = BPF_CORE_READ(sk, sk_socket);
+  if (socket) {
+    struct socket_alloc *alloc = (void *)socket - bpf_core_field_offset(struct socket_alloc, socket);
+    r.inode = BPF_CORE_READ(alloc, vfs_inode.i_ino);
+  }
   bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
   return 0;
 }
@@ -160,43 +205,36 @@ static __always_inline void send_event(const struct socket_record *r) {
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const int newstate) {
   if (!is_tcp(sk)) return 0;
-  __u64 key = (__u64)sk;
-  struct tracked_socket *known = bpf_map_lookup_elem(&tracked, &key);
-  struct tracked_socket t = {};
 
   if (newstate == TCP_CLOSE) {
-    /* Closed, its local port is 0 already: what it was comes from the state before. */
-    if (!known) return 0;
-    t = *known;
-    bpf_map_delete_elem(&tracked, &key);
-    t.record.state = newstate;
-    t.record.old_state = oldstate;
-    if (oldstate == TCP_SYN_SENT) send_event(&t.record); /* a connect that failed */
+    /* Closed, its local port is 0 already: what it was comes from its record. */
+    struct socket_record *known_record = bpf_sk_storage_get(&known, (struct sock *)sk, 0, 0);
+    if (!known_record) return 0;
+    struct socket_record r = *known_record;
+    r.state = newstate;
+    r.old_state = oldstate;
+    if (oldstate == TCP_SYN_SENT) send_event(&r); /* a connect that failed */
     if (entered_time_wait(sk, oldstate)) {
-      /* Kept under its cookie (the sock's address is reused once freed); user space ends it. */
-      t.record.state = BPF_CORE_READ(sk, sk_shutdown) & RCV_SHUTDOWN ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
-      t.record.time_ns = bpf_ktime_get_ns();
-      key = t.record.cookie | TIME_WAIT_KEY;
-      if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY)) count(COUNTER_TRACKED_FULL);
+      /* Kept under its cookie (its storage goes with the sock); user space ends it. */
+      r.state = BPF_CORE_READ(sk, sk_shutdown) & RCV_SHUTDOWN ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
+      r.time_ns = bpf_ktime_get_ns();
+      __u64 key = r.cookie | TIME_WAIT_KEY;
+      if (bpf_map_update_elem(&time_waits, &key, &r, BPF_ANY)) count(COUNTER_TRACKED_FULL);
     }
     return 0;
   }
 
-  fill_common(&t.record, &sk->__sk_common);
-  t.record.state = newstate;
-  t.record.old_state = oldstate;
-  t.record.cookie = bpf_get_socket_cookie((void *)sk);
-  /* The connecting process: connect() sets SYN_SENT in its own context. */
-  if (newstate == TCP_SYN_SENT) {
-    struct task_struct *task = (void *)bpf_get_current_task();
-    t.record.holder = bpf_get_current_pid_tgid() >> 32;
-    t.record.pid_namespace = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
-  } else if (known) {
-    t.record.holder = known->record.holder;
-    t.record.pid_namespace = known->record.pid_namespace;
-  }
-  if (newstate == TCP_ESTABLISHED) send_event(&t.record);
-  if (bpf_map_update_elem(&tracked, &key, &t, BPF_ANY)) count(COUNTER_TRACKED_FULL);
+  /* An accepted socket's record starts as its listener's (cloned): the holder is kept. */
+  struct socket_record *r = record_of(sk);
+  struct socket_record untracked = {};
+  if (!r) r = &untracked; /* still sent, if it is an event */
+  fill_common(r, &sk->__sk_common);
+  r->state = newstate;
+  r->old_state = oldstate;
+  r->cookie = bpf_get_socket_cookie((void *)sk);
+  /* connect() and listen() set these states in the holder's own context. */
+  if (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN) set_holder(r, (void *)bpf_get_current_task());
+  if (newstate == TCP_ESTABLISHED) send_event(r);
   return 0;
 }
 

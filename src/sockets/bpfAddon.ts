@@ -7,11 +7,14 @@ export type BpfHandle = object & { readonly __brand: 'BpfHandle' };
 
 /** The eBPF source's addon, built by node-gyp at install when libbpf's headers are present. */
 export interface BpfAddon {
-  /** Opens, loads and attaches the object; throws an Error with code (EPERM, ENOENT, …) and syscall (the step). */
+  /**
+   * Opens, loads and attaches the object, then gives every TCP socket a file holds its record (one
+   * walk of every open file); throws an Error with code (EPERM, ENOENT, …) and syscall (the step).
+   */
   load(objectPath: string): BpfHandle;
-  /** Every TCP socket a file holds, in every namespace: one read of the task_file iterator. */
-  walk(handle: BpfHandle): Buffer;
-  /** The tracked sockets; timewait entries begun before `expireNs` (CLOCK_MONOTONIC) are deleted instead. */
+  /** Every TCP socket known (held at load, or that changed state since), in every namespace, as it is now. */
+  sockets(handle: BpfHandle): Buffer;
+  /** The timewait sockets; those begun before `expireNs` (CLOCK_MONOTONIC) are deleted instead. */
   tracked(handle: BpfHandle, expireNs: number): Buffer;
   /** Connection events since the last call. */
   drainEvents(handle: BpfHandle): Buffer;

@@ -15,7 +15,7 @@ export interface BpfSocket {
   socket: TcpSocket;
   /** The inode of its network namespace (the number in "net:[4026532185]"). */
   netns: number;
-  /** The process holding it (walk) or that connected it (events); 0 when unknown. */
+  /** The process that held it at load, or that connected or listened (an accepted socket: its listener's); 0 when unknown. */
   holder: number;
   /** That process's pid namespace inode (its container's, known after the process exited); 0 when unknown. */
   pidNamespace: number;

@@ -32,11 +32,11 @@ interface NamespaceShare {
 }
 
 /**
- * Every namespace in one walk (native/bpf/outpost.bpf.c): the sockets files hold, with their
- * holders; the sockets no file holds (accept queue, orphans, TIME_WAIT) from the state changes
- * tracked since load; and the connections established or failed since the last read, from the
- * event stream, so that none is missed however short. Needs CAP_BPF and CAP_PERFMON (or
- * CAP_SYS_ADMIN) once, to load; reads need nothing more.
+ * Every namespace in one read (native/bpf/outpost.bpf.c): every TCP socket known — held when the
+ * source loaded, or that changed state since — with its holder (for an accepted socket, its
+ * listener's); the timewait sockets; and the connections established or failed since the last
+ * read, from the event stream, so that none is missed however short. Needs CAP_BPF and
+ * CAP_PERFMON (or CAP_SYS_ADMIN) once, to load; reads need nothing more.
  */
 export class EbpfSocketSource implements SocketSource {
   readonly name = 'ebpf' as const;
@@ -54,14 +54,14 @@ export class EbpfSocketSource implements SocketSource {
 
   async read(namespaces: readonly NetNamespace[]): Promise<SocketReadResult> {
     const { addon, handle } = this.#options;
-    let events, held, tracked;
+    let events, known, timeWaits;
     try {
-      // Events first: a connection established after the drain is in the walk or the next drain.
+      // Events first: a connection established after the drain is in the listing or the next drain.
       events = decodeBpfRecords(addon.drainEvents(handle));
-      held = decodeBpfRecords(addon.walk(handle));
-      tracked = decodeBpfRecords(addon.tracked(handle, addon.monotonicNs() - TIME_WAIT_NS));
+      known = decodeBpfRecords(addon.sockets(handle));
+      timeWaits = decodeBpfRecords(addon.tracked(handle, addon.monotonicNs() - TIME_WAIT_NS));
     } catch (error) {
-      const failure = new NamespaceUnreadableError(`the eBPF walk failed: ${errorMessage(error)}`, error);
+      const failure = new NamespaceUnreadableError(`the eBPF read failed: ${errorMessage(error)}`, error);
       return { read: [], failed: namespaces.map((namespace) => ({ namespace, error: failure })) };
     }
 
@@ -70,9 +70,9 @@ export class EbpfSocketSource implements SocketSource {
       shares.set(netNamespaceInode(namespace.id), { namespace, sockets: [], passed: [], failedConnects: [] });
     }
     const present = new Set<number>();
-    // Listed while still opening (the walk came before the handshake's end): not yet a connection.
+    // Listed while still opening (the read came before the handshake's end): not yet a connection.
     const opening = new Set<number>();
-    for (const s of listedSockets(held.sockets, tracked.sockets)) {
+    for (const s of listedSockets(known.sockets, timeWaits.sockets)) {
       present.add(s.socket.cookie);
       if (s.socket.state === 'syn_sent' || s.socket.state === 'syn_recv') opening.add(s.socket.cookie);
       shares.get(s.netns)?.sockets.push(s);
@@ -94,7 +94,7 @@ export class EbpfSocketSource implements SocketSource {
       if (passed.sockets.length > 0) result.passed.push(passed);
       if (failedConnects.sockets.length > 0) result.failedConnects.push(failedConnects);
     }
-    const skipped = events.skippedRecords + held.skippedRecords + tracked.skippedRecords;
+    const skipped = events.skippedRecords + known.skippedRecords + timeWaits.skippedRecords;
     if (result.read[0]) result.read[0].parseErrors += skipped;
     return result;
   }
@@ -121,34 +121,26 @@ export class EbpfSocketSource implements SocketSource {
   }
 }
 
-/**
- * What the kernel lists, as sock_diag would: each held socket once (a descriptor shared by
- * processes: its first holder keeps it), then the tracked sockets no file holds.
- */
-export function listedSockets(held: readonly BpfSocket[], tracked: readonly BpfSocket[]): BpfSocket[] {
-  const byCookie = new Map<number, BpfSocket>();
-  for (const s of held) if (!byCookie.has(s.socket.cookie)) byCookie.set(s.socket.cookie, s);
-  const listed = [...byCookie.values()];
-  return [...listed, ...unheldSockets(tracked, listed)];
+/** What the kernel lists, as sock_diag would: every known socket, then the timewait sockets still current. */
+export function listedSockets(known: readonly BpfSocket[], timeWaits: readonly BpfSocket[]): BpfSocket[] {
+  return [...known, ...currentTimeWaits(timeWaits, known)];
 }
 
 /**
- * The tracked sockets no file held at the walk: not closed, not seen by the walk, and for a
- * timewait socket, not replaced by a newer socket on its 4-tuple, held or not (the kernel reuses
- * a 4-tuple in TIME_WAIT for a new connection, and ends the timewait socket without a word).
+ * Of the timewait sockets on one 4-tuple, the newer; none on a 4-tuple a known socket uses (the
+ * kernel reuses a 4-tuple in TIME_WAIT for a new connection, and ends the timewait socket without a
+ * word).
  */
-export function unheldSockets(tracked: readonly BpfSocket[], held: readonly BpfSocket[]): BpfSocket[] {
+export function currentTimeWaits(timeWaits: readonly BpfSocket[], known: readonly BpfSocket[]): BpfSocket[] {
   const tuple = (s: BpfSocket) => `${s.netns}|${s.socket.localAddress}|${s.socket.localPort}|${s.socket.remoteAddress}|${s.socket.remotePort}`;
-  const heldCookies = new Set(held.map((s) => s.socket.cookie));
-  const live = tracked.filter((s) => s.sinceNs === 0 && !heldCookies.has(s.socket.cookie));
-  const inUse = new Set([...held, ...live].map(tuple));
-  const newestTimeWait = new Map<string, BpfSocket>();
-  for (const s of tracked) {
-    if (s.sinceNs === 0 || heldCookies.has(s.socket.cookie) || inUse.has(tuple(s))) continue;
-    const other = newestTimeWait.get(tuple(s));
-    if (!other || other.sinceNs < s.sinceNs) newestTimeWait.set(tuple(s), s);
+  const inUse = new Set(known.map(tuple));
+  const newest = new Map<string, BpfSocket>();
+  for (const s of timeWaits) {
+    if (inUse.has(tuple(s))) continue;
+    const other = newest.get(tuple(s));
+    if (!other || other.sinceNs < s.sinceNs) newest.set(tuple(s), s);
   }
-  return [...live, ...newestTimeWait.values()];
+  return [...newest.values()];
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BPF_RECORD_SIZE, TCP_STATE_CODE, decodeBpfRecords, type BpfSocket } from '../../../src/sockets/bpfRecords.js';
-import { listedSockets, unheldSockets } from '../../../src/sockets/ebpfSource.js';
+import { currentTimeWaits, listedSockets } from '../../../src/sockets/ebpfSource.js';
 import { parseSsOutput, socketKeys } from '../../support/ssOutput.js';
 
 // Captured from the eBPF programs on a real kernel, with `ss -tanHe` in each namespace right after
@@ -11,42 +11,46 @@ const { ip4, namespaces } = JSON.parse(fixture('ebpf.json').toString()) as {
   ip4: string;
   namespaces: Record<'server' | 'client', { net: number; pid: number }>;
 };
-const walk = decodeBpfRecords(fixture('ebpf.walk'));
-const tracked = decodeBpfRecords(fixture('ebpf.tracked'));
+const known = decodeBpfRecords(fixture('ebpf.sockets'));
+const timeWaits = decodeBpfRecords(fixture('ebpf.tracked'));
 const events = decodeBpfRecords(fixture('ebpf.events'));
 const ss = { server: fixture('ebpf-server.ss').toString(), client: fixture('ebpf-client.ss').toString() };
 const cookiesOf = (text: string) => text.trim().split('\n').map((line) => parseInt(/ sk:(\w+)/.exec(line)![1]!, 16));
+const inodesOf = (text: string) => text.trim().split('\n').map((line) => Number(/ ino:(\d+)/.exec(line)![1]));
 
-const listed = (role: 'server' | 'client'): BpfSocket[] => listedSockets(walk.sockets, tracked.sockets).filter((s) => s.netns === namespaces[role].net);
+const listed = (role: 'server' | 'client'): BpfSocket[] => listedSockets(known.sockets, timeWaits.sockets).filter((s) => s.netns === namespaces[role].net);
 
 describe('decodeBpfRecords and listedSockets', () => {
   it('read whole records only', () => {
-    for (const decoded of [walk, tracked, events]) expect(decoded.skippedRecords).toBe(0);
-    expect(fixture('ebpf.walk').length % BPF_RECORD_SIZE).toBe(0);
-    const cut = decodeBpfRecords(fixture('ebpf.walk').subarray(0, BPF_RECORD_SIZE + 10));
+    for (const decoded of [known, timeWaits, events]) expect(decoded.skippedRecords).toBe(0);
+    expect(fixture('ebpf.sockets').length % BPF_RECORD_SIZE).toBe(0);
+    const cut = decodeBpfRecords(fixture('ebpf.sockets').subarray(0, BPF_RECORD_SIZE + 10));
     expect(cut.sockets).toHaveLength(1);
     expect(cut.skippedRecords).toBe(1);
   });
 
-  it.each([['server'], ['client']] as const)('list in the %s namespace what ss lists, with its cookies: held sockets from the walk, TIME_WAIT from the tracked map', (role) => {
+  it.each([['server'], ['client']] as const)('list in the %s namespace what ss lists, with its cookies and inodes: the known sockets, then TIME_WAIT from the timewait map', (role) => {
     const sockets = listed(role);
     expect(socketKeys(sockets.map((s) => s.socket))).toEqual(socketKeys(parseSsOutput(ss[role])));
     expect(sockets.map((s) => s.socket.cookie).sort()).toEqual(cookiesOf(ss[role]).sort());
+    expect(sockets.map((s) => s.socket.inode).sort()).toEqual(inodesOf(ss[role]).sort());
     const timeWait = sockets.filter((s) => s.socket.state === 'time_wait');
     expect(timeWait.length).toBeGreaterThanOrEqual(2);
     // No file holds them: no inode, as ss says; and the kernel's time they began.
     for (const s of timeWait) expect([s.socket.inode, s.sinceNs > 0]).toEqual([0, true]);
   });
 
-  it('give the holder of a held socket and its pid namespace, which is its container; a socket two processes hold, once', () => {
-    // The server's end is held by nc and by the cat it runs.
-    expect(walk.sockets.filter((s) => s.socket.state === 'established')).toHaveLength(3);
-    const established = listedSockets(walk.sockets, []).filter((s) => s.socket.state === 'established');
+  it('list each socket once, with the process that listened or connected (an accepted socket: its listener\'s) and its pid namespace, which is its container', () => {
+    const established = known.sockets.filter((s) => s.socket.state === 'established');
+    // The long connection, on both ends (the server's end held by nc and by the cat it runs).
     expect(established).toHaveLength(2);
+    expect(new Set(known.sockets.map((s) => s.socket.cookie)).size).toBe(known.sockets.length);
+    const listener = known.sockets.find((s) => s.socket.state === 'listen' && s.socket.localPort === 8080)!;
     for (const s of established) {
       const role = s.netns === namespaces.server.net ? 'server' : 'client';
       expect(s.holder).toBeGreaterThan(0);
       expect(s.pidNamespace).toBe(namespaces[role].pid);
+      if (role === 'server') expect(s.holder).toBe(listener.holder);
     }
   });
 
@@ -63,26 +67,19 @@ describe('decodeBpfRecords and listedSockets', () => {
   });
 });
 
-describe('unheldSockets', () => {
-  const timeWait = tracked.sockets.find((s) => s.sinceNs > 0)!;
-  const live = walk.sockets.find((s) => s.socket.state === 'established')!;
+describe('currentTimeWaits', () => {
+  const timeWait = timeWaits.sockets.find((s) => s.sinceNs > 0)!;
+  const live = known.sockets.find((s) => s.socket.state === 'established')!;
 
-  it('drops what a file holds', () => {
-    expect(unheldSockets([timeWait], [timeWait])).toEqual([]);
-    expect(unheldSockets([timeWait], [])).toEqual([timeWait]);
-  });
-
-  it('keeps, of two timewait sockets on one 4-tuple, the newer; none when a socket uses it again, held or not', () => {
+  it('keeps, of two timewait sockets on one 4-tuple, the newer; none when a known socket uses it again', () => {
+    expect(currentTimeWaits([timeWait], [])).toEqual([timeWait]);
     const older = { ...timeWait, sinceNs: timeWait.sinceNs - 1e9, socket: { ...timeWait.socket, cookie: 1 } };
-    expect(unheldSockets([older, timeWait], [])).toEqual([timeWait]);
-    expect(unheldSockets([timeWait, older], [])).toEqual([timeWait]);
+    expect(currentTimeWaits([older, timeWait], [])).toEqual([timeWait]);
+    expect(currentTimeWaits([timeWait, older], [])).toEqual([timeWait]);
     const reused = { ...live, netns: timeWait.netns, socket: { ...timeWait.socket, state: 'established' as const, cookie: 2 }, sinceNs: 0 };
-    expect(unheldSockets([timeWait, reused], [])).toEqual([reused]);
-    // The new connection held by its process (listed by the walk): the timewait socket is gone too.
-    expect(unheldSockets([timeWait, reused], [reused])).toEqual([]);
+    expect(currentTimeWaits([timeWait, older], [reused])).toEqual([]);
     // The same 4-tuple in another namespace is another socket.
     const elsewhere = { ...reused, netns: reused.netns + 1 };
-    expect(unheldSockets([timeWait, elsewhere], [])).toEqual([elsewhere, timeWait]);
-    expect(unheldSockets([timeWait], [elsewhere])).toEqual([timeWait]);
+    expect(currentTimeWaits([timeWait], [elsewhere])).toEqual([timeWait]);
   });
 });

@@ -18,7 +18,7 @@ import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { OutpostProcess, ancestorRound, floorRound, summarize, wholeNumberFlag, type Scrape } from './measure.js';
+import { EbpfRead, OutpostProcess, ancestorRound, floorRound, summarize, wholeNumberFlag, type Scrape } from './measure.js';
 import { createScenario, removeScenario } from './scenario.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -68,6 +68,8 @@ const instances = {} as Record<Source, OutpostProcess>;
 for (const source of SOURCES) instances[source] = await OutpostProcess.start(ROOT, source);
 // The timing and memory subject: what `auto` picks as root.
 const auto = instances.ebpf;
+// Loaded after the instances' own, so that it knows their sockets from its seed walk too.
+const ebpfRead = new EbpfRead(ROOT);
 const baseline = values.baseline ? await OutpostProcess.start(values.baseline, 'auto') : undefined;
 try {
   // Until every connection is up at both ends (each end in its own namespace).
@@ -83,12 +85,17 @@ try {
   log(`measuring ${R} rounds: floor, outpost with ${SOURCES.join(', ')}${baseline ? ', the baseline (auto)' : ''}`);
   const floor: number[] = [];
   let floorSockets = 0;
+  const ebpfReads: number[] = [];
+  let ebpfReadSockets = 0;
   const scrapes = { ebpf: [] as Scrape[], netlink: [] as Scrape[], procfs: [] as Scrape[], baseline: [] as Scrape[] };
   const cpuBefore = { ...Object.fromEntries(SOURCES.map((s) => [s, instances[s].cpuSeconds()])), baseline: baseline?.cpuSeconds() ?? 0 } as Record<Source | 'baseline', number>;
   for (let r = 0; r < R; r++) {
     const f = await floorRound(floorBinary, containers);
     floor.push(f.ms);
     floorSockets = f.sockets;
+    const e = ebpfRead.round();
+    ebpfReads.push(e.ms);
+    ebpfReadSockets = e.sockets;
     for (const source of SOURCES) scrapes[source].push(await instances[source].scrape());
     if (baseline) scrapes.baseline.push(await baseline.scrape());
   }
@@ -149,7 +156,9 @@ try {
     },
     params: { containers: N, connections: M, rounds: R, ancestorRounds: A, policy: values.policy ?? false },
     sockets: floorSockets,
-    floor: { collectionMs: summarize(floor) },
+    floor: { collectionMs: summarize(floor), perNamespaceMs: floorMedian / N },
+    // Every socket the ebpf source knows on the host (not only the containers'), read from the kernel.
+    ebpfRead: { ms: summarize(ebpfReads), sockets: ebpfReadSockets, overOneNamespaceDump: summarize(ebpfReads).median / (floorMedian / N) },
     outpost: { ...outpostSummary(scrapes.ebpf, cpuPerCollectionMs.ebpf), peakRssKiB: peakOfTimingInstance, metricsBytes: last.bytes, series: last.series, memory },
     outpostNetlink: outpostSummary(scrapes.netlink, cpuPerCollectionMs.netlink),
     outpostProcfs: outpostSummary(scrapes.procfs, cpuPerCollectionMs.procfs),
@@ -177,7 +186,10 @@ try {
 
   const ms = (s: { median: number; p95: number }) => `${s.median.toFixed(1)} ms (p95 ${s.p95.toFixed(1)})`;
   console.log(`N=${N} M=${M}: ${floorSockets} sockets in ${N} namespaces`);
-  console.log(`  floor (netlink dumps, sequential, C)  ${ms(result.floor.collectionMs)}`);
+  console.log(`  floor (netlink dumps, sequential, C)  ${ms(result.floor.collectionMs)} = ${result.floor.perNamespaceMs.toFixed(3)} ms a namespace`);
+  console.log(
+    `  ebpf kernel read (every namespace)    ${result.ebpfRead.ms.median.toFixed(3)} ms (p95 ${result.ebpfRead.ms.p95.toFixed(3)}), ${ebpfReadSockets} sockets: ×${result.ebpfRead.overOneNamespaceDump.toFixed(2)} one namespace's dump`,
+  );
   for (const [source, summary] of [['ebpf', result.outpost], ['netlink', result.outpostNetlink], ['procfs', result.outpostProcfs]] as const) {
     console.log(
       `  outpost, ${summary.source.padEnd(7)} collection     ${ms(summary.collectionMs)}, CPU ${cpuPerCollectionMs[source].toFixed(1)} ms, sockets stage ${ms(summary.socketsStageMs)}` +
@@ -203,6 +215,7 @@ try {
   }
   console.log(`  written to ${out}`);
 } finally {
+  ebpfRead.close();
   for (const source of SOURCES) await instances[source].stop().catch(() => undefined);
   await baseline?.stop().catch(() => undefined);
   if (!values.keep) await removeScenario();

@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
@@ -35,6 +36,33 @@ export async function floorRound(binary: string, containers: readonly BenchConta
   const { stdout } = await run(binary, ['1', ...containers.map((c) => String(c.pid))]);
   const [seconds, sockets] = stdout.trim().split(' ');
   return { ms: Number(seconds) * 1000, sockets: Number(sockets) };
+}
+
+/**
+ * The ebpf source's floor: its kernel read alone, as outpost makes it each collection (the known
+ * sockets and the timewait sockets of every namespace, copied out by its addon), with no
+ * JavaScript past the calls. Compared with one namespace's netlink dump.
+ */
+export class EbpfRead {
+  readonly #addon: { load(path: string): object; sockets(h: object): Buffer; tracked(h: object, expireNs: number): Buffer; close(h: object): void; recordSize: number };
+  readonly #handle: object;
+
+  constructor(root: string) {
+    const native = (path: string) => join(root, 'native', path);
+    this.#addon = createRequire(import.meta.url)(native('build/Release/bpf_source.node'));
+    const built = native('build/outpost.bpf.o');
+    this.#handle = this.#addon.load(existsSync(built) ? built : native('bpf/outpost.bpf.o'));
+  }
+
+  round(): { ms: number; sockets: number } {
+    const start = performance.now();
+    const bytes = this.#addon.sockets(this.#handle).length + this.#addon.tracked(this.#handle, 0).length;
+    return { ms: performance.now() - start, sockets: bytes / this.#addon.recordSize };
+  }
+
+  close(): void {
+    this.#addon.close(this.#handle);
+  }
 }
 
 /** The ancestor: `docker exec <container> cat /proc/net/tcp /proc/net/tcp6`, one container after another. */

@@ -1,16 +1,16 @@
 /*
  * outpost's eBPF socket source: loads native/bpf/outpost.bpf.o with libbpf and gives JavaScript
- * its three outputs as buffers of 72-byte records (layout in outpost.bpf.c, struct socket_record):
+ * its two outputs as buffers of 72-byte records (layout in outpost.bpf.c, struct socket_record):
  *
  *   load(objectPath) -> handle         opens, loads, attaches the state changes, then seeds every
  *                                      held TCP socket's record (one walk of every open file);
  *                                      throws an Error with code and step
  *   sockets(handle) -> Buffer          one read of the known sockets' iterator: every TCP socket
  *                                      known, as it is now
- *   tracked(handle, expireNs) -> Buffer  the timewait sockets; those begun before expireNs
- *                                      (CLOCK_MONOTONIC) are deleted instead of returned
- *   drainEvents(handle) -> Buffer      connection events since the last call
+ *   drainEvents(handle) -> Buffer      events since the last call: connections established,
+ *                                      connects failed, sockets that entered TIME_WAIT
  *   counters(handle) -> {trackedFull, eventsLost, eventsDropped}
+ *   monotonicNs() -> number            CLOCK_MONOTONIC now: the clock of the TIME_WAIT events
  *   close(handle)
  *
  * A thread of its own consumes the ring buffer and appends events to a bounded queue, so that events
@@ -34,9 +34,7 @@
 #include <unistd.h>
 
 #define RECORD_SIZE 72
-#define TIME_OFFSET 48
 #define MAX_QUEUED (256 * 1024)
-#define TIME_WAIT_KEY (1ULL << 63)
 
 typedef struct {
   uint8_t *data;
@@ -49,7 +47,6 @@ typedef struct {
   struct bpf_link *state_changes;
   struct bpf_link *iterator;
   struct ring_buffer *ring;
-  int tracked_fd;
   int counters_fd;
   pthread_t poller;
   int polling;
@@ -149,15 +146,6 @@ static void throw_failure(napi_env env, const char *step, int error, const char 
   napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &step_value);
   napi_set_named_property(env, result, "syscall", step_value);
   napi_throw(env, result);
-}
-
-/* Appends a record for JavaScript; out of memory: frees what was kept and throws. */
-static int keep(napi_env env, records *out, const void *record) {
-  if (!append(out, record, 0)) return 0;
-  free(out->data);
-  out->data = NULL;
-  napi_throw_error(env, NULL, "out of memory");
-  return -1;
 }
 
 static void destroy(source *s) {
@@ -275,10 +263,9 @@ static napi_value load(napi_env env, napi_callback_info info) {
   struct bpf_program *seed_known = bpf_object__find_program_by_name(s->object, "seed_known");
   struct bpf_program *listed_sockets = bpf_object__find_program_by_name(s->object, "listed_sockets");
   struct bpf_map *known = bpf_object__find_map_by_name(s->object, "known");
-  struct bpf_map *tracked = bpf_object__find_map_by_name(s->object, "time_waits");
   struct bpf_map *events = bpf_object__find_map_by_name(s->object, "events");
   struct bpf_map *counters = bpf_object__find_map_by_name(s->object, "counters");
-  if (!on_state_change || !seed_known || !listed_sockets || !known || !tracked || !events || !counters) {
+  if (!on_state_change || !seed_known || !listed_sockets || !known || !events || !counters) {
     error = ENOENT;
     step = "find programs and maps";
     goto failed;
@@ -300,7 +287,6 @@ static napi_value load(napi_env env, napi_callback_info info) {
     step = "attach";
     goto failed;
   }
-  s->tracked_fd = bpf_map__fd(tracked);
   s->counters_fd = bpf_map__fd(counters);
   s->ring = ring_buffer__new(bpf_map__fd(events), on_event, s, NULL);
   if (!s->ring) {
@@ -337,48 +323,6 @@ static napi_value sockets(napi_env env, napi_callback_info info) {
     free(out.data);
     throw_failure(env, "read known sockets", error, NULL);
     return NULL;
-  }
-  return to_buffer(env, &out);
-}
-
-static napi_value tracked(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  source *s = get_source(env, info, argv, &argc);
-  if (!s) return NULL;
-  int64_t expire_ns = 0;
-  if (argc >= 2) napi_get_value_int64(env, argv[1], &expire_ns);
-  records out = {0};
-  enum { BATCH = 1024 };
-  static __thread uint64_t keys[BATCH];
-  static __thread uint8_t values[BATCH * RECORD_SIZE];
-  uint64_t token_in = 0, token_out = 0; /* the kernel's position (a bucket index) */
-  int first = 1, done = 0;
-  while (!done) {
-    uint32_t count = BATCH;
-    if (bpf_map_lookup_batch(s->tracked_fd, first ? NULL : &token_in, &token_out, keys, values, &count, NULL)) {
-      if (errno != ENOENT) {
-        int error = errno;
-        free(out.data);
-        throw_failure(env, "read tracked sockets", error, NULL);
-        return NULL;
-      }
-      done = 1; /* the last batch; count says how much of it there is */
-    }
-    first = 0;
-    token_in = token_out;
-    for (uint32_t i = 0; i < count; i++) {
-      uint8_t *value = values + (size_t)i * RECORD_SIZE;
-      if (keys[i] & TIME_WAIT_KEY) {
-        int64_t began;
-        memcpy(&began, value + TIME_OFFSET, 8);
-        if (began < expire_ns) {
-          bpf_map_delete_elem(s->tracked_fd, &keys[i]);
-          continue;
-        }
-      }
-      if (keep(env, &out, value)) return NULL;
-    }
   }
   return to_buffer(env, &out);
 }
@@ -441,7 +385,7 @@ static napi_value init(napi_env env, napi_value exports) {
     const char *name;
     napi_callback fn;
   } functions[] = {
-      {"load", load}, {"sockets", sockets}, {"tracked", tracked}, {"drainEvents", drain_events},
+      {"load", load}, {"sockets", sockets}, {"drainEvents", drain_events},
       {"counters", counters}, {"monotonicNs", monotonic_ns}, {"close", close_source},
   };
   for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++) {

@@ -17,10 +17,9 @@
  * - listed_sockets (iter/bpf_sk_storage_map) reads each known socket's state and addresses as
  *   they are at the read, as sock_diag would.
  * - A socket replaced by a timewait minisock (TIME_WAIT, or FIN_WAIT2 of an orphan) has no
- *   storage: it is kept in `time_waits` under its cookie with the time it began; user space ends
- *   it after the kernel's 60 s or when its 4-tuple is in use again. (fentry on the timewait
- *   functions would be exact, but needs BPF trampolines, which not every kernel allows: this one
- *   refuses them.)
+ *   storage: it is sent to `events` with the time it began, and user space keeps it until the
+ *   kernel's 60 s are over or its 4-tuple is in use again. (fentry on the timewait functions would
+ *   be exact, but needs BPF trampolines, which not every kernel allows: this one refuses them.)
  *
  * Every socket goes out as the same 72-byte record (struct socket_record); the first 64 bytes are
  * laid out as the sock_diag addon's, so one decoder reads both.
@@ -44,8 +43,6 @@
 #define TCP_LISTEN 10
 #define TCP_CLOSING 11
 #define RCV_SHUTDOWN 1
-/* Keys of timewait entries: a cookie with the top bit set (cookies count up from 1). */
-#define TIME_WAIT_KEY (1ULL << 63)
 
 struct socket_record {
   __u8 family; /* 4 | 6 */
@@ -72,22 +69,13 @@ struct {
   __type(value, struct socket_record);
 } known SEC(".maps");
 
-/* Timewait sockets, under TIME_WAIT_KEY | cookie. */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __uint(max_entries, 262144);
-  __type(key, __u64);
-  __type(value, struct socket_record);
-} time_waits SEC(".maps");
-
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 4 * 1024 * 1024);
 } events SEC(".maps");
 
 /* What could not be kept or sent, read by user space: [0] a socket not tracked (no memory for its
- * record, or time_waits full), [1] events lost. */
+ * record), [1] events lost. */
 #define COUNTER_TRACKED_FULL 0
 #define COUNTER_EVENTS_LOST 1
 struct {
@@ -163,18 +151,30 @@ int listed_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
   /*
    * A closed socket (never connected, or whose connection a timewait socket took over while its
    * process still held it) is in no table of the kernel's: not listed, as by sock_diag. Its
-   * connection, in TIME_WAIT, is in time_waits under the same cookie.
+   * connection, in TIME_WAIT, was sent as an event under the same cookie.
    */
   __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
   if (state == TCP_CLOSE) return 0;
+  /* Read straight from the trusted sock (plain loads, no helper call a field): the cost of a read. */
+  const struct sock_common *c = &sk->__sk_common;
   struct socket_record r = {};
-  fill_common(&r, &sk->__sk_common);
+  r.family = c->skc_family == AF_INET6 ? 6 : 4;
   r.state = state;
+  r.local_port = c->skc_num;
+  r.remote_port = bpf_ntohs(c->skc_dport);
+  r.netns = c->skc_net.net->ns.inum;
+  if (c->skc_family == AF_INET6) {
+    __builtin_memcpy(r.local_address, c->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+    __builtin_memcpy(r.remote_address, c->skc_v6_daddr.in6_u.u6_addr8, 16);
+  } else {
+    __builtin_memcpy(r.local_address, &c->skc_rcv_saddr, 4);
+    __builtin_memcpy(r.remote_address, &c->skc_daddr, 4);
+  }
   r.cookie = known_record->cookie;
   r.holder = known_record->holder;
   r.pid_namespace = known_record->pid_namespace;
   /* As sock_diag: the inode of the socket's file, 0 once no file holds it (sock_i_ino). */
-  struct socket *socket = BPF_CORE_READ(sk, sk_socket);
+  struct socket *socket = sk->sk_socket;
   if (socket) {
     struct socket_alloc *alloc = (void *)socket - bpf_core_field_offset(struct socket_alloc, socket);
     r.inode = BPF_CORE_READ(alloc, vfs_inode.i_ino);
@@ -215,11 +215,10 @@ int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const i
     r.old_state = oldstate;
     if (oldstate == TCP_SYN_SENT) send_event(&r); /* a connect that failed */
     if (entered_time_wait(sk, oldstate)) {
-      /* Kept under its cookie (its storage goes with the sock); user space ends it. */
+      /* Its storage goes with the sock: user space keeps it, and ends it. */
       r.state = BPF_CORE_READ(sk, sk_shutdown) & RCV_SHUTDOWN ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
       r.time_ns = bpf_ktime_get_ns();
-      __u64 key = r.cookie | TIME_WAIT_KEY;
-      if (bpf_map_update_elem(&time_waits, &key, &r, BPF_ANY)) count(COUNTER_TRACKED_FULL);
+      send_event(&r);
     }
     return 0;
   }

@@ -1,3 +1,5 @@
+// Before dockerode: what it would load and outpost does not use.
+import './unusedDockerodeModules.js';
 import Docker from 'dockerode';
 
 /** Where the Docker API is: a unix socket, or an HTTP(S) endpoint (tcp://host:port). */

@@ -14,12 +14,10 @@ export interface BpfAddon {
   load(objectPath: string): BpfHandle;
   /** Every TCP socket known (held at load, or that changed state since), in every namespace, as it is now. */
   sockets(handle: BpfHandle): Buffer;
-  /** The timewait sockets; those begun before `expireNs` (CLOCK_MONOTONIC) are deleted instead. */
-  tracked(handle: BpfHandle, expireNs: number): Buffer;
-  /** Connection events since the last call. */
+  /** Events since the last call: connections established, connects failed, sockets that entered TIME_WAIT. */
   drainEvents(handle: BpfHandle): Buffer;
   counters(handle: BpfHandle): { trackedFull: number; eventsLost: number; eventsDropped: number };
-  /** CLOCK_MONOTONIC now, in nanoseconds: the clock of the timewait entries. */
+  /** CLOCK_MONOTONIC now, in nanoseconds: the clock of the TIME_WAIT events. */
   monotonicNs(): number;
   close(handle: BpfHandle): void;
   recordSize: number;

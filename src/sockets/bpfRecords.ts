@@ -19,10 +19,10 @@ export interface BpfSocket {
   holder: number;
   /** That process's pid namespace inode (its container's, known after the process exited); 0 when unknown. */
   pidNamespace: number;
-  /** The kernel's state number it had, and (events, timewait) the one it left. */
+  /** The kernel's state number it had, and (events) the one it left. */
   stateCode: number;
   oldStateCode: number;
-  /** Timewait entries: when it began, in CLOCK_MONOTONIC nanoseconds (as a number: ms precision is plenty). */
+  /** A socket that entered TIME_WAIT (an event): when, in CLOCK_MONOTONIC nanoseconds (as a number: ms precision is plenty); else 0. */
   sinceNs: number;
 }
 

@@ -6,10 +6,8 @@ import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespace
 import type { BpfAddon, BpfHandle } from './bpfAddon.js';
 import { decodeBpfRecords, TCP_STATE_CODE, type BpfSocket } from './bpfRecords.js';
 import { containerIdOfCgroup } from './socketOwners.js';
+import { TimeWaitSockets } from './timeWaitSockets.js';
 import type { NamespaceSockets, SocketReadResult, SocketSource, SourceLosses } from './socketSource.js';
-
-/** How long the kernel keeps a timewait socket (TCP_TIMEWAIT_LEN, fixed). */
-const TIME_WAIT_NS = 60e9;
 
 export interface EbpfSourceOptions {
   addon: BpfAddon;
@@ -34,13 +32,16 @@ interface NamespaceShare {
 /**
  * Every namespace in one read (native/bpf/outpost.bpf.c): every TCP socket known — held when the
  * source loaded, or that changed state since — with its holder (for an accepted socket, its
- * listener's); the timewait sockets; and the connections established or failed since the last
- * read, from the event stream, so that none is missed however short. Needs CAP_BPF and
+ * listener's); and from the event stream, the connections established or failed since the last
+ * read, so that none is missed however short, and the sockets that entered TIME_WAIT. Needs CAP_BPF and
  * CAP_PERFMON (or CAP_SYS_ADMIN) once, to load; reads need nothing more.
  */
 export class EbpfSocketSource implements SocketSource {
   readonly name = 'ebpf' as const;
   readonly #options: EbpfSourceOptions;
+  readonly #timeWaits = new TimeWaitSockets();
+  /** Events drained after the last listing, for this read. */
+  #carried: BpfSocket[] = [];
   #closed = false;
 
   constructor(options: EbpfSourceOptions) {
@@ -54,16 +55,23 @@ export class EbpfSocketSource implements SocketSource {
 
   async read(namespaces: readonly NetNamespace[]): Promise<SocketReadResult> {
     const { addon, handle } = this.#options;
-    let events, known, timeWaits;
+    let drained, known, late;
     try {
       // Events first: a connection established after the drain is in the listing or the next drain.
-      events = decodeBpfRecords(addon.drainEvents(handle));
+      drained = decodeBpfRecords(addon.drainEvents(handle));
       known = decodeBpfRecords(addon.sockets(handle));
-      timeWaits = decodeBpfRecords(addon.tracked(handle, addon.monotonicNs() - TIME_WAIT_NS));
+      // And after: a socket that entered TIME_WAIT during the listing is not in it, but is listed by the kernel.
+      late = decodeBpfRecords(addon.drainEvents(handle));
     } catch (error) {
       const failure = new NamespaceUnreadableError(`the eBPF read failed: ${errorMessage(error)}`, error);
       return { read: [], failed: namespaces.map((namespace) => ({ namespace, error: failure })) };
     }
+    const isTimeWait = (e: BpfSocket) => e.sinceNs > 0;
+    const events = [...this.#carried, ...drained.sockets];
+    // The late events other than TIME_WAIT belong to the next read, as if drained then.
+    this.#carried = late.sockets.filter((e) => !isTimeWait(e));
+    // A socket in TIME_WAIT is known from its event only (the kernel gives it no storage), kept until it ends.
+    const timeWaits = this.#timeWaits.update([...events, ...late.sockets].filter(isTimeWait), known.sockets, addon.monotonicNs());
 
     const shares = new Map<number, NamespaceShare>();
     for (const namespace of namespaces) {
@@ -72,12 +80,12 @@ export class EbpfSocketSource implements SocketSource {
     const present = new Set<number>();
     // Listed while still opening (the read came before the handshake's end): not yet a connection.
     const opening = new Set<number>();
-    for (const s of listedSockets(known.sockets, timeWaits.sockets)) {
+    for (const s of [...known.sockets, ...timeWaits]) {
       present.add(s.socket.cookie);
       if (s.socket.state === 'syn_sent' || s.socket.state === 'syn_recv') opening.add(s.socket.cookie);
       shares.get(s.netns)?.sockets.push(s);
     }
-    for (const e of events.sockets) {
+    for (const e of events) {
       const share = shares.get(e.netns);
       if (!share) continue;
       const counted = present.has(e.socket.cookie) && !opening.has(e.socket.cookie);
@@ -94,7 +102,7 @@ export class EbpfSocketSource implements SocketSource {
       if (passed.sockets.length > 0) result.passed.push(passed);
       if (failedConnects.sockets.length > 0) result.failedConnects.push(failedConnects);
     }
-    const skipped = events.skippedRecords + known.skippedRecords + timeWaits.skippedRecords;
+    const skipped = drained.skippedRecords + known.skippedRecords + late.skippedRecords;
     if (result.read[0]) result.read[0].parseErrors += skipped;
     return result;
   }
@@ -119,28 +127,6 @@ export class EbpfSocketSource implements SocketSource {
     }
     return read;
   }
-}
-
-/** What the kernel lists, as sock_diag would: every known socket, then the timewait sockets still current. */
-export function listedSockets(known: readonly BpfSocket[], timeWaits: readonly BpfSocket[]): BpfSocket[] {
-  return [...known, ...currentTimeWaits(timeWaits, known)];
-}
-
-/**
- * Of the timewait sockets on one 4-tuple, the newer; none on a 4-tuple a known socket uses (the
- * kernel reuses a 4-tuple in TIME_WAIT for a new connection, and ends the timewait socket without a
- * word).
- */
-export function currentTimeWaits(timeWaits: readonly BpfSocket[], known: readonly BpfSocket[]): BpfSocket[] {
-  const tuple = (s: BpfSocket) => `${s.netns}|${s.socket.localAddress}|${s.socket.localPort}|${s.socket.remoteAddress}|${s.socket.remotePort}`;
-  const inUse = new Set(known.map(tuple));
-  const newest = new Map<string, BpfSocket>();
-  for (const s of timeWaits) {
-    if (inUse.has(tuple(s))) continue;
-    const other = newest.get(tuple(s));
-    if (!other || other.sinceNs < s.sinceNs) newest.set(tuple(s), s);
-  }
-  return [...newest.values()];
 }
 
 /**

@@ -1,35 +1,37 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BPF_RECORD_SIZE, TCP_STATE_CODE, decodeBpfRecords, type BpfSocket } from '../../../src/sockets/bpfRecords.js';
-import { currentTimeWaits, listedSockets } from '../../../src/sockets/ebpfSource.js';
+import { TIME_WAIT_NS, TimeWaitSockets } from '../../../src/sockets/timeWaitSockets.js';
 import { parseSsOutput, socketKeys } from '../../support/ssOutput.js';
 
 // Captured from the eBPF programs on a real kernel, with `ss -tanHe` in each namespace right after
 // (fixtures/captureEbpf.mjs says what the two containers did).
 const fixture = (name: string) => readFileSync(new URL(`fixtures/${name}`, import.meta.url));
-const { ip4, namespaces } = JSON.parse(fixture('ebpf.json').toString()) as {
+const { ip4, namespaces, monotonicNs } = JSON.parse(fixture('ebpf.json').toString()) as {
   ip4: string;
   namespaces: Record<'server' | 'client', { net: number; pid: number }>;
+  monotonicNs: number;
 };
 const known = decodeBpfRecords(fixture('ebpf.sockets'));
-const timeWaits = decodeBpfRecords(fixture('ebpf.tracked'));
 const events = decodeBpfRecords(fixture('ebpf.events'));
+const timeWaitEvents = events.sockets.filter((e) => e.sinceNs > 0);
 const ss = { server: fixture('ebpf-server.ss').toString(), client: fixture('ebpf-client.ss').toString() };
 const cookiesOf = (text: string) => text.trim().split('\n').map((line) => parseInt(/ sk:(\w+)/.exec(line)![1]!, 16));
 const inodesOf = (text: string) => text.trim().split('\n').map((line) => Number(/ ino:(\d+)/.exec(line)![1]));
 
-const listed = (role: 'server' | 'client'): BpfSocket[] => listedSockets(known.sockets, timeWaits.sockets).filter((s) => s.netns === namespaces[role].net);
+const listed = (role: 'server' | 'client'): BpfSocket[] =>
+  [...known.sockets, ...new TimeWaitSockets().update(timeWaitEvents, known.sockets, monotonicNs)].filter((s) => s.netns === namespaces[role].net);
 
-describe('decodeBpfRecords and listedSockets', () => {
+describe('decodeBpfRecords, and the listing of the known sockets and the TIME_WAIT events', () => {
   it('read whole records only', () => {
-    for (const decoded of [known, timeWaits, events]) expect(decoded.skippedRecords).toBe(0);
+    for (const decoded of [known, events]) expect(decoded.skippedRecords).toBe(0);
     expect(fixture('ebpf.sockets').length % BPF_RECORD_SIZE).toBe(0);
     const cut = decodeBpfRecords(fixture('ebpf.sockets').subarray(0, BPF_RECORD_SIZE + 10));
     expect(cut.sockets).toHaveLength(1);
     expect(cut.skippedRecords).toBe(1);
   });
 
-  it.each([['server'], ['client']] as const)('list in the %s namespace what ss lists, with its cookies and inodes: the known sockets, then TIME_WAIT from the timewait map', (role) => {
+  it.each([['server'], ['client']] as const)('list in the %s namespace what ss lists, with its cookies and inodes: the known sockets, then TIME_WAIT from the events', (role) => {
     const sockets = listed(role);
     expect(socketKeys(sockets.map((s) => s.socket))).toEqual(socketKeys(parseSsOutput(ss[role])));
     expect(sockets.map((s) => s.socket.cookie).sort()).toEqual(cookiesOf(ss[role]).sort());
@@ -67,19 +69,32 @@ describe('decodeBpfRecords and listedSockets', () => {
   });
 });
 
-describe('currentTimeWaits', () => {
-  const timeWait = timeWaits.sockets.find((s) => s.sinceNs > 0)!;
+describe('TimeWaitSockets', () => {
+  const timeWait = timeWaitEvents[0]!;
   const live = known.sockets.find((s) => s.socket.state === 'established')!;
+  const at = timeWait.sinceNs;
 
-  it('keeps, of two timewait sockets on one 4-tuple, the newer; none when a known socket uses it again', () => {
-    expect(currentTimeWaits([timeWait], [])).toEqual([timeWait]);
-    const older = { ...timeWait, sinceNs: timeWait.sinceNs - 1e9, socket: { ...timeWait.socket, cookie: 1 } };
-    expect(currentTimeWaits([older, timeWait], [])).toEqual([timeWait]);
-    expect(currentTimeWaits([timeWait, older], [])).toEqual([timeWait]);
+  it('keeps a timewait socket until the kernel\'s 60 s are over', () => {
+    const timeWaits = new TimeWaitSockets();
+    expect(timeWaits.update([timeWait], [], at)).toEqual([timeWait]);
+    expect(timeWaits.update([], [], at + TIME_WAIT_NS - 1)).toEqual([timeWait]);
+    expect(timeWaits.update([], [], at + TIME_WAIT_NS)).toEqual([]);
+    expect(timeWaits.update([], [], at)).toEqual([]);
+  });
+
+  it('keeps, of two timewait sockets on one 4-tuple, the newer', () => {
+    const older = { ...timeWait, sinceNs: at - 1e9, socket: { ...timeWait.socket, cookie: 1 } };
+    expect(new TimeWaitSockets().update([older, timeWait], [], at)).toEqual([timeWait]);
+    expect(new TimeWaitSockets().update([timeWait, older], [], at)).toEqual([timeWait]);
+  });
+
+  it('ends one for good when a known socket uses its 4-tuple again, in its namespace only', () => {
     const reused = { ...live, netns: timeWait.netns, socket: { ...timeWait.socket, state: 'established' as const, cookie: 2 }, sinceNs: 0 };
-    expect(currentTimeWaits([timeWait, older], [reused])).toEqual([]);
-    // The same 4-tuple in another namespace is another socket.
     const elsewhere = { ...reused, netns: reused.netns + 1 };
-    expect(currentTimeWaits([timeWait], [elsewhere])).toEqual([timeWait]);
+    const timeWaits = new TimeWaitSockets();
+    expect(timeWaits.update([timeWait], [elsewhere], at)).toEqual([timeWait]);
+    expect(timeWaits.update([], [reused], at)).toEqual([]);
+    // The new connection closed: the kernel ended the old timewait socket, and so do we.
+    expect(timeWaits.update([], [], at)).toEqual([]);
   });
 });

@@ -39,12 +39,12 @@ export async function floorRound(binary: string, containers: readonly BenchConta
 }
 
 /**
- * The ebpf source's floor: its kernel read alone, as outpost makes it each collection (the known
- * sockets and the timewait sockets of every namespace, copied out by its addon), with no
+ * The ebpf source's floor: its kernel read alone, as outpost makes it each collection (drain the
+ * events, list every namespace's known sockets, drain again; copied out by its addon), with no
  * JavaScript past the calls. Compared with one namespace's netlink dump.
  */
 export class EbpfRead {
-  readonly #addon: { load(path: string): object; sockets(h: object): Buffer; tracked(h: object, expireNs: number): Buffer; close(h: object): void; recordSize: number };
+  readonly #addon: { load(path: string): object; sockets(h: object): Buffer; drainEvents(h: object): Buffer; close(h: object): void; recordSize: number };
   readonly #handle: object;
 
   constructor(root: string) {
@@ -56,8 +56,10 @@ export class EbpfRead {
 
   round(): { ms: number; sockets: number } {
     const start = performance.now();
-    const bytes = this.#addon.sockets(this.#handle).length + this.#addon.tracked(this.#handle, 0).length;
-    return { ms: performance.now() - start, sockets: bytes / this.#addon.recordSize };
+    this.#addon.drainEvents(this.#handle);
+    const listed = this.#addon.sockets(this.#handle).length;
+    this.#addon.drainEvents(this.#handle);
+    return { ms: performance.now() - start, sockets: listed / this.#addon.recordSize };
   }
 
   close(): void {

@@ -15,7 +15,7 @@ import { ProcfsSocketSource } from '../../src/sockets/procfsSource.js';
 import { loadSockDiagAddon, type SockDiagAddon } from '../../src/sockets/sockDiagAddon.js';
 import { chooseSocketSource, type SourceChoice } from '../../src/sockets/socketSourceChoice.js';
 import type { TcpSocket } from '../../src/sockets/tcpSocket.js';
-import { Scenario, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { Scenario, docker as dockerCli, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
 import { startTestExporter } from '../support/exporter.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
 import { freePort } from '../support/net.js';
@@ -33,6 +33,7 @@ let server: string;
 let client: string;
 let sidecar: string;
 let hostPort: number;
+let serverV4: string;
 let ebpf: EbpfSocketSource;
 
 // Loaded before the scenario starts, as at outpost's start: it lists what the walk and the state
@@ -60,6 +61,7 @@ beforeAll(async () => {
   // The sidecar shares the server's namespace: both sources must read it once, the same way.
   sidecar = await scenario.run('sidecar', ['--network', `container:${server}`], ['sh', '-c', 'sleep 1; sleep 100000 | nc 127.0.0.1 8080']);
   const v4 = await scenario.ip(server, net);
+  serverV4 = v4;
   const v6 = await scenario.ip(server, net, 6);
   client = await scenario.run('client', ['--network', net], [
     'sh',
@@ -101,6 +103,19 @@ describe('the ebpf, netlink, procfs and exec sources read the same sockets', () 
     expect(fromEbpf.sockets.map((s) => s.cookie).sort()).toEqual(netlink.sockets.map((s) => s.cookie).sort());
     const kernel = (await kernelSockets(pid)).map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`).sort();
     expect(keys(netlink.sockets).map((k) => k.replace(/ ino=\d+$/, ''))).toEqual(kernel);
+  });
+
+  it('gives a connection accepted after its listener was listed its own inode, not the listener\'s', async () => {
+    const pid = await pidOf(server);
+    const listener = (await ebpfSockets(pid)).sockets.find((s) => s.state === 'listen' && s.localPort === 8080)!;
+    expect(listener.inode).toBeGreaterThan(0);
+    const before = (await kernelSockets(pid)).filter((s) => s.state === 'established').length;
+    await dockerCli(['exec', '-d', client, 'sh', '-c', `sleep 100000 | nc ${serverV4} 8080`]);
+    await waitFor('the new connection in the server namespace', async () => (await kernelSockets(pid)).filter((s) => s.state === 'established').length === before + 1);
+    const netlink = await new NetlinkSocketSource({ addon, procfsPath: '/proc' }).readTable(pid);
+    const fromEbpf = await ebpfSockets(pid);
+    expect(keys(fromEbpf.sockets)).toEqual(keys(netlink.sockets));
+    expect(fromEbpf.sockets.filter((s) => s.inode === listener.inode)).toHaveLength(1);
   });
 
   it("in the host's namespace, a host-network container's listener and connection, as ss sees them", async () => {

@@ -193,30 +193,43 @@ static source *get_source(napi_env env, napi_callback_info info, napi_value *arg
   return s;
 }
 
-/* Reads an iterator to its end, keeping its records in out if out is given; 0 or an errno. */
+/*
+ * Reads an iterator to its end, straight into out's records if out is given; 0 or an errno. Asks
+ * for 64 kB a read (the kernel gives up to its 32 kB buffer): each read() makes the kernel find its
+ * place again by walking a storage bucket from its start, so that fewer reads are cheaper.
+ */
+#define ITERATOR_READ (64 * 1024)
 static int read_iterator(struct bpf_link *link, records *out) {
   int fd = bpf_iter_create(bpf_link__fd(link));
   if (fd < 0) return errno;
-  uint8_t chunk[RECORD_SIZE * 128];
-  size_t pending = 0;
+  static uint8_t discarded[ITERATOR_READ];
+  size_t bytes = 0;
   int error = 0;
   for (;;) {
-    ssize_t n = read(fd, chunk + pending, sizeof(chunk) - pending);
+    uint8_t *into = discarded;
+    if (out) {
+      size_t wanted = (bytes + ITERATOR_READ) / RECORD_SIZE + 1;
+      if (wanted > out->capacity) {
+        uint8_t *grown = realloc(out->data, wanted * RECORD_SIZE);
+        if (!grown) {
+          error = ENOMEM;
+          break;
+        }
+        out->data = grown;
+        out->capacity = wanted;
+      }
+      into = out->data + bytes;
+    }
+    ssize_t n = read(fd, into, ITERATOR_READ);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       error = n < 0 ? errno : 0;
       break;
     }
-    pending += (size_t)n;
-    size_t whole = pending - pending % RECORD_SIZE;
-    for (size_t at = 0; out && at < whole && !error; at += RECORD_SIZE) {
-      if (append(out, chunk + at, 0)) error = ENOMEM;
-    }
-    if (error) break;
-    memmove(chunk, chunk + whole, pending - whole);
-    pending -= whole;
+    bytes += (size_t)n;
   }
   close(fd);
+  if (out) out->count = bytes / RECORD_SIZE; /* whole records: the kernel writes each in one piece */
   return error;
 }
 

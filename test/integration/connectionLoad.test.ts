@@ -108,6 +108,12 @@ describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
     }
   });
 
+  it('loses no event and no socket on the way (the ebpf source, which auto picks here)', () => {
+    expect(select(final, 'outpost_build_info')[0]?.labels.source).toBe('ebpf');
+    const lost = select(final, 'outpost_source_records_lost_total').map((s) => `${s.labels.reason} ${s.value}`).sort();
+    expect(lost).toEqual(['queue_full 0', 'ring_buffer_full 0', 'tracked_map_full 0']);
+  });
+
   it('remembers the connection ends the kernel lists, and no more', () => {
     for (const s of samples) {
       // Read between the two kernel counts; ends come and go at up to RATE a second meanwhile.

@@ -2,10 +2,10 @@ import { createRequire, Module } from 'node:module';
 
 /**
  * dockerode loads, the moment it is imported, two clients outpost never uses: ssh2 (for
- * DOCKER_HOST=ssh://, which outpost does not accept) and gRPC (for BuildKit sessions). They are
- * about 15 MB of the exporter's resident memory (docs/performance.md). This module stands in for
- * them in the require cache, so that importing dockerode does not load them; it must be imported
- * before dockerode. Any use of them throws an error saying so.
+ * DOCKER_HOST=ssh://, which outpost does not accept) and gRPC (for BuildKit sessions): 6 MB of
+ * resident memory, measured (docs/performance.md, "Memory"). This module stands in for them in the
+ * require cache, so that importing dockerode does not load them; it must be imported before
+ * dockerode. Any use of them throws an error saying so.
  */
 const require = createRequire(import.meta.url);
 

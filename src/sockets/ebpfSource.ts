@@ -33,8 +33,8 @@ interface NamespaceShare {
  * Every namespace in one read (native/bpf/outpost.bpf.c): every TCP socket known — held when the
  * source loaded, or that changed state since — with its holder (for an accepted socket, its
  * listener's); and from the event stream, the connections established or failed since the last
- * read, so that none is missed however short, and the sockets that entered TIME_WAIT. Needs CAP_BPF and
- * CAP_PERFMON (or CAP_SYS_ADMIN) once, to load; reads need nothing more.
+ * read, so that none is missed however short, and the sockets that entered TIME_WAIT. Needs
+ * CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) once, to load; reads need nothing more.
  */
 export class EbpfSocketSource implements SocketSource {
   readonly name = 'ebpf' as const;

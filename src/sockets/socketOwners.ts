@@ -59,7 +59,12 @@ export async function readSocketOwners(
   await Promise.all(
     entries.map(async (pid) => {
       if (!/^\d+$/.test(pid)) return;
-      const nsId = await readNetNamespaceId(procfsPath, Number(pid)).catch(() => undefined);
+      let nsId: string | undefined;
+      try {
+        nsId = readNetNamespaceId(procfsPath, Number(pid));
+      } catch {
+        return; // not ours to read
+      }
       const ids = nsId === undefined ? undefined : wanted.get(nsId);
       if (!ids || ids.size === 0) return;
       let cgroup: string;

@@ -31,7 +31,7 @@ export function isProcessGone(error: unknown): boolean {
  * The namespace id of a pid; undefined when the process no longer exists. Other errors (no
  * right to read another process's namespace link) are thrown. Synchronous: the link is a read of
  * the kernel's memory, about 3 µs, where a round trip through libuv's pool cost 26 µs in a
- * collection (measured at 200 containers: 0.66 against 5.2 ms).
+ * collection (measured: the stage at 200 containers, 1.5 against 5.2 ms).
  */
 export function readNetNamespaceId(procfsPath: string, pid: number): string | undefined {
   try {

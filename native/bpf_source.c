@@ -177,11 +177,13 @@ static void finalize_source(napi_env env, void *data, void *hint) {
   free(s);
 }
 
-static source *get_source(napi_env env, napi_callback_info info, napi_value *argv, size_t *argc) {
-  size_t wanted = *argc;
-  napi_get_cb_info(env, info, argc, argv, NULL, NULL);
+/* The handle every function but load() takes as its one argument; NULL when it is not one, thrown. */
+static source *get_source(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value handle;
+  napi_get_cb_info(env, info, &argc, &handle, NULL, NULL);
   source *s = NULL;
-  if (*argc < 1 || napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || !s) {
+  if (argc < 1 || napi_get_value_external(env, handle, (void **)&s) != napi_ok || !s) {
     napi_throw_type_error(env, NULL, "the first argument must be a handle from load()");
     return NULL;
   }
@@ -189,7 +191,6 @@ static source *get_source(napi_env env, napi_callback_info info, napi_value *arg
     napi_throw_error(env, "ECLOSED", "the eBPF source is closed");
     return NULL;
   }
-  (void)wanted;
   return s;
 }
 
@@ -326,9 +327,7 @@ failed:
 }
 
 static napi_value sockets(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  source *s = get_source(env, info, argv, &argc);
+  source *s = get_source(env, info);
   if (!s) return NULL;
   records out = {0};
   int error = read_iterator(s->iterator, &out);
@@ -341,9 +340,7 @@ static napi_value sockets(napi_env env, napi_callback_info info) {
 }
 
 static napi_value drain_events(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  source *s = get_source(env, info, argv, &argc);
+  source *s = get_source(env, info);
   if (!s) return NULL;
   /* Events the kernel committed before this call, even those the thread has not woken for yet. */
   consume(s);
@@ -356,9 +353,7 @@ static napi_value drain_events(napi_env env, napi_callback_info info) {
 }
 
 static napi_value counters(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  source *s = get_source(env, info, argv, &argc);
+  source *s = get_source(env, info);
   if (!s) return NULL;
   uint64_t values[2] = {0, 0};
   for (uint32_t i = 0; i < 2; i++) bpf_map_lookup_elem(s->counters_fd, &i, &values[i]);
@@ -386,9 +381,7 @@ static napi_value monotonic_ns(napi_env env, napi_callback_info info) {
 }
 
 static napi_value close_source(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  source *s = get_source(env, info, argv, &argc);
+  source *s = get_source(env, info);
   if (s) destroy(s);
   return NULL;
 }

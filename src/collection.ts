@@ -264,8 +264,7 @@ export class Collector {
     const names = new Set(containers.map((c) => c.name));
     for (const id of this.#loggedReadErrors) if (!ids.has(id)) this.#loggedReadErrors.delete(id);
     for (const name of this.counters.readErrors.keys()) if (!names.has(name)) this.counters.readErrors.delete(name);
-    this.counters.connections.retainContainers(names);
-    this.counters.unexpectedConnections.retainContainers(names);
-    this.counters.connectFailures.retainContainers(names);
+    const { connections, unexpectedConnections, connectFailures } = this.counters;
+    for (const totals of [connections, unexpectedConnections, connectFailures]) totals.retainContainers(names);
   }
 }

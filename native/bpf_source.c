@@ -3,10 +3,12 @@
  * its two outputs as buffers of 72-byte records (layout in outpost.bpf.c, struct socket_record):
  *
  *   load(objectPath) -> handle         opens, loads, attaches the state changes, then seeds every
- *                                      held TCP socket's record (one walk of every open file);
- *                                      throws an Error with code and step
- *   sockets(handle) -> Buffer          one read of the known sockets' iterator: every TCP socket
- *                                      known, as it is now
+ *                                      held TCP socket's entry (one walk of every open file); an
+ *                                      optional program the kernel refuses is left out (programs()
+ *                                      says which and why); throws an Error with code, step
+ *                                      (syscall), program and libbpf's log when a required one fails
+ *   sockets(handle) -> Buffer          one read: every TCP socket known, as it is now
+ *   programs(handle) -> [{name, loaded, reason}]
  *   drainEvents(handle) -> Buffer      events since the last call: connections established,
  *                                      connects failed, sockets that entered TIME_WAIT
  *   counters(handle) -> {trackedFull, eventsLost, eventsDropped}
@@ -26,6 +28,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 #include <unistd.h>
 
 #define RECORD_SIZE 72
+#define LOG_TAIL 6144 /* the last of what libbpf warned of a load that is kept */
 #define MAX_QUEUED (256 * 1024)
 
 typedef struct {
@@ -42,12 +46,22 @@ typedef struct {
   size_t capacity;
 } records;
 
+/* A program that may be left out where the kernel refuses it, and why it was. */
+#define OPTIONAL_PROGRAMS 1
+static const char *optional_programs[OPTIONAL_PROGRAMS] = {"seed_sockets"};
+
 typedef struct {
   struct bpf_object *object;
   struct bpf_link *state_changes;
   struct bpf_link *iterator;
   struct ring_buffer *ring;
   int counters_fd;
+  const uint8_t *listing; /* the listing map, mapped read-only */
+  size_t listing_size;
+  uint32_t listing_capacity;
+  char left_out[OPTIONAL_PROGRAMS][512]; /* why an optional program is not running; "" when it runs */
+  char left_out_log[OPTIONAL_PROGRAMS][LOG_TAIL]; /* and what libbpf said of it */
+  int left_out_errno[OPTIONAL_PROGRAMS];
   pthread_t poller;
   int polling;
   volatile int stop;
@@ -57,19 +71,52 @@ typedef struct {
   uint64_t dropped; /* guarded by lock */
 } source;
 
-/* libbpf's first warning of a load: the cause (its last one only says the load failed). */
+/*
+ * What libbpf said while loading: its first warning (the cause; its last one only says the load
+ * failed), and the tail of all it warned, where a refused program's name and the verifier's own
+ * last lines are (the verifier's log can be long: its end is what explains).
+ */
 static __thread char first_message[256];
+static __thread char log_tail[LOG_TAIL];
+static __thread size_t log_length;
 
-static int keep_first_message(enum libbpf_print_level level, const char *format, va_list args) {
-  if (level == LIBBPF_DEBUG || first_message[0]) return 0;
-  char text[sizeof(first_message)];
+static void forget_messages(void) {
+  first_message[0] = 0;
+  log_tail[0] = 0;
+  log_length = 0;
+}
+
+static int keep_messages(enum libbpf_print_level level, const char *format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char text[4096];
   vsnprintf(text, sizeof(text), format, args);
+  size_t n = strlen(text);
+  if (n >= LOG_TAIL) {
+    memmove(text, text + n - (LOG_TAIL - 1), LOG_TAIL);
+    n = LOG_TAIL - 1;
+  }
+  if (log_length + n >= LOG_TAIL) {
+    size_t drop = log_length + n - (LOG_TAIL - 1);
+    memmove(log_tail, log_tail + drop, log_length - drop);
+    log_length -= drop;
+  }
+  memcpy(log_tail + log_length, text, n);
+  log_length += n;
+  log_tail[log_length] = 0;
+  if (level != LIBBPF_WARN || first_message[0]) return 0;
   text[strcspn(text, "\n")] = 0;
   /* Said before any load when bpf() is refused; the refusal itself is the cause. */
   if (strstr(text, "RLIMIT_MEMLOCK")) return 0;
   const char *prefix = "libbpf: ";
-  snprintf(first_message, sizeof(first_message), "%s", strncmp(text, prefix, strlen(prefix)) ? text : text + strlen(prefix));
+  snprintf(first_message, sizeof(first_message), "%.255s", strncmp(text, prefix, strlen(prefix)) ? text : text + strlen(prefix));
   return 0;
+}
+
+/* Whether libbpf named this program in what it warned of the load. */
+static int named_in_log(const char *program) {
+  char needle[128];
+  snprintf(needle, sizeof(needle), "prog '%s': ", program);
+  return strstr(log_tail, needle) != NULL;
 }
 
 static int append(records *r, const void *record, size_t limit) {
@@ -132,19 +179,40 @@ static napi_value to_buffer(napi_env env, records *r) {
   return result;
 }
 
-static void throw_failure(napi_env env, const char *step, int error, const char *detail) {
-  napi_value message, code, result, errno_value, step_value;
+static void set_string(napi_env env, napi_value object, const char *name, const char *value) {
+  napi_value v;
+  napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, object, name, v);
+}
+
+static const char *errno_name(int error) {
+  switch (error) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EINVAL: return "EINVAL";
+    case E2BIG: return "E2BIG";
+    case ESRCH: return "ESRCH";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case 0: return "";
+    default: return "EIO";
+  }
+}
+
+/* An Error with code, errno, syscall (the step), and where known the program and libbpf's log. */
+static void throw_failure(napi_env env, const char *step, int error, const char *detail, const char *program) {
+  napi_value message, code, result, errno_value;
   char text[640];
   snprintf(text, sizeof(text), "%s: %s%s%s", step, strerror(error), detail && *detail ? " (libbpf: " : "", detail && *detail ? detail : "");
   if (detail && *detail) strncat(text, ")", sizeof(text) - strlen(text) - 1);
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message);
-  const char *name = error == EPERM ? "EPERM" : error == ENOENT ? "ENOENT" : error == EACCES ? "EACCES" : error == EINVAL ? "EINVAL" : "EIO";
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, errno_name(error), NAPI_AUTO_LENGTH, &code);
   napi_create_error(env, code, message, &result);
   napi_create_int32(env, error, &errno_value);
   napi_set_named_property(env, result, "errno", errno_value);
-  napi_create_string_utf8(env, step, NAPI_AUTO_LENGTH, &step_value);
-  napi_set_named_property(env, result, "syscall", step_value);
+  set_string(env, result, "syscall", step);
+  if (program) set_string(env, result, "program", program);
+  if (detail) set_string(env, result, "log", log_tail);
   napi_throw(env, result);
 }
 
@@ -156,6 +224,8 @@ static void destroy(source *s) {
   }
   ring_buffer__free(s->ring);
   s->ring = NULL;
+  if (s->listing) munmap((void *)s->listing, s->listing_size);
+  s->listing = NULL;
   bpf_link__destroy(s->iterator);
   s->iterator = NULL;
   bpf_link__destroy(s->state_changes);
@@ -194,53 +264,88 @@ static source *get_source(napi_env env, napi_callback_info info) {
   return s;
 }
 
-/*
- * Reads an iterator to its end, straight into out's records if out is given; 0 or an errno. Asks
- * for 64 kB a read (the kernel gives up to its 32 kB buffer): each read() makes the kernel find its
- * place again by walking a storage bucket from its start, so that fewer reads are cheaper.
- */
-#define ITERATOR_READ (64 * 1024)
-static int read_iterator(struct bpf_link *link, records *out) {
+/* Runs an iterator to its end; what it wrote, up to `size` bytes, goes to `into`: 0 or an errno. */
+static int run_iterator(struct bpf_link *link, void *into, size_t size, size_t *written) {
   int fd = bpf_iter_create(bpf_link__fd(link));
   if (fd < 0) return errno;
-  static uint8_t discarded[ITERATOR_READ];
+  uint8_t chunk[4096];
   size_t bytes = 0;
   int error = 0;
   for (;;) {
-    uint8_t *into = discarded;
-    if (out) {
-      size_t wanted = (bytes + ITERATOR_READ) / RECORD_SIZE + 1;
-      if (wanted > out->capacity) {
-        uint8_t *grown = realloc(out->data, wanted * RECORD_SIZE);
-        if (!grown) {
-          error = ENOMEM;
-          break;
-        }
-        out->data = grown;
-        out->capacity = wanted;
-      }
-      into = out->data + bytes;
-    }
-    ssize_t n = read(fd, into, ITERATOR_READ);
+    ssize_t n = read(fd, chunk, sizeof(chunk));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       error = n < 0 ? errno : 0;
       break;
     }
+    if (into && bytes < size) memcpy((uint8_t *)into + bytes, chunk, (size_t)n < size - bytes ? (size_t)n : size - bytes);
     bytes += (size_t)n;
   }
   close(fd);
-  if (out) out->count = bytes / RECORD_SIZE; /* whole records: the kernel writes each in one piece */
+  if (written) *written = bytes;
   return error;
 }
 
-/* Gives every TCP socket a file holds now its record, with its holder: one walk of every open file. */
+/* Gives every TCP socket a file holds now its entry, with its holder: one walk of every open file. */
 static int seed(struct bpf_program *program) {
   struct bpf_link *link = bpf_program__attach_iter(program, NULL);
   if (!link) return errno;
-  int error = read_iterator(link, NULL);
+  int error = run_iterator(link, NULL, 0, NULL);
   bpf_link__destroy(link);
   return error;
+}
+
+static __thread char failed_program[128];
+
+static int optional_index(const char *name) {
+  for (int i = 0; i < OPTIONAL_PROGRAMS; i++)
+    if (!strcmp(optional_programs[i], name)) return i;
+  return -1;
+}
+
+/*
+ * Opens and loads the object, leaving out each optional program the kernel refuses (each retry
+ * opens the object anew: libbpf loads an object once). 0, or an errno with *step and *program.
+ */
+static int open_and_load(source *s, const char *path, const char **step, const char **program) {
+  int skipped[OPTIONAL_PROGRAMS] = {0};
+  for (;;) {
+    forget_messages();
+    s->object = bpf_object__open_file(path, NULL);
+    if (!s->object) {
+      *step = "open";
+      return errno;
+    }
+    for (int i = 0; i < OPTIONAL_PROGRAMS; i++) {
+      struct bpf_program *p = bpf_object__find_program_by_name(s->object, optional_programs[i]);
+      if (p && skipped[i]) bpf_program__set_autoload(p, false);
+    }
+    int error = -bpf_object__load(s->object);
+    if (!error) return 0;
+    *step = "load";
+    /* The program libbpf named: left out if it may be, else the cause. */
+    int retry = 0;
+    struct bpf_program *p;
+    bpf_object__for_each_program(p, s->object) {
+      const char *name = bpf_program__name(p);
+      if (!named_in_log(name)) continue;
+      int i = optional_index(name);
+      if (i >= 0 && !skipped[i]) {
+        skipped[i] = retry = 1;
+        snprintf(s->left_out[i], sizeof(s->left_out[i]), "load: %s (libbpf: %s)", strerror(error), first_message);
+        memcpy(s->left_out_log[i], log_tail, sizeof(log_tail));
+        s->left_out_errno[i] = error;
+      } else if (i < 0) {
+        snprintf(failed_program, sizeof(failed_program), "%s", name);
+        *program = failed_program;
+        retry = 0;
+        break;
+      }
+    }
+    if (!retry) return error;
+    bpf_object__close(s->object);
+    s->object = NULL;
+  }
 }
 
 static napi_value load(napi_env env, napi_callback_info info) {
@@ -252,8 +357,7 @@ static napi_value load(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "load(objectPath: string)");
     return NULL;
   }
-  libbpf_set_print(keep_first_message);
-  first_message[0] = 0;
+  libbpf_set_print(keep_messages);
   source *s = calloc(1, sizeof(*s));
   if (!s) {
     napi_throw_error(env, NULL, "out of memory");
@@ -261,46 +365,51 @@ static napi_value load(napi_env env, napi_callback_info info) {
   }
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->consuming, NULL);
-  const char *step;
-  int error;
-  s->object = bpf_object__open_file(path, NULL);
-  if (!s->object) {
-    error = errno;
-    step = "open";
-    goto failed;
-  }
-  if ((error = -bpf_object__load(s->object))) {
-    step = "load";
-    goto failed;
-  }
+  const char *step = NULL, *program = NULL;
+  int error = open_and_load(s, path, &step, &program);
+  if (error) goto failed;
   struct bpf_program *on_state_change = bpf_object__find_program_by_name(s->object, "on_state_change");
-  struct bpf_program *seed_known = bpf_object__find_program_by_name(s->object, "seed_known");
-  struct bpf_program *listed_sockets = bpf_object__find_program_by_name(s->object, "listed_sockets");
-  struct bpf_map *known = bpf_object__find_map_by_name(s->object, "known");
+  struct bpf_program *seed_sockets = bpf_object__find_program_by_name(s->object, "seed_sockets");
+  struct bpf_program *list_sockets = bpf_object__find_program_by_name(s->object, "list_sockets");
+  struct bpf_map *listing = bpf_object__find_map_by_name(s->object, "listing");
   struct bpf_map *events = bpf_object__find_map_by_name(s->object, "events");
   struct bpf_map *counters = bpf_object__find_map_by_name(s->object, "counters");
-  if (!on_state_change || !seed_known || !listed_sockets || !known || !events || !counters) {
+  if (!on_state_change || !seed_sockets || !list_sockets || !listing || !events || !counters) {
     error = ENOENT;
     step = "find programs and maps";
     goto failed;
   }
   /* State changes first, so that no socket falls between the seed and them. */
+  program = "on_state_change";
   if (!(s->state_changes = bpf_program__attach(on_state_change))) {
     error = errno;
     step = "attach";
     goto failed;
   }
-  if ((error = seed(seed_known))) {
-    step = "seed";
-    goto failed;
-  }
-  union bpf_iter_link_info of_map = {.map = {.map_fd = bpf_map__fd(known)}};
-  DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, options, .link_info = &of_map, .link_info_len = sizeof(of_map));
-  if (!(s->iterator = bpf_program__attach_iter(listed_sockets, &options))) {
+  program = "list_sockets";
+  if (!(s->iterator = bpf_program__attach_iter(list_sockets, NULL))) {
     error = errno;
     step = "attach";
     goto failed;
   }
+  program = NULL;
+  if (bpf_program__autoload(seed_sockets) && (error = seed(seed_sockets))) {
+    /* Left out: the sockets of before are listed once they change state. */
+    snprintf(s->left_out[0], sizeof(s->left_out[0]), "seed: %s", strerror(error));
+    s->left_out_errno[0] = error;
+    error = 0;
+  }
+  s->listing_capacity = bpf_map__max_entries(listing);
+  s->listing_size = (size_t)s->listing_capacity * RECORD_SIZE;
+  long page = sysconf(_SC_PAGESIZE);
+  s->listing_size = (s->listing_size + page - 1) / page * page;
+  void *mapped = mmap(NULL, s->listing_size, PROT_READ, MAP_SHARED, bpf_map__fd(listing), 0);
+  if (mapped == MAP_FAILED) {
+    error = errno;
+    step = "mmap";
+    goto failed;
+  }
+  s->listing = mapped;
   s->counters_fd = bpf_map__fd(counters);
   s->ring = ring_buffer__new(bpf_map__fd(events), on_event, s, NULL);
   if (!s->ring) {
@@ -322,21 +431,54 @@ failed:
   pthread_mutex_destroy(&s->lock);
   pthread_mutex_destroy(&s->consuming);
   free(s);
-  throw_failure(env, step, error ? error : EIO, first_message);
+  throw_failure(env, step, error ? error : EIO, first_message, program);
   return NULL;
 }
 
+/* One read: the listing program writes every live socket's record into the mapped listing. */
 static napi_value sockets(napi_env env, napi_callback_info info) {
   source *s = get_source(env, info);
   if (!s) return NULL;
-  records out = {0};
-  int error = read_iterator(s->iterator, &out);
+  uint32_t count = 0;
+  size_t written = 0;
+  int error = run_iterator(s->iterator, &count, sizeof(count), &written);
+  if (!error && written != sizeof(count)) error = EIO;
   if (error) {
-    free(out.data);
-    throw_failure(env, "read known sockets", error, NULL);
+    throw_failure(env, "read known sockets", error, NULL, "list_sockets");
     return NULL;
   }
-  return to_buffer(env, &out);
+  if (count > s->listing_capacity) count = s->listing_capacity;
+  napi_value result;
+  if (napi_create_buffer_copy(env, (size_t)count * RECORD_SIZE, s->listing, NULL, &result) != napi_ok) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  return result;
+}
+
+/* Each program of the object: whether it runs, and if not why (an optional one the kernel refused). */
+static napi_value programs(napi_env env, napi_callback_info info) {
+  source *s = get_source(env, info);
+  if (!s) return NULL;
+  napi_value result;
+  napi_create_array(env, &result);
+  uint32_t n = 0;
+  struct bpf_program *p;
+  bpf_object__for_each_program(p, s->object) {
+    napi_value entry, loaded;
+    napi_create_object(env, &entry);
+    const char *name = bpf_program__name(p);
+    set_string(env, entry, "name", name);
+    int i = optional_index(name);
+    const char *reason = i >= 0 ? s->left_out[i] : "";
+    napi_get_boolean(env, reason[0] == 0, &loaded);
+    napi_set_named_property(env, entry, "loaded", loaded);
+    set_string(env, entry, "reason", reason);
+    set_string(env, entry, "log", i >= 0 ? s->left_out_log[i] : "");
+    set_string(env, entry, "code", i >= 0 ? errno_name(s->left_out_errno[i]) : "");
+    napi_set_element(env, result, n++, entry);
+  }
+  return result;
 }
 
 static napi_value drain_events(napi_env env, napi_callback_info info) {
@@ -393,6 +535,7 @@ static napi_value init(napi_env env, napi_value exports) {
   } functions[] = {
       {"load", load}, {"sockets", sockets}, {"drainEvents", drain_events},
       {"counters", counters}, {"monotonicNs", monotonic_ns}, {"close", close_source},
+      {"programs", programs},
   };
   for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++) {
     napi_value fn;

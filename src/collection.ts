@@ -14,7 +14,7 @@ import type { PolicyEvaluation } from './policy/expectedLinks.js';
 import type { HostNamespace } from './namespaces/hostNamespace.js';
 import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from './namespaces/netNamespaces.js';
 import { externalHostAddresses } from './sockets/hostAddresses.js';
-import type { SocketSource, SourceLosses } from './sockets/socketSource.js';
+import type { SocketSource, SourceCapability, SourceLosses } from './sockets/socketSource.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
 export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links', 'policy'] as const;
@@ -36,6 +36,8 @@ export interface Collection {
   stages: Record<Stage, StageResult>;
   /** Source of the sockets (ebpf, netlink, procfs, exec). */
   source: string;
+  /** What that source can see on this host (outpost_source_capability_info). */
+  sourceCapabilities: readonly SourceCapability[];
   /** What a source with events lost since it started (outpost_source_records_lost_total). */
   sourceLosses?: SourceLosses;
   /** Connection ends remembered between collections (bounded by the sockets the kernel lists). */
@@ -158,6 +160,7 @@ export class Collector {
       links: [],
       stages,
       source: source.name,
+      sourceCapabilities: source.capabilities,
       trackedConnections: this.#ledger.size,
       hostAddresses: [],
     };

@@ -1,25 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * outpost's eBPF socket source (CO-RE: built once, loaded on any kernel with BTF).
+ * outpost's eBPF socket source (CO-RE: built once, loaded on every kernel of the matrix in
+ * docs/kernels.md).
  *
- * Every TCP socket outpost knows of carries a record of its own in `known`, socket-local storage
- * that the kernel frees with the socket. A read lists them in one pass of that map's iterator:
- * the cost grows with the sockets themselves, not with namespaces x the TCP hash, nor with every
- * open file on the host.
- * - seed_known (iter/task_file) runs once, at load: it gives every TCP socket some file already
- *   holds its record, with its holder.
- * - on_state_change (tp_btf/inet_sock_set_state) gives one to every socket that changes state
- *   after that: connect (its holder: the process connecting), listen (the process listening),
- *   accept (the listener's record, cloned by the kernel to the new socket: BPF_F_CLONE), and
- *   sockets no file holds (the accept queue, orphans after close). It sends to `events` each
- *   connection established and each connect that failed, so that connections shorter than a
- *   scrape are counted.
- * - listed_sockets (iter/bpf_sk_storage_map) reads each known socket's state and addresses as
- *   they are at the read, as sock_diag would.
- * - A socket replaced by a timewait minisock (TIME_WAIT, or FIN_WAIT2 of an orphan) has no
- *   storage: it is sent to `events` with the time it began, and user space keeps it until the
- *   kernel's 60 s are over or its 4-tuple is in use again. (fentry on the timewait functions would
- *   be exact, but needs BPF trampolines, which not every kernel allows: this one refuses them.)
+ * Every TCP socket outpost knows of has an entry in `sockets`, a hash keyed by the address of its
+ * struct sock; the entry holds what the kernel will not say later (its holder, its namespace, its
+ * cookie). A read lists them in one pass over that hash, in every namespace at once: the cost grows
+ * with the sockets themselves, not with namespaces x the TCP hash, nor with every open file.
+ *
+ * Written for the verifiers of stock and hardened kernels alike (docs/kernels.md): helpers are
+ * called only on pointers every kernel trusts (tp_btf arguments); a pointer walked from another, or
+ * a socket known by its address, is only read (BPF_CORE_READ, bpf_probe_read_kernel); no map-element
+ * iterator, no trampoline.
+ * - on_state_change (tp_btf/inet_sock_set_state, required) keeps `sockets`: an entry is made when a
+ *   socket starts a life (connect: its holder, the process connecting; listen: the process
+ *   listening; accept: its listener's holder, from `listeners`) and removed when it closes. It sends
+ *   to `events` each connection established, each connect that failed and each socket that entered
+ *   TIME_WAIT, so that connections shorter than a scrape are counted.
+ * - list_sockets (iter/bpf_map, required) runs once per read: on its first call it visits
+ *   `sockets` (bpf_for_each_map_elem) and writes each live socket's record, read from the sock as it
+ *   is now, into `listing`, which user space reads through mmap; the count goes out on the iterator.
+ * - seed_sockets (iter/task_file, optional) runs once, at load: it gives every TCP socket some file
+ *   already holds an entry, with its holder. Without it, sockets opened before outpost are listed
+ *   once they change state.
+ * - A socket replaced by a timewait minisock (TIME_WAIT, or FIN_WAIT2 of an orphan) leaves `sockets`:
+ *   it is sent to `events` with the time it began, and user space keeps it until the kernel's 60 s
+ *   are over or its 4-tuple is in use again.
  *
  * Every socket goes out as the same 72-byte record (struct socket_record); the first 64 bytes are
  * laid out as the sock_diag addon's, so one decoder reads both.
@@ -36,6 +42,7 @@
 #define SOCK_STREAM 1
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_FIN_WAIT1 4
 #define TCP_FIN_WAIT2 5
 #define TCP_TIME_WAIT 6
@@ -43,6 +50,9 @@
 #define TCP_LISTEN 10
 #define TCP_CLOSING 11
 #define RCV_SHUTDOWN 1
+
+/* Sockets known at once; past it a socket is not listed, and counted (counters[0]). */
+#define MAX_SOCKETS 65536
 
 struct socket_record {
   __u8 family; /* 4 | 6 */
@@ -61,13 +71,39 @@ struct socket_record {
   __u32 holder; /* tgid of the process that held it at load, or connected or listened; 0 unknown */
 };
 
-/* Each known socket's record: 4-tuple as last changed, cookie, holder. */
+/* Each known socket, by the address of its struct sock: its record as of its last state change. */
 struct {
-  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
-  __type(key, int);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, MAX_SOCKETS);
+  __type(key, __u64);
   __type(value, struct socket_record);
-} known SEC(".maps");
+} sockets SEC(".maps");
+
+/* Who listens on a port of a namespace: the holder an accepted socket inherits. */
+struct listener_id {
+  __u32 netns;
+  __u32 port;
+};
+struct listener_entry {
+  __u64 sock; /* the listening sock: only it removes the entry */
+  __u32 holder;
+  __u32 pid_namespace;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct listener_id);
+  __type(value, struct listener_entry);
+} listeners SEC(".maps");
+
+/* One read's records, written by list_sockets and read by user space through mmap. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, MAX_SOCKETS);
+  __type(key, __u32);
+  __type(value, struct socket_record);
+} listing SEC(".maps");
 
 /*
  * 1 MB: 13,000 events, seconds of 1,000 connections a second, where the thread drains it as they
@@ -78,8 +114,8 @@ struct {
   __uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
-/* What could not be kept or sent, read by user space: [0] a socket not tracked (no memory for its
- * record), [1] events lost. */
+/* What could not be kept or sent, read by user space: [0] a socket not tracked (`sockets` full),
+ * [1] events lost. */
 #define COUNTER_TRACKED_FULL 0
 #define COUNTER_EVENTS_LOST 1
 struct {
@@ -94,12 +130,12 @@ static __always_inline void count(__u32 which) {
   if (n) __sync_fetch_and_add(n, 1);
 }
 
+/* Reads only (CO-RE): works on any pointer, trusted or not. */
 static __always_inline void fill_common(struct socket_record *r, const struct sock_common *c) {
   __u16 family = BPF_CORE_READ(c, skc_family);
   r->family = family == AF_INET6 ? 6 : 4;
   r->local_port = BPF_CORE_READ(c, skc_num);
   r->remote_port = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
-  r->netns = BPF_CORE_READ(c, skc_net.net, ns.inum);
   if (family == AF_INET6) {
     BPF_CORE_READ_INTO(&r->local_address, c, skc_v6_rcv_saddr.in6_u.u6_addr8);
     BPF_CORE_READ_INTO(&r->remote_address, c, skc_v6_daddr.in6_u.u6_addr8);
@@ -115,11 +151,8 @@ static __always_inline int is_tcp(const struct sock *sk) {
          BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
 }
 
-/* The record of a socket, made if it has none yet (NULL: no memory, or the socket is being freed). */
-static __always_inline struct socket_record *record_of(const struct sock *sk) {
-  struct socket_record *r = bpf_sk_storage_get(&known, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!r) count(COUNTER_TRACKED_FULL);
-  return r;
+static __always_inline __u32 netns_of(const struct sock *sk) {
+  return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
 static __always_inline void set_holder(struct socket_record *r, struct task_struct *task) {
@@ -127,69 +160,96 @@ static __always_inline void set_holder(struct socket_record *r, struct task_stru
   r->pid_namespace = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
 }
 
+static __always_inline void add_listener(__u64 sock, const struct socket_record *r) {
+  struct listener_id key = {.netns = r->netns, .port = r->local_port};
+  struct listener_entry value = {.sock = sock, .holder = r->holder, .pid_namespace = r->pid_namespace};
+  bpf_map_update_elem(&listeners, &key, &value, BPF_ANY);
+}
+
 SEC("iter/task_file")
-int seed_known(struct bpf_iter__task_file *ctx) {
+int seed_sockets(struct bpf_iter__task_file *ctx) {
   struct file *file = ctx->file;
   struct task_struct *task = ctx->task;
   if (!file || !task) return 0;
   /* NULL for any file that is not a socket. */
   struct socket *socket = bpf_sock_from_file(file);
   if (!socket) return 0;
-  struct sock *sk = socket->sk;
+  /* Walked from the file: untrusted on hardened kernels, so only read, never handed to a helper. */
+  struct sock *sk = BPF_CORE_READ(socket, sk);
   if (!sk || !is_tcp(sk)) return 0;
-  struct socket_record *r = record_of(sk);
+  __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  if (state == TCP_CLOSE) return 0; /* in no table of the kernel's: not listed, as by sock_diag */
+  struct socket_record r = {};
+  fill_common(&r, &sk->__sk_common);
+  r.state = state;
+  r.netns = netns_of(sk);
+  /* 0 until something asks the kernel for it: the listing reads it again. */
+  r.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+  r.inode = BPF_CORE_READ(file, f_inode, i_ino);
+  set_holder(&r, task);
+  __u64 key = (__u64)sk;
   /* A descriptor shared by processes: its first holder keeps it. */
-  if (!r || r->holder) return 0;
-  fill_common(r, &sk->__sk_common);
-  r->state = BPF_CORE_READ(sk, __sk_common.skc_state);
-  r->cookie = bpf_get_socket_cookie(sk);
-  set_holder(r, task);
+  long error = bpf_map_update_elem(&sockets, &key, &r, BPF_NOEXIST);
+  if (error == -7 /* E2BIG */) count(COUNTER_TRACKED_FULL);
+  if (!error && state == TCP_LISTEN) add_listener(key, &r);
   return 0;
 }
 
-SEC("iter/bpf_sk_storage_map")
-int listed_sockets(struct bpf_iter__bpf_sk_storage_map *ctx) {
-  struct sock *sk = ctx->sk;
-  struct socket_record *known_record = ctx->value;
-  if (!sk || !known_record) return 0;
+struct listing_state {
+  __u32 count;
+};
+
+/* One entry of `sockets`, checked against the sock as it is now, into `listing`. */
+static long list_one(struct bpf_map *map, __u64 *key, struct socket_record *known, struct listing_state *state) {
+  const struct sock *sk = (const struct sock *)*key;
+  __u8 tcp_state = BPF_CORE_READ(sk, __sk_common.skc_state);
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
   /*
-   * A closed socket (never connected, or whose connection a timewait socket took over while its
-   * process still held it) is in no table of the kernel's: not listed, as by sock_diag. Its
-   * connection, in TIME_WAIT, was sent as an event under the same cookie.
+   * An address is not a reference: a socket that closed while the seeding walk read it leaves an
+   * entry behind. Closed (or freed, and so no TCP socket now), it goes; a new socket at the same
+   * address replaced the entry at its first state change.
    */
-  __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
-  if (state == TCP_CLOSE) return 0;
-  /* Read straight from the trusted sock (plain loads, no helper call a field): the cost of a read. */
-  const struct sock_common *c = &sk->__sk_common;
-  struct socket_record r = {};
-  r.family = c->skc_family == AF_INET6 ? 6 : 4;
-  r.state = state;
-  r.local_port = c->skc_num;
-  r.remote_port = bpf_ntohs(c->skc_dport);
-  r.netns = known_record->netns; /* a socket's for its life: kept at its first state change */
-  if (c->skc_family == AF_INET6) {
-    __builtin_memcpy(r.local_address, c->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
-    __builtin_memcpy(r.remote_address, c->skc_v6_daddr.in6_u.u6_addr8, 16);
-  } else {
-    __builtin_memcpy(r.local_address, &c->skc_rcv_saddr, 4);
-    __builtin_memcpy(r.remote_address, &c->skc_daddr, 4);
+  if (tcp_state == TCP_CLOSE || tcp_state == 0 || tcp_state > TCP_CLOSING || (family != AF_INET && family != AF_INET6)) {
+    bpf_map_delete_elem(map, key);
+    return 0;
   }
-  r.cookie = known_record->cookie;
-  r.holder = known_record->holder;
-  r.pid_namespace = known_record->pid_namespace;
+  __u32 at = state->count;
+  struct socket_record *r = bpf_map_lookup_elem(&listing, &at);
+  if (!r) return 1;
+  fill_common(r, &sk->__sk_common);
+  r->state = tcp_state;
+  r->old_state = 0;
+  r->time_ns = 0;
+  r->netns = known->netns;
+  r->holder = known->holder;
+  r->pid_namespace = known->pid_namespace;
+  /* A socket of before the load has a cookie only once something asked for one (ss, netlink). */
+  if (!known->cookie) known->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+  r->cookie = known->cookie;
   /*
    * As sock_diag: the inode of the socket's file, 0 once no file holds it (sock_i_ino). Read once
-   * and kept (a socket's file does not change): two cache misses fewer a socket on later reads.
+   * and kept (a socket's file does not change): fewer cache misses a socket on later reads.
    */
-  struct socket *socket = sk->sk_socket;
+  r->inode = 0;
+  struct socket *socket = BPF_CORE_READ(sk, sk_socket);
   if (socket) {
-    if (!known_record->inode) {
+    if (!known->inode) {
       struct socket_alloc *alloc = (void *)socket - bpf_core_field_offset(struct socket_alloc, socket);
-      known_record->inode = BPF_CORE_READ(alloc, vfs_inode.i_ino);
+      known->inode = BPF_CORE_READ(alloc, vfs_inode.i_ino);
     }
-    r.inode = known_record->inode;
+    r->inode = known->inode;
   }
-  bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+  state->count = at + 1;
+  return 0;
+}
+
+SEC("iter/bpf_map")
+int list_sockets(struct bpf_iter__bpf_map *ctx) {
+  /* Any iterator would do: it is only the way to run once, in a context that may read the kernel. */
+  if (ctx->meta->seq_num != 0 || !ctx->map) return 0;
+  struct listing_state state = {};
+  bpf_for_each_map_elem(&sockets, list_one, &state, 0);
+  bpf_seq_write(ctx->meta->seq, &state.count, sizeof(state.count));
   return 0;
 }
 
@@ -212,41 +272,65 @@ static __always_inline void send_event(const struct socket_record *r) {
   bpf_ringbuf_submit(e, 0);
 }
 
+/* A socket closes: what it was comes from its entry (its local port is 0 already). */
+static __always_inline void on_close(const struct sock *sk, __u64 key, int oldstate) {
+  struct socket_record *known = bpf_map_lookup_elem(&sockets, &key);
+  if (!known) return;
+  struct socket_record r = *known;
+  bpf_map_delete_elem(&sockets, &key);
+  if (oldstate == TCP_LISTEN) {
+    struct listener_id at = {.netns = r.netns, .port = r.local_port};
+    struct listener_entry *l = bpf_map_lookup_elem(&listeners, &at);
+    if (l && l->sock == key) bpf_map_delete_elem(&listeners, &at);
+  }
+  r.state = TCP_CLOSE;
+  r.old_state = oldstate;
+  r.inode = 0; /* no file holds what it becomes */
+  if (oldstate == TCP_SYN_SENT) send_event(&r); /* a connect that failed */
+  if (entered_time_wait(sk, oldstate)) {
+    /* It leaves `sockets`: user space keeps it, and ends it. */
+    r.state = BPF_CORE_READ(sk, sk_shutdown) & RCV_SHUTDOWN ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
+    r.time_ns = bpf_ktime_get_ns();
+    send_event(&r);
+  }
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const int newstate) {
   if (!is_tcp(sk)) return 0;
-
+  __u64 key = (__u64)sk;
   if (newstate == TCP_CLOSE) {
-    /* Closed, its local port is 0 already: what it was comes from its record. */
-    struct socket_record *known_record = bpf_sk_storage_get(&known, (struct sock *)sk, 0, 0);
-    if (!known_record) return 0;
-    struct socket_record r = *known_record;
-    r.state = newstate;
-    r.old_state = oldstate;
-    r.inode = 0; /* no file holds what it becomes */
-    if (oldstate == TCP_SYN_SENT) send_event(&r); /* a connect that failed */
-    if (entered_time_wait(sk, oldstate)) {
-      /* Its storage goes with the sock: user space keeps it, and ends it. */
-      r.state = BPF_CORE_READ(sk, sk_shutdown) & RCV_SHUTDOWN ? TCP_TIME_WAIT : TCP_FIN_WAIT2;
-      r.time_ns = bpf_ktime_get_ns();
-      send_event(&r);
-    }
+    on_close(sk, key, oldstate);
     return 0;
   }
 
-  /* An accepted socket's record starts as its listener's (cloned): the holder is kept. */
-  struct socket_record *r = record_of(sk);
-  struct socket_record untracked = {};
-  if (!r) r = &untracked; /* still sent, if it is an event */
-  __u64 cookie = bpf_get_socket_cookie((void *)sk);
-  /* A new record, or the listener's cloned: the inode kept is not this socket's. */
-  if (r->cookie != cookie) r->inode = 0;
-  r->cookie = cookie;
+  /* A life starts at connect or listen (from CLOSE), or as a listener's accepted child. */
+  int accepted = oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV;
+  struct socket_record *r = bpf_map_lookup_elem(&sockets, &key);
+  struct socket_record fresh = {};
+  if (!r || oldstate == TCP_CLOSE || accepted) {
+    fresh.netns = netns_of(sk);
+    fresh.cookie = bpf_get_socket_cookie((void *)sk);
+    if (accepted) {
+      struct listener_id at = {.netns = fresh.netns, .port = BPF_CORE_READ(sk, __sk_common.skc_num)};
+      struct listener_entry *l = bpf_map_lookup_elem(&listeners, &at);
+      if (l) {
+        fresh.holder = l->holder;
+        fresh.pid_namespace = l->pid_namespace;
+      }
+    }
+    /* connect() and listen() set these states in the holder's own context. */
+    if (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN) set_holder(&fresh, (void *)bpf_get_current_task());
+    if (bpf_map_update_elem(&sockets, &key, &fresh, BPF_ANY)) count(COUNTER_TRACKED_FULL);
+    r = bpf_map_lookup_elem(&sockets, &key);
+    if (!r) r = &fresh; /* not tracked, but still sent if it is an event */
+  } else if (!r->cookie) {
+    r->cookie = bpf_get_socket_cookie((void *)sk); /* seeded before anything asked for one */
+  }
   fill_common(r, &sk->__sk_common);
   r->state = newstate;
   r->old_state = oldstate;
-  /* connect() and listen() set these states in the holder's own context. */
-  if (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN) set_holder(r, (void *)bpf_get_current_task());
+  if (newstate == TCP_LISTEN) add_listener(key, r);
   if (newstate == TCP_ESTABLISHED) send_event(r);
   return 0;
 }

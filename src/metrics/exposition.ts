@@ -67,6 +67,11 @@ export class Exposition {
     'node_version',
     'source',
   ]);
+  readonly #sourceCapability = this.#gauge(
+    'outpost_source_capability_info',
+    'What the running socket source can see on this host; always 1. sockets, sockets_opened_before_start, request_sockets, socket_cookies, connection_events (connections shorter than a scrape), connect_failures, time_wait_events, socket_processes (docs/kernels.md).',
+    ['source', 'capability'],
+  );
   readonly #readErrors = new Counter({
     name: 'outpost_container_read_errors_total',
     help: 'Collections in which the sockets of the container could not be read (other than the container exiting).',
@@ -182,6 +187,7 @@ export class Exposition {
       this.#duration,
       this.#success,
       this.#buildInfo,
+      this.#sourceCapability,
     ]) {
       metric.reset();
     }
@@ -197,6 +203,7 @@ export class Exposition {
     for (const address of collection.hostAddresses) this.#hostAddressInfo.set({ address }, 1);
     this.#tracked.set(collection.trackedConnections);
     this.#buildInfo.set({ version: VERSION, node_version: process.version, source: collection.source }, 1);
+    for (const capability of collection.sourceCapabilities) this.#sourceCapability.set({ source: collection.source, capability }, 1);
     for (const stage of STAGES) {
       const result = collection.stages[stage];
       this.#duration.set({ collector: stage }, result.durationSeconds);

@@ -5,13 +5,26 @@ import { loadNativeAddon, nativePath } from './nativeAddon.js';
 /** A loaded and attached BPF object (native/bpf_source.c). */
 export type BpfHandle = object & { readonly __brand: 'BpfHandle' };
 
+/** A program of the object: whether it runs, and why not (an optional one the kernel refused). */
+export interface BpfProgramState {
+  name: string;
+  loaded: boolean;
+  reason: string;
+  /** Its errno's name (EACCES, EPERM, …); "" when it runs. */
+  code: string;
+  /** The tail of what libbpf said of it (the verifier's log among it). */
+  log: string;
+}
+
 /** The eBPF source's addon, built by node-gyp at install when libbpf's headers are present. */
 export interface BpfAddon {
   /**
-   * Opens, loads and attaches the object, then gives every TCP socket a file holds its record (one
-   * walk of every open file); throws an Error with code (EPERM, ENOENT, …) and syscall (the step).
+   * Opens, loads and attaches the object, then gives every TCP socket a file holds its entry (one
+   * walk of every open file), leaving out an optional program the kernel refuses; throws an Error
+   * with code (EPERM, ENOENT, …), syscall (the step), program and log (bpfLoadFailure.ts reads them).
    */
   load(objectPath: string): BpfHandle;
+  programs(handle: BpfHandle): BpfProgramState[];
   /** Every TCP socket known (held at load, or that changed state since), in every namespace, as it is now. */
   sockets(handle: BpfHandle): Buffer;
   /** Events since the last call: connections established, connects failed, sockets that entered TIME_WAIT. */

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import type { Container } from '../docker/container.js';
 import { NamespaceUnreadableError, errorMessage } from '../errors.js';
 import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
-import type { BpfAddon, BpfHandle } from './bpfAddon.js';
+import type { BpfAddon, BpfHandle, BpfProgramState } from './bpfAddon.js';
 import { decodeBpfRecords, TCP_STATE_CODE, type BpfSocket } from './bpfRecords.js';
 import { containerIdOfCgroup } from './socketOwners.js';
 import { TimeWaitSockets } from './timeWaitSockets.js';
-import type { NamespaceSockets, SocketReadResult, SocketSource, SourceLosses } from './socketSource.js';
+import type { NamespaceSockets, SocketReadResult, SocketSource, SourceCapability, SourceLosses } from './socketSource.js';
 
 export interface EbpfSourceOptions {
   addon: BpfAddon;
@@ -19,6 +19,18 @@ export interface EbpfSourceOptions {
 /** "net:[4026532185]" (or "pid:[…]") → 4026532185. */
 export function netNamespaceInode(id: string): number {
   return Number(/\[(\d+)\]/.exec(id)?.[1] ?? Number.NaN);
+}
+
+/** What each of the object's programs lets the source see (native/bpf/outpost.bpf.c). */
+const CAPABILITIES_OF_PROGRAM: Record<string, readonly SourceCapability[]> = {
+  list_sockets: ['sockets', 'socket_cookies', 'socket_processes'],
+  on_state_change: ['connection_events', 'connect_failures', 'time_wait_events'],
+  seed_sockets: ['sockets_opened_before_start'],
+};
+
+/** What a source with these programs running can see. */
+export function ebpfCapabilities(programs: readonly Pick<BpfProgramState, 'name' | 'loaded'>[]): SourceCapability[] {
+  return programs.filter((p) => p.loaded).flatMap((p) => CAPABILITIES_OF_PROGRAM[p.name] ?? []);
 }
 
 /** One namespace's share of a read, before its holders are named. */
@@ -38,6 +50,9 @@ interface NamespaceShare {
  */
 export class EbpfSocketSource implements SocketSource {
   readonly name = 'ebpf' as const;
+  readonly capabilities: readonly SourceCapability[];
+  /** The programs of the object, and why one is not running. */
+  readonly programs: readonly BpfProgramState[];
   readonly #options: EbpfSourceOptions;
   readonly #timeWaits = new TimeWaitSockets();
   /** Events drained after the last listing, for this read. */
@@ -46,6 +61,8 @@ export class EbpfSocketSource implements SocketSource {
 
   constructor(options: EbpfSourceOptions) {
     this.#options = options;
+    this.programs = options.addon.programs(options.handle);
+    this.capabilities = ebpfCapabilities(this.programs);
   }
 
   losses(): SourceLosses {
@@ -123,7 +140,8 @@ export class EbpfSocketSource implements SocketSource {
       const id = await holders.containerOf(s, namespace.containers);
       if (id === undefined) continue;
       if (s.socket.inode !== 0) read.owners.set(s.socket.inode, id);
-      read.ownersByCookie.set(s.socket.cookie, id);
+      // 0: a socket of before the load that nothing asked a cookie for yet; its inode names it.
+      if (s.socket.cookie !== 0) read.ownersByCookie.set(s.socket.cookie, id);
     }
     return read;
   }

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import { readNamespaceTables, type NamespaceTable } from './namespaceTables.js';
 import { parseProcNetTcp } from './procNetTcp.js';
-import type { SocketReadResult, SocketSource } from './socketSource.js';
+import { type SocketReadResult, type SocketSource, TABLE_READ_CAPABILITIES, type SourceCapability } from './socketSource.js';
 import type { TcpSocket } from './tcpSocket.js';
 
 export interface ExecSourceOptions {
@@ -33,6 +33,7 @@ export function splitProcNetTcpTables(output: Buffer): { v4: Buffer; v6: Buffer 
  */
 export class ExecSocketSource implements SocketSource {
   readonly name = 'exec' as const;
+  readonly capabilities: readonly SourceCapability[] = TABLE_READ_CAPABILITIES;
   readonly #docker: Docker;
   readonly #concurrency: number;
 

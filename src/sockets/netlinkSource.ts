@@ -3,7 +3,7 @@ import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import { readNamespaceTables, type NamespaceTable } from './namespaceTables.js';
 import type { SockDiagAddon } from './sockDiagAddon.js';
 import { ALL_TCP_STATES_MASK, decodeSockDiagRecords } from './sockDiagRecords.js';
-import type { SocketReadResult, SocketSource } from './socketSource.js';
+import { type SocketReadResult, type SocketSource, TABLE_READ_CAPABILITIES, type SourceCapability } from './socketSource.js';
 import type { TcpSocket } from './tcpSocket.js';
 
 export interface NetlinkSourceOptions {
@@ -19,6 +19,7 @@ export interface NetlinkSourceOptions {
  */
 export class NetlinkSocketSource implements SocketSource {
   readonly name = 'netlink' as const;
+  readonly capabilities: readonly SourceCapability[] = [...TABLE_READ_CAPABILITIES, 'socket_cookies'];
   readonly #options: Required<NetlinkSourceOptions>;
 
   constructor(options: NetlinkSourceOptions) {

@@ -4,7 +4,7 @@ import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import { readNamespaceTables, type NamespaceTable } from './namespaceTables.js';
 import { ProcFileReader } from './procFile.js';
 import { parseProcNetTcp } from './procNetTcp.js';
-import type { SocketReadResult, SocketSource } from './socketSource.js';
+import { type SocketReadResult, type SocketSource, TABLE_READ_CAPABILITIES, type SourceCapability } from './socketSource.js';
 import type { TcpSocket } from './tcpSocket.js';
 
 async function exists(path: string): Promise<boolean> {
@@ -26,6 +26,7 @@ export interface ProcfsSourceOptions {
  */
 export class ProcfsSocketSource implements SocketSource {
   readonly name = 'procfs' as const;
+  readonly capabilities: readonly SourceCapability[] = TABLE_READ_CAPABILITIES;
   readonly #procfsPath: string;
   readonly #concurrency: number;
   // One growing buffer per concurrent read, reused from scrape to scrape.

@@ -40,9 +40,38 @@ export interface SocketReadResult {
  */
 export type SourceLosses = Record<'ring_buffer_full' | 'queue_full' | 'tracked_map_full', number>;
 
+/**
+ * What a source can see on this host (outpost_source_capability_info):
+ * - sockets: the TCP sockets open at a read, in every state but those below;
+ * - sockets_opened_before_start: those of before outpost started, too (the ebpf source without its
+ *   seeding walk lists them once they change state);
+ * - request_sockets: half-open connections, still request sockets (syn_recv before the final ACK);
+ * - socket_cookies: the kernel's cookie of each socket (one connection's identity from SYN to TIME_WAIT);
+ * - connection_events: connections established and gone between two reads, each seen;
+ * - connect_failures: connects that failed (SYN_SENT → CLOSE);
+ * - time_wait_events: sockets entering TIME_WAIT as they do, whoever closed first;
+ * - socket_processes: the process that held, connected or listened on each socket.
+ */
+export const SOURCE_CAPABILITIES = [
+  'sockets',
+  'sockets_opened_before_start',
+  'request_sockets',
+  'socket_cookies',
+  'connection_events',
+  'connect_failures',
+  'time_wait_events',
+  'socket_processes',
+] as const;
+export type SourceCapability = (typeof SOURCE_CAPABILITIES)[number];
+
+/** What reading the kernel's tables gives: every socket listed, as it is now. */
+export const TABLE_READ_CAPABILITIES: readonly SourceCapability[] = ['sockets', 'sockets_opened_before_start', 'request_sockets'];
+
 /** A way to read the TCP sockets of network namespaces. */
 export interface SocketSource {
   readonly name: 'procfs' | 'netlink' | 'exec' | 'ebpf';
+  /** What it can see here (see SourceCapability). */
+  readonly capabilities: readonly SourceCapability[];
   read(namespaces: readonly NetNamespace[]): Promise<SocketReadResult>;
   /** Sources with events (ebpf): what they lost so far. */
   losses?(): SourceLosses;

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -8,6 +8,7 @@ import { ProcfsSocketSource } from './procfsSource.js';
 import { DEFAULT_ADDON_PATH, loadSockDiagAddon } from './sockDiagAddon.js';
 import { DEFAULT_BPF_ADDON_PATH, defaultBpfObjectPath, loadBpfAddon } from './bpfAddon.js';
 import { EbpfSocketSource } from './ebpfSource.js';
+import { effectiveCapabilitiesOf, explainBpfLoadFailure, type BpfLoadContext, type BpfLoadError } from './bpfLoadFailure.js';
 import { ALL_TCP_STATES_MASK } from './sockDiagRecords.js';
 import type { SocketSource } from './socketSource.js';
 
@@ -41,7 +42,13 @@ export async function chooseSocketSource(options: SourceChoiceOptions): Promise<
 
   if (choice === 'auto' || choice === 'ebpf') {
     const ebpf = loadEbpfSource(options);
-    if (!(ebpf instanceof Error)) return ebpf;
+    if (!(ebpf instanceof Error)) {
+      for (const p of ebpf.programs.filter((p) => !p.loaded)) {
+        const why = explainBpfLoadFailure({ message: p.reason, code: p.code, syscall: p.reason.split(':')[0], program: p.name, log: p.log }, loadContext(objectPathOf(options)));
+        log.warn({ source: 'ebpf', program: p.name }, `eBPF program ${p.name} left out: ${why}; ${LOST_WITHOUT[p.name] ?? 'what it sees is not seen'}`);
+      }
+      return ebpf;
+    }
     log[level('ebpf')]({ requested: choice, source: 'netlink' }, `eBPF socket source unavailable: ${ebpf.message}; trying netlink instead`);
   }
 
@@ -61,6 +68,11 @@ export async function chooseSocketSource(options: SourceChoiceOptions): Promise<
   return new ProcfsSocketSource({ procfsPath });
 }
 
+/** What the source cannot see without an optional program (native/bpf_source.c, optional_programs). */
+const LOST_WITHOUT: Record<string, string> = {
+  seed_sockets: 'sockets opened before outpost started are listed once they change state',
+};
+
 /** The kernel's own types, which CO-RE relocates the object against. */
 const KERNEL_BTF = '/sys/kernel/btf/vmlinux';
 
@@ -72,23 +84,26 @@ function hasKernelBtf(): boolean {
   }
 }
 
+function loadContext(objectPath: string): BpfLoadContext {
+  let status = '';
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    // no /proc: no capabilities known, said as missing
+  }
+  return { objectPath, kernelHasBtf: hasKernelBtf(), effectiveCapabilities: effectiveCapabilitiesOf(status) };
+}
+
+const objectPathOf = (options: SourceChoiceOptions) => options.bpfObjectPath ?? defaultBpfObjectPath();
+
 /** The eBPF source, loaded and attached, or why not (the addon, the object, the kernel's refusal). */
 function loadEbpfSource(options: SourceChoiceOptions): EbpfSocketSource | Error {
   const addon = loadBpfAddon(options.bpfAddonPath ?? DEFAULT_BPF_ADDON_PATH);
   if (addon instanceof Error) return new Error(`the eBPF addon is not usable (${addon.message}; it is built at "npm ci" when libbpf-dev is installed)`);
-  const objectPath = options.bpfObjectPath ?? defaultBpfObjectPath();
+  const objectPath = objectPathOf(options);
   try {
     return new EbpfSocketSource({ addon, handle: addon.load(objectPath), procfsPath: options.procfsPath });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const hint =
-      code === 'EPERM' || code === 'EACCES'
-        ? 'it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN'
-        : !hasKernelBtf()
-          ? `this kernel has no BTF (${KERNEL_BTF} is missing or empty; it comes with CONFIG_DEBUG_INFO_BTF)`
-          : code === 'ENOENT'
-            ? `is ${objectPath} there?`
-            : 'it needs a kernel with BTF, BPF iterators and tp_btf (5.12 or later)';
-    return new Error(`loading ${objectPath} failed (${errorMessage(error)}; ${hint})`);
+    return new Error(explainBpfLoadFailure(error as BpfLoadError, loadContext(objectPath)));
   }
 }

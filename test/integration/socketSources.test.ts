@@ -19,6 +19,7 @@ import { Scenario, docker as dockerCli, ensureTestImage, kernelSockets, pidOf, w
 import { startTestExporter } from '../support/exporter.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
 import { freePort } from '../support/net.js';
+import { objectRefusing } from '../support/bpfVariant.js';
 
 const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 const docker = createDockerClient(parseDockerHost(process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock')!);
@@ -201,7 +202,7 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
   });
 
   it.each([
-    ['the BPF object is missing', { bpfObjectPath: missing('object.bpf.o') }, /loading .*outpost-no-such-object\.bpf\.o failed \(open: No such file or directory/],
+    ['the BPF object is missing', { bpfObjectPath: missing('object.bpf.o') }, /opening .*outpost-no-such-object\.bpf\.o failed \(open: No such file or directory.*is .*outpost-no-such-object\.bpf\.o there\?/],
     ['the eBPF addon is not built', { bpfAddonPath: missing('bpf.node') }, /the eBPF addon is not usable \(cannot load .*outpost-no-such-bpf\.node/],
     ['the eBPF addon is broken', { bpfAddonPath: brokenAddon }, /the eBPF addon is not usable \(cannot load .*outpost-broken-addon\.node/],
   ])('uses netlink when %s, said in one log line (a warning when ebpf was asked for)', async (_what, paths, reason) => {
@@ -229,6 +230,43 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
     const auto = await choose('auto', { addonPath, bpfObjectPath: missing('object.bpf.o') });
     expect(auto.source.name).toBe('procfs');
     expect(auto.lines().map((l) => /msg="(\w+)/.exec(l)?.[1])).toEqual(['eBPF', 'netlink']);
+  });
+
+  it('uses netlink when the kernel refuses a program the source needs, naming it and the verifier\'s last line, not capabilities', async () => {
+    for (const program of ['list_sockets', 'on_state_change'] as const) {
+      const { source, lines } = await choose('auto', { bpfObjectPath: objectRefusing(program) });
+      expect(source.name).toBe('netlink');
+      expect(lines()).toHaveLength(1);
+      expect(lines()[0]).toMatch(new RegExp(`eBPF socket source unavailable: loading .* failed \\(load: Permission denied.*\\); the kernel's verifier refused program ${program}: R0 invalid mem access 'map_value_or_null'; trying netlink instead`));
+      expect(lines()[0]).not.toMatch(/CAP_/);
+    }
+  });
+
+  it('runs without the seeding walk when the kernel refuses it, and says what is lost: sockets of before are listed once they change state', async () => {
+    const stream = new PassThrough();
+    let logs = '';
+    stream.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+    const source = await chooseSocketSource({ choice: 'ebpf', procfsPath: '/proc', docker, log: createLogger('info', 'logfmt', stream), bpfObjectPath: objectRefusing('seed_sockets') });
+    try {
+      expect(source.name).toBe('ebpf');
+      expect(source.capabilities).not.toContain('sockets_opened_before_start');
+      expect(source.capabilities).toEqual(expect.arrayContaining(['sockets', 'connection_events', 'connect_failures', 'time_wait_events']));
+      const lines = logs.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^level=warn .*msg="eBPF program seed_sockets left out: loading .* failed \(load: Permission denied.*\); the kernel's verifier refused program seed_sockets: R0 invalid mem access 'map_value_or_null'; sockets opened before outpost started are listed once they change state"/);
+      // The server's listener was there before: not listed. A connection made now is.
+      const pid = await pidOf(server);
+      const id = readlinkSync(`/proc/${pid}/ns/net`);
+      const before = (await source.read([{ id, host: false, containers: [] }])).read[0]!.sockets;
+      expect(before.filter((s) => s.state === 'listen' && s.localPort === 8080)).toEqual([]);
+      await dockerCli(['exec', '-d', client, 'sh', '-c', `sleep 30 | nc ${serverV4} 8080`]);
+      await waitFor('the new connection listed', async () => {
+        const now = (await source.read([{ id, host: false, containers: [] }])).read[0]!.sockets;
+        return now.some((s) => s.state === 'established' && s.localPort === 8080);
+      });
+    } finally {
+      source.close?.();
+    }
   });
 
   /** outpost started with `wrapper` before it; its source, a container's series seen, and its fallback lines. */
@@ -264,7 +302,7 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
     expect(run.source).toBe('procfs');
     expect(run.seesClient).toBe(true);
     expect(run.fallbacks).toHaveLength(2);
-    expect(run.fallbacks[0]).toMatch(/eBPF socket source unavailable: .*Operation not permitted.*it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN/);
+    expect(run.fallbacks[0]).toMatch(/eBPF socket source unavailable: .*Operation not permitted.*it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: this process lacks CAP_BPF and CAP_PERFMON/);
     expect(run.fallbacks[1]).toMatch(/netlink socket source unavailable: .*setns .*Operation not permitted.*CAP_SYS_ADMIN/);
   });
 

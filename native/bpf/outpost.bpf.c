@@ -223,8 +223,12 @@ static long list_one(struct bpf_map *map, __u64 *key, struct socket_record *know
   r->netns = known->netns;
   r->holder = known->holder;
   r->pid_namespace = known->pid_namespace;
-  /* A socket of before the load has a cookie only once something asked for one (ss, netlink). */
-  if (!known->cookie) known->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+  /*
+   * The kernel's cookie as it is now: a socket of before the load has one only once something asked
+   * (ss, netlink); an accepted socket's is set after its first state change (the request's).
+   */
+  __u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+  if (cookie) known->cookie = cookie;
   r->cookie = known->cookie;
   /*
    * As sock_diag: the inode of the socket's file, 0 once no file holds it (sock_i_ino). Read once
@@ -310,7 +314,8 @@ int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const i
   struct socket_record fresh = {};
   if (!r || oldstate == TCP_CLOSE || accepted) {
     fresh.netns = netns_of(sk);
-    fresh.cookie = bpf_get_socket_cookie((void *)sk);
+    /* An accepted socket's cookie is set after this (inet_csk_clone_lock: the request's): taken at its next change. */
+    if (!accepted) fresh.cookie = bpf_get_socket_cookie((void *)sk);
     if (accepted) {
       struct listener_id at = {.netns = fresh.netns, .port = BPF_CORE_READ(sk, __sk_common.skc_num)};
       struct listener_entry *l = bpf_map_lookup_elem(&listeners, &at);

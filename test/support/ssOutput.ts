@@ -10,6 +10,9 @@ export interface SsSocket {
   remotePort: number;
   /** With ss -p: pids of the processes holding the socket. */
   pids: number[];
+  /** With ss -e: the socket's inode (0: no file holds it) and cookie (sk:hex). */
+  inode?: number;
+  cookie?: number;
 }
 
 const SS_STATES: Record<string, string> = {
@@ -48,7 +51,9 @@ export function parseSsOutput(text: string): SsSocket[] {
     const [localAddress, localPort] = endpoint(fields[3]!);
     const [remoteAddress, remotePort] = endpoint(fields[4]!);
     const pids = [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
-    sockets.push({ state, localAddress, localPort, remoteAddress, remotePort, pids });
+    const inode = /\bino:(\d+)/.exec(line)?.[1];
+    const cookie = /\bsk:([0-9a-f]+)/.exec(line)?.[1];
+    sockets.push({ state, localAddress, localPort, remoteAddress, remotePort, pids, ...(inode && { inode: Number(inode) }), ...(cookie && { cookie: parseInt(cookie, 16) }) });
   }
   return sockets;
 }

@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBpfAddon, defaultBpfObjectPath } from '../../src/sockets/bpfAddon.js';
+import { EbpfSocketSource } from '../../src/sockets/ebpfSource.js';
+import type { NamespaceSockets } from '../../src/sockets/socketSource.js';
+import type { TcpSocket } from '../../src/sockets/tcpSocket.js';
+import { NamespacePair } from '../support/netns.js';
+import type { SsSocket } from '../support/ssOutput.js';
+
+/**
+ * The ebpf source on the running kernel, with no Docker Engine: what the kernel matrix
+ * (test/kernels/) runs in a virtual machine per kernel, and `npm test` runs on this machine's.
+ * Two namespaces of the test's own (a veth pair between them), servers that end connections in
+ * each way the kernel ends one, and `ss` in each namespace as the oracle.
+ */
+const TIMES = 12;
+const SERVERS = new URL('./servers.mjs', import.meta.url).pathname;
+let pair: NamespacePair;
+let source: EbpfSocketSource;
+
+const key = (s: Pick<TcpSocket, 'state' | 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort'> & { inode?: number }) =>
+  `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort} ino=${s.inode ?? 0}`;
+
+async function readNamespaces(): Promise<{ server: Required<Pick<NamespaceSockets, 'sockets'>>; client: NamespaceSockets; passed: TcpSocket[]; failed: TcpSocket[] }> {
+  const namespaces = [pair.server, pair.client].map((ns) => ({ id: pair.id(ns), host: false, containers: [] }));
+  const result = await source.read(namespaces);
+  expect(result.failed).toEqual([]);
+  const clientId = pair.id(pair.client);
+  const of = (reads: NamespaceSockets[] | undefined) => (reads ?? []).filter((r) => r.namespace.id === clientId).flatMap((r) => r.sockets);
+  return {
+    server: result.read.find((r) => r.namespace.id === pair.id(pair.server))!,
+    client: result.read.find((r) => r.namespace.id === clientId)!,
+    passed: of(result.passed),
+    failed: of(result.failedConnects),
+  };
+}
+
+/** Runs `connect` (a busybox nc command line) TIMES in the client namespace, all between two reads. */
+async function between(connect: string): Promise<Awaited<ReturnType<typeof readNamespaces>>> {
+  await readNamespaces();
+  await pair.run(pair.client, ['sh', '-c', `i=0; while [ $i -lt ${TIMES} ]; do ${connect} </dev/null >/dev/null 2>&1; i=$((i+1)); done; true`]);
+  return readNamespaces();
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) if (await probe()) return;
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+beforeAll(async () => {
+  pair = await NamespacePair.create('outpost-k');
+  // Listening before the source loads, as at outpost's start: the seeding walk must find them.
+  await pair.start(pair.server, [process.execPath, SERVERS, pair.serverV4, pair.serverV6], 'ready');
+  const addon = loadBpfAddon();
+  if (addon instanceof Error) throw addon; // built at npm ci here: missing is a failure, not a skip
+  source = new EbpfSocketSource({ addon, handle: addon.load(defaultBpfObjectPath()), procfsPath: '/proc' });
+  // Connections kept open, made after the load: known from their state changes.
+  for (const server of [pair.serverV4, pair.serverV4, pair.serverV6]) await pair.start(pair.client, ['sh', '-c', `sleep 100000 | busybox nc ${server} 8080`]);
+  await waitFor('3 connections in the server namespace', async () => (await pair.kernelSockets(pair.server)).filter((s) => s.state === 'established').length === 3);
+}, 120_000);
+
+afterAll(async () => {
+  source?.close();
+  await pair?.close();
+});
+
+describe(`the ebpf source on this kernel`, () => {
+  it('loads every program', () => {
+    expect(source.programs.map((p) => `${p.name} ${p.loaded} ${p.reason}`).sort()).toEqual(['list_sockets true ', 'on_state_change true ', 'seed_sockets true ']);
+    expect([...source.capabilities].sort()).toEqual(
+      ['connect_failures', 'connection_events', 'socket_cookies', 'socket_processes', 'sockets', 'sockets_opened_before_start', 'time_wait_events'].sort(),
+    );
+  });
+
+  it('lists what ss lists in each namespace, socket for socket, with inodes and cookies', async () => {
+    const kernel = { server: await pair.kernelSockets(pair.server), client: await pair.kernelSockets(pair.client) };
+    const listed = await readNamespaces();
+    const tcp = (s: SsSocket) => ({ ...s, inode: s.inode ?? 0 });
+    expect(listed.server.sockets.map(key).sort()).toEqual(kernel.server.map(tcp).map(key).sort());
+    expect(listed.client.sockets.map(key).sort()).toEqual(kernel.client.map(tcp).map(key).sort());
+    // 8 listeners (seeded), 3 accepted and 3 connecting ends, IPv4 and IPv6.
+    expect(listed.server.sockets.filter((s) => s.state === 'listen')).toHaveLength(8);
+    expect(listed.client.sockets.filter((s) => s.state === 'established')).toHaveLength(3);
+    // ss asked the kernel for every cookie first: the same ones.
+    const cookies = (sockets: readonly { cookie?: number }[]) => sockets.map((s) => s.cookie).sort();
+    expect(cookies(listed.server.sockets)).toEqual(cookies(kernel.server));
+    expect(cookies(listed.client.sockets)).toEqual(cookies(kernel.client));
+  });
+
+  it('sees every connection the peer closed between two reads: gone, or still closing and listed', async () => {
+    const { passed, failed, client } = await between(`busybox nc ${pair.serverV4} 9401`);
+    const closing = client.sockets.filter((s) => s.remotePort === 9401);
+    console.log(`peer closed: ${passed.length} gone, still listed: ${closing.map((s) => s.state).join(' ')}`);
+    expect(passed.filter((s) => s.remotePort === 9401 && s.state === 'established').length + closing.length).toBe(TIMES);
+    expect(closing.map((s) => s.state)).not.toContain('established');
+    expect(failed).toEqual([]);
+  });
+
+  it('sees every connection the peer reset between two reads', async () => {
+    const { passed, failed } = await between(`busybox nc ${pair.serverV6} 9402`);
+    expect(passed.filter((s) => s.remotePort === 9402 && s.remoteAddress === pair.serverV6)).toHaveLength(TIMES);
+    expect(failed).toEqual([]);
+  });
+
+  it('sees every refused connect, with the address and port it was aimed at', async () => {
+    const { passed, failed } = await between(`busybox nc ${pair.serverV4} 9999`);
+    expect(failed.map((s) => `${s.state} ${s.remoteAddress}:${s.remotePort}`)).toEqual(Array<string>(TIMES).fill(`syn_sent ${pair.serverV4}:9999`));
+    expect(passed.filter((s) => s.remotePort === 9999)).toEqual([]);
+  });
+
+  it('follows TIME_WAIT: the client that closed first lists each connection in it, as ss does', async () => {
+    const { client } = await between(`busybox nc ${pair.serverV4} 9403`);
+    const kernel = (await pair.kernelSockets(pair.client)).filter((s) => s.state === 'time_wait' && s.remotePort === 9403);
+    expect(kernel).toHaveLength(TIMES);
+    const listed = client.sockets.filter((s) => s.state === 'time_wait' && s.remotePort === 9403);
+    expect(listed.map(key).sort()).toEqual(kernel.map((s) => key({ ...s, inode: 0 })).sort());
+  });
+
+  it('lost nothing', () => {
+    expect(source.losses()).toEqual({ ring_buffer_full: 0, queue_full: 0, tracked_map_full: 0 });
+  });
+});

@@ -131,7 +131,7 @@ export class Exposition {
   );
   readonly #sourceLosses = new Counter({
     name: 'outpost_source_records_lost_total',
-    help: 'What the ebpf source could not keep or pass on since it started, by reason: ring_buffer_full (connection events the kernel had no room for), queue_full (events dropped between two scrapes), tracked_map_full (sockets not tracked). Past 0, container_tcp_connections_total and the sockets listed may miss some.',
+    help: 'What the ebpf source could not keep or pass on since it started, by reason: ring_buffer_full (connection events the kernel had no room for), queue_full (events dropped between two scrapes), tracked_map_full (sockets not tracked: the 65,536 known at once were taken). Past 0, container_tcp_connections_total and the sockets listed may miss some.',
     labelNames: ['reason'],
     registers: [this.registry],
   });

@@ -14,6 +14,11 @@ export interface EbpfSourceOptions {
   handle: BpfHandle;
   /** Where the holders' /proc/<pid>/cgroup are, to tell their containers in shared namespaces. */
   procfsPath: string;
+  /**
+   * Whether outpost is in the host's PID namespace: the seeding walk visits the processes of its
+   * own only (in a container without --pid=host, none of the host's), so it saw no socket of before.
+   */
+  inHostPidNamespace?: boolean;
 }
 
 /** "net:[4026532185]" (or "pid:[…]") → 4026532185. */
@@ -62,7 +67,8 @@ export class EbpfSocketSource implements SocketSource {
   constructor(options: EbpfSourceOptions) {
     this.#options = options;
     this.programs = options.addon.programs(options.handle);
-    this.capabilities = ebpfCapabilities(this.programs);
+    const seen = ebpfCapabilities(this.programs);
+    this.capabilities = options.inHostPidNamespace === false ? seen.filter((c) => c !== 'sockets_opened_before_start') : seen;
   }
 
   losses(): SourceLosses {

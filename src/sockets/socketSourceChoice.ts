@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -47,6 +48,12 @@ export async function chooseSocketSource(options: SourceChoiceOptions): Promise<
         const why = explainBpfLoadFailure({ message: p.reason, code: p.code, syscall: p.reason.split(':')[0], program: p.name, log: p.log }, loadContext(objectPathOf(options)));
         log.warn({ source: 'ebpf', program: p.name }, `eBPF program ${p.name} left out: ${why}; ${LOST_WITHOUT[p.name] ?? 'what it sees is not seen'}`);
       }
+      if (!inHostPidNamespace(options.procfsPath) && ebpf.programs.some((p) => p.name === 'seed_sockets' && p.loaded)) {
+        log.warn(
+          { source: 'ebpf', program: 'seed_sockets' },
+          `eBPF program seed_sockets saw only the processes of outpost's own PID namespace, not the host's; ${LOST_WITHOUT.seed_sockets} (in a container, --pid=host lets it see them)`,
+        );
+      }
       return ebpf;
     }
     log[level('ebpf')]({ requested: choice, source: 'netlink' }, `eBPF socket source unavailable: ${ebpf.message}; trying netlink instead`);
@@ -94,6 +101,20 @@ function loadContext(objectPath: string): BpfLoadContext {
   return { objectPath, kernelHasBtf: hasKernelBtf(), effectiveCapabilities: effectiveCapabilitiesOf(status) };
 }
 
+/**
+ * This process is in the PID namespace of --procfs.path (the host's): seen from there it has one pid
+ * only (NSpid of its own status), where a process in a child namespace has one per level. True
+ * when that cannot be read.
+ */
+function inHostPidNamespace(procfsPath: string): boolean {
+  try {
+    const pids = /^NSpid:\s*(.*)$/m.exec(readFileSync(join(procfsPath, 'self', 'status'), 'utf8'))?.[1]?.trim().split(/\s+/);
+    return pids === undefined || pids.length === 1;
+  } catch {
+    return true;
+  }
+}
+
 const objectPathOf = (options: SourceChoiceOptions) => options.bpfObjectPath ?? defaultBpfObjectPath();
 
 /** The eBPF source, loaded and attached, or why not (the addon, the object, the kernel's refusal). */
@@ -102,7 +123,7 @@ function loadEbpfSource(options: SourceChoiceOptions): EbpfSocketSource | Error 
   if (addon instanceof Error) return new Error(`the eBPF addon is not usable (${addon.message}; it is built at "npm ci" when libbpf-dev is installed)`);
   const objectPath = objectPathOf(options);
   try {
-    return new EbpfSocketSource({ addon, handle: addon.load(objectPath), procfsPath: options.procfsPath });
+    return new EbpfSocketSource({ addon, handle: addon.load(objectPath), procfsPath: options.procfsPath, inHostPidNamespace: inHostPidNamespace(options.procfsPath) });
   } catch (error) {
     return new Error(explainBpfLoadFailure(error as BpfLoadError, loadContext(objectPath)));
   }

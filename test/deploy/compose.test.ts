@@ -14,6 +14,7 @@ interface Service {
   read_only?: boolean;
   cap_drop?: string[];
   cap_add?: string[];
+  pid?: string;
   security_opt?: string[];
   command?: string[];
   volumes?: string[];
@@ -35,12 +36,19 @@ describe('docker-compose.yml', () => {
       ...(outpost.read_only ? ['--read-only'] : []),
       ...(outpost.cap_drop ?? []).flatMap((c) => ['--cap-drop', c]),
       ...(outpost.cap_add ?? []).flatMap((c) => ['--cap-add', c]),
+      ...(outpost.pid ? ['--pid', outpost.pid] : []),
       ...(outpost.security_opt ?? []).map((o) => o.replace(/:true$/, '')).flatMap((o) => ['--security-opt', o]),
       ...(outpost.volumes ?? []).filter((v) => !v.includes('docker.sock')).flatMap((v) => ['-v', v]),
     ];
     expect(flags).toEqual([...LEAST_PRIVILEGE]);
     expect(outpost.volumes).toContain('/var/run/docker.sock:/var/run/docker.sock:ro');
     expect(outpost.command).toEqual(['--procfs.path=/host/proc']);
+  });
+
+  it("is what the README's docker run line asks for", () => {
+    const readme = readFileSync(repo('README.md'), 'utf8');
+    const line = /^docker run -d --name outpost (.*) -v \/var\/run\/docker\.sock:\/var\/run\/docker\.sock:ro -p 9057:9057 outpost --procfs\.path=\/host\/proc$/m.exec(readme)?.[1];
+    expect(line?.split(' ')).toEqual([...LEAST_PRIVILEGE]);
   });
 
   it('mounts files that exist in the repository, where Prometheus and Grafana look for them', () => {

@@ -17,7 +17,7 @@ const SERVERS = new URL('./servers.mjs', import.meta.url).pathname;
 let pair: NamespacePair;
 let source: EbpfSocketSource;
 
-const key = (s: Pick<TcpSocket, 'state' | 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort'> & { inode?: number }) =>
+const key = (s: { state: string; localAddress: string; localPort: number; remoteAddress: string; remotePort: number; inode?: number }) =>
   `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort} ino=${s.inode ?? 0}`;
 
 async function readNamespaces(): Promise<{ server: Required<Pick<NamespaceSockets, 'sockets'>>; client: NamespaceSockets; passed: TcpSocket[]; failed: TcpSocket[] }> {

@@ -1,52 +1,53 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { aptOptions, unpackedPackages } from './debianArchive.js';
 import type { BootableKernel } from './vm.js';
 
 const exec = promisify(execFile);
 
-/** Where unpacked kernel packages are kept between runs (one download per kernel per machine). */
-export const KERNEL_CACHE = process.env.OUTPOST_KERNEL_CACHE ?? '/var/cache/outpost-kernels';
+/** Where a kernel comes from: a package of this machine's own sources, or of another suite of the same archive. */
+export interface KernelPackage {
+  /** A package that depends on the newest kernel of its line (linux-image-cloud-amd64), or a kernel package itself. */
+  package: string;
+  /** Another suite of the archive this machine's sources name (trixie-backports); none: this machine's own. */
+  suite?: string;
+}
 
-/** The package `latest` depends on: the newest kernel of its line (e.g. linux-image-6.1.0-57-cloud-amd64). */
-async function resolve(latest: string): Promise<string> {
-  const depends = async () => (await exec('apt-cache', ['depends', latest])).stdout;
+/** The kernel package `wanted` is, or depends on (the newest of its line, e.g. linux-image-6.1.0-57-cloud-amd64). */
+async function resolve({ package: wanted, suite }: KernelPackage): Promise<{ name: string; apt: string[] }> {
+  const apt = await aptOptions(suite);
+  if (/^linux-image-\d+\.\d+[.-]\d/.test(wanted)) return { name: wanted, apt }; // a kernel itself: 6.1.0-57-…, 6.18.15+…
+  const depends = async () => (await exec('apt-cache', [...apt, 'depends', wanted])).stdout;
   let text = await depends().catch(() => '');
   if (!/Depends: linux-image-\d/.test(text)) {
-    await exec('apt-get', ['update', '-qq']); // a machine that never read the package lists
+    await exec('apt-get', [...apt, 'update', '-qq']); // a machine that never read the package lists
     text = await depends();
   }
   const name = /Depends: (linux-image-\d\S*)/.exec(text)?.[1];
-  if (!name) throw new Error(`${latest} names no kernel package (apt-cache depends: ${text.trim()})`);
-  return name;
+  if (!name) throw new Error(`${wanted} names no kernel package (apt-cache depends: ${text.trim()})`);
+  return { name, apt };
 }
 
 /**
- * The newest kernel of the Debian package line `latest`, downloaded and unpacked once into
- * KERNEL_CACHE (apt-get download: the machine's own package sources), with its modules indexed.
+ * A Debian kernel, downloaded and unpacked once into PACKAGE_CACHE (apt-get download, from this
+ * machine's archive), with its modules indexed.
  */
-export async function debianKernel(latest: string): Promise<BootableKernel> {
-  const pkg = await resolve(latest);
-  const root = join(KERNEL_CACHE, pkg);
-  if (!existsSync(join(root, '.complete'))) {
-    const partial = `${root}.partial`;
-    await rm(partial, { recursive: true, force: true });
-    await mkdir(partial, { recursive: true });
-    await exec('apt-get', ['download', '-qq', pkg], { cwd: partial });
-    const deb = readdirSync(partial).find((f) => f.endsWith('.deb'))!;
-    await exec('dpkg-deb', ['-x', join(partial, deb), partial]);
-    await rm(join(partial, deb));
+export async function debianKernel(wanted: KernelPackage): Promise<BootableKernel> {
+  const { name: pkg, apt } = await resolve(wanted);
+  // Since 7.x the image is split: the kernel and its modules come in packages of their own.
+  const { stdout: depends } = await exec('apt-cache', [...apt, 'depends', pkg]);
+  const parts = [...depends.matchAll(/Depends: (linux-(?:binary|modules)-\d\S*)/g)].map((m) => m[1]!);
+  const root = await unpackedPackages(pkg, [pkg, ...parts], apt, async (partial) => {
     const { release, modules } = modulesOf(partial);
     // Newer packages ship no modules.dep: made here, as the package's own scripts would at install.
     if (!existsSync(join(modules, 'modules.dep'))) await exec('depmod', ['-b', modules.slice(0, modules.indexOf('/lib/modules/')), release]);
-    await exec('touch', [join(partial, '.complete')]);
-    await rm(root, { recursive: true, force: true });
-    await rename(partial, root);
-  }
+  });
   const { release, modules } = modulesOf(root);
-  return { image: join(root, 'boot', `vmlinuz-${release}`), modules, release };
+  const image = [join(root, 'boot', `vmlinuz-${release}`), join(modules, 'vmlinuz')].find((f) => existsSync(f));
+  if (!image) throw new Error(`no vmlinuz-${release} in ${root}`);
+  return { image, modules, release };
 }
 
 /** The release and modules of an unpacked kernel package (lib/modules, or usr/lib/modules since trixie). */

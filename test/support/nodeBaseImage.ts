@@ -1,21 +1,21 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { machineArchive } from './debianArchive.js';
 import { docker } from './docker.js';
 
 const exec = promisify(execFile);
 
 /** Name of the stand-in for the Node base image; the Dockerfile gets it as NODE_IMAGE. */
-export const NODE_STAND_IN = `outpost-test/node-standin:${process.versions.node}`;
-
-const SHELL_APPLETS = ['sh', 'ls', 'cat', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'chmod', 'chown', 'env', 'id', 'ps', 'sleep', 'wget', 'grep', 'sed', 'readlink'];
+export const NODE_STAND_IN = `outpost-test/node-standin:${process.versions.node}-bookworm`;
 
 /**
- * No registry is reachable here, so the Node base image is made from this machine's node
- * binary, the libraries ldd lists for it, its npm, and busybox for the shell RUN needs, with a
- * `node` user (uid 1000) as in the official image.
+ * No registry is reachable here, so the Node base image (node:*-bookworm-slim: Debian 12 with
+ * node and npm in /usr/local) is made the way it is made: a minimal Debian 12 from the archive this
+ * machine uses (debootstrap), with this machine's node and npm, and a `node` user (uid 1000). Its
+ * apt works as the real one's does, so the Dockerfile's package installs run as they would.
  */
 export async function ensureNodeStandIn(): Promise<string> {
   try {
@@ -26,32 +26,17 @@ export async function ensureNodeStandIn(): Promise<string> {
   }
   const root = await mkdtemp(join(tmpdir(), 'outpost-node-standin-'));
   try {
-    const node = process.execPath;
-    const { stdout } = await exec('ldd', [node]);
-    const libraries = [...stdout.matchAll(/(\/\S+)\s+\(0x/g)].map((m) => m[1]!);
-    for (const file of [node, ...libraries]) {
-      await mkdir(join(root, dirname(file)), { recursive: true });
-      await cp(file, join(root, file), { dereference: true });
-    }
+    await exec('debootstrap', ['--variant=minbase', 'bookworm', root, machineArchive()], { maxBuffer: 64 * 1024 * 1024 });
+    await cp(process.execPath, join(root, 'usr/local/bin/node'));
+    await cp('/usr/lib/node_modules/npm', join(root, 'usr/local/lib/node_modules/npm'), { recursive: true });
+    // As in the official image: node's headers beside it, for node-gyp (which could not download them here).
+    await cp('/usr/include/node', join(root, 'usr/local/include/node'), { recursive: true, dereference: true });
     await mkdir(join(root, 'usr/local/bin'), { recursive: true });
-    await symlink(node, join(root, 'usr/local/bin/node'));
-    await cp('/usr/lib/node_modules/npm', join(root, 'usr/lib/node_modules/npm'), { recursive: true });
-    await symlink('/usr/lib/node_modules/npm/bin/npm-cli.js', join(root, 'usr/local/bin/npm'));
-    await mkdir(join(root, 'bin'), { recursive: true });
-    await copyFile('/usr/bin/busybox', join(root, 'bin/busybox'));
-    await exec('chmod', ['755', join(root, 'bin/busybox')]);
-    for (const applet of SHELL_APPLETS) await symlink('busybox', join(root, 'bin', applet));
-    // npm's shebang is #!/usr/bin/env node.
-    await symlink('/bin/busybox', join(root, 'usr/bin/env'));
-    await mkdir(join(root, 'etc'), { recursive: true });
-    await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n');
-    await writeFile(join(root, 'etc/group'), 'root:x:0:\nnode:x:1000:\nnogroup:x:65534:\n');
-    await writeFile(join(root, 'etc/nsswitch.conf'), await readFile('/etc/nsswitch.conf', 'utf8').catch(() => 'hosts: files dns\n'));
-    for (const dir of ['tmp', 'root', 'home/node']) await mkdir(join(root, dir), { recursive: true });
-    await exec('chmod', ['1777', join(root, 'tmp')]);
-    await exec('chown', ['1000:1000', join(root, 'home/node')]);
+    await symlink('../lib/node_modules/npm/bin/npm-cli.js', join(root, 'usr/local/bin/npm'));
+    await symlink('../lib/node_modules/npm/bin/npx-cli.js', join(root, 'usr/local/bin/npx'));
+    await exec('chroot', [root, 'sh', '-c', 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --create-home --shell /bin/bash node && apt-get clean']);
     await exec('chmod', ['755', root]); // mkdtemp made it 0700: "/" of the image
-    await exec('sh', ['-c', `tar -C ${root} -c . | docker import -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin' - ${NODE_STAND_IN}`]);
+    await exec('sh', ['-c', `tar -C ${root} -c . | docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -c 'CMD ["node"]' - ${NODE_STAND_IN}`], { maxBuffer: 64 * 1024 * 1024 });
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -20,7 +20,7 @@ export async function buildOutpostImage(tag: string): Promise<void> {
   const context = await mkdtemp(join(tmpdir(), 'outpost-build-'));
   try {
     // Not what was built here (native/build): the image builds its own, or none.
-    const notBuilt = (source: string) => !source.includes(`${join('native', 'build')}`);
+    const notBuilt = (source: string) => !/\/native\/build(\/|$)/.test(source);
     for (const entry of CONTEXT) await cp(join(REPO, entry), join(context, entry), { recursive: true, filter: notBuilt });
     // The CAs this machine trusts (a TLS proxy in front of the registry is among them here).
     const ca = [process.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt'].find((f) => f && existsSync(f));
@@ -28,6 +28,8 @@ export async function buildOutpostImage(tag: string): Promise<void> {
     await exec('docker', ['build', '--network', 'host', '--build-arg', `NODE_IMAGE=${base}`, '-t', tag, context], {
       env: { ...process.env, DOCKER_BUILDKIT: '0' },
       maxBuffer: 64 * 1024 * 1024,
+    }).catch((error: Error & { stdout?: string }) => {
+      throw new Error(`${error.message}\n${(error.stdout ?? '').split('\n').slice(-60).join('\n')}`);
     });
   } finally {
     await rm(context, { recursive: true, force: true });

@@ -8,7 +8,7 @@
  *                                      says which and why); throws an Error with code, step
  *                                      (syscall), program and libbpf's log when a required one fails
  *   sockets(handle) -> Buffer          one read: every TCP socket known, as it is now
- *   programs(handle) -> [{name, loaded, reason}]
+ *   programs(handle) -> [{name, loaded, reason, code, log}]   each program: runs, or why not
  *   drainEvents(handle) -> Buffer      events since the last call: connections established,
  *                                      connects failed, sockets that entered TIME_WAIT
  *   counters(handle) -> {trackedFull, eventsLost, eventsDropped}
@@ -88,13 +88,9 @@ static void forget_messages(void) {
 
 static int keep_messages(enum libbpf_print_level level, const char *format, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char text[4096];
+  char text[4096]; /* shorter than LOG_TAIL: one message always fits */
   vsnprintf(text, sizeof(text), format, args);
   size_t n = strlen(text);
-  if (n >= LOG_TAIL) {
-    memmove(text, text + n - (LOG_TAIL - 1), LOG_TAIL);
-    n = LOG_TAIL - 1;
-  }
   if (log_length + n >= LOG_TAIL) {
     size_t drop = log_length + n - (LOG_TAIL - 1);
     memmove(log_tail, log_tail + drop, log_length - drop);

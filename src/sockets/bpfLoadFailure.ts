@@ -88,5 +88,5 @@ export function explainBpfLoadFailure(error: BpfLoadError, context: BpfLoadConte
     return `${what}; this kernel does not allow ${program}'s program type (refused before verification, with CAP_BPF and CAP_PERFMON held)`;
   }
   if (step === 'attach') return `${what}; the kernel would not attach ${program}`;
-  return `${what}; it needs a kernel with BTF, BPF iterators and tp_btf (Linux 6.1 or later)`;
+  return `${what}; it needs a kernel with BTF, BPF iterators and tp_btf (those tested: docs/kernels.md)`;
 }

@@ -87,7 +87,7 @@ export interface CollectorCounters {
 }
 
 /**
- * Runs the pipeline of DESIGN.md once per scrape: inventory → namespaces → sockets →
+ * Runs the pipeline of docs/architecture.md once per scrape: inventory → namespaces → sockets →
  * attribution → links. Scrapes that arrive while a collection runs share it.
  */
 export class Collector {

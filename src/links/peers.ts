@@ -25,7 +25,7 @@ export interface Peer {
 }
 
 /**
- * Names the container at the other end of a connection, in DESIGN.md's order:
+ * Names the container at the other end of a connection, in docs/architecture.md's order (links):
  * 1. the holder of the peer socket itself, found by the reversed 4-tuple among all sockets
  *    collected (exact for shared IPs and loopback); when that end is gone, the holder of the
  *    listener the connection reached (exact too);

@@ -5,7 +5,7 @@ import type { EstablishedGroup } from '../links/containerLinks.js';
 import type { PolicyEvaluation } from '../policy/expectedLinks.js';
 import { VERSION } from '../version.js';
 
-/** The metric contract of DESIGN.md (v1, and v2's connection counters), rendered from one Collection. */
+/** The metric contract of docs/architecture.md, rendered from one Collection. */
 export class Exposition {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;

@@ -72,7 +72,7 @@ mount -t virtiofs out /out || poweroff -f
 mount -t virtiofs host /host -o ro || { echo "no virtiofs root" > /out/output; poweroff -f; }
 mount -t tmpfs upper /upper && mkdir /upper/data /upper/work
 mount -t overlay root /root -o lowerdir=/host,upperdir=/upper/data,workdir=/upper/work || { echo "no overlay" > /out/output; poweroff -f; }
-for fs in "proc /proc" "sysfs /sys" "devtmpfs /dev" "tmpfs /run" "tmpfs /tmp" "bpf /sys/fs/bpf" "cgroup2 /sys/fs/cgroup" "tracefs /sys/kernel/tracing"; do
+for fs in "proc /proc" "sysfs /sys" "devtmpfs /dev" "tmpfs /run" "bpf /sys/fs/bpf" "cgroup2 /sys/fs/cgroup" "tracefs /sys/kernel/tracing"; do
   set -- $fs; mount -t $1 $1 /root$2 2>/dev/null
 done
 mkdir -p /root/dev/pts /root/dev/shm; mount -t devpts devpts /root/dev/pts; mount -t tmpfs shm /root/dev/shm
@@ -81,6 +81,7 @@ mkdir -p /root/lib/modules/${kernel.release} && mount --bind /root${kernel.modul
 # The kernel loads a module on demand through a helper it runs at the initramfs's root: the real modprobe, in the new root.
 printf '#!/bin/busybox sh\nexec /bin/busybox chroot /root /sbin/modprobe "$@"\n' > /bin/modprobe-in-root
 chmod 755 /bin/modprobe-in-root; echo /bin/modprobe-in-root > /proc/sys/kernel/modprobe
+# (No tmpfs on /tmp: the checkout may be there; the overlay keeps the guest's writes in its memory.)
 ip link set lo up
 chroot /root /usr/bin/env -i HOME=/root LANG=C.UTF-8 CI=true PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
   /bin/bash -c ${shellQuote(`cd ${shellQuote(cwd)} && ${command}`)} > /out/output 2>&1 < /dev/null

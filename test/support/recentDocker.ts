@@ -11,7 +11,7 @@ const exec = promisify(execFile);
  * A recent Docker Engine beside this machine's: Debian 13's docker.io (26.1) with its containerd,
  * unpacked from the archive this machine uses (not installed), run as a daemon of the
  * test's own. Debian 12's Docker 20.10 cannot grant CAP_BPF or CAP_PERFMON (it knows no capability
- * after CAP_AUDIT_READ); Docker 23 and later can. A default bridge of its own (never this
+ * after CAP_AUDIT_READ); Debian 13's 26.1 can. A default bridge of its own (never this
  * machine's docker0) and no iptables rules: the test's networks are --internal, and the test opens
  * their bridges in FORWARD.
  */

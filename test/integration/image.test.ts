@@ -6,7 +6,7 @@ import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from
 import { DockerApiProxy, OUTPOST_READ_ONLY_API } from '../support/dockerApiProxy.js';
 import { startTestExporter, type TestExporter } from '../support/exporter.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
-import { LEAST_PRIVILEGE } from '../support/leastPrivilege.js';
+import { LEAST_PRIVILEGE, withoutPairs } from '../support/leastPrivilege.js';
 import { freePort } from '../support/net.js';
 
 const IMAGE = 'outpost-test/outpost:ci';
@@ -22,21 +22,10 @@ const CAP_SYS_PTRACE = 1n << 19n;
  * `--cap-add PERFMON` ("unknown capability"). On it the recommended flags are run without them, and
  * the image reads procfs; imageEbpf.test.ts runs them whole on Docker 26.
  */
-const ON_DOCKER_20 = without(LEAST_PRIVILEGE, ['--cap-add', 'BPF'], ['--cap-add', 'PERFMON']);
-
-/** `flags` without the consecutive pairs given (e.g. ['--cap-add', 'SYS_PTRACE']). */
-function without(flags: readonly string[], ...pairs: [string, string][]): string[] {
-  let left = [...flags];
-  for (const pair of pairs) {
-    const at = left.findIndex((f, i) => f === pair[0] && left[i + 1] === pair[1]);
-    expect(at).toBeGreaterThanOrEqual(0);
-    left = [...left.slice(0, at), ...left.slice(at + 2)];
-  }
-  return left;
-}
+const ON_DOCKER_20 = withoutPairs(LEAST_PRIVILEGE, ['--cap-add', 'BPF'], ['--cap-add', 'PERFMON']);
 
 /** The flags run here without the pairs given. */
-const withoutFlags = (...pairs: [string, string][]) => without(ON_DOCKER_20, ...pairs);
+const withoutFlags = (...pairs: [string, string][]) => withoutPairs(ON_DOCKER_20, ...pairs);
 
 /** What the container wrote to stdout and stderr (outpost logs to stderr). */
 async function logsOf(name: string): Promise<string> {

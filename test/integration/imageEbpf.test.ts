@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scenario, docker, ensureTestImage, waitFor } from '../support/docker.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
-import { LEAST_PRIVILEGE } from '../support/leastPrivilege.js';
+import { LEAST_PRIVILEGE, withoutPairs } from '../support/leastPrivilege.js';
 import { freePort } from '../support/net.js';
 import { buildOutpostImage } from '../support/outpostImage.js';
 import { RecentDockerEngine } from '../support/recentDocker.js';
@@ -87,8 +87,7 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
 
   it("without the host's PID namespace: ebpf still runs, and says the sockets of before are listed once they change state", async () => {
     const name = `${outpost}-variant`;
-    const at = LEAST_PRIVILEGE.findIndex((f, i) => f === '--pid' && LEAST_PRIVILEGE[i + 1] === 'host');
-    const port = await runOutpost(name, [...LEAST_PRIVILEGE.slice(0, at), ...LEAST_PRIVILEGE.slice(at + 2)]);
+    const port = await runOutpost(name, withoutPairs(LEAST_PRIVILEGE, ['--pid', 'host']));
     const series = await scrape(port);
     expect(select(series, 'outpost_build_info')[0]?.labels.source).toBe('ebpf');
     const capabilities = select(series, 'outpost_source_capability_info').map((s) => s.labels.capability);

@@ -15,3 +15,14 @@ export const LEAST_PRIVILEGE = [
   '--security-opt', 'no-new-privileges',
   '-v', '/proc:/host/proc:ro',
 ] as const;
+
+/** `flags` without the consecutive pairs given (e.g. ['--cap-add', 'SYS_PTRACE']); a pair not there is an error. */
+export function withoutPairs(flags: readonly string[], ...pairs: [string, string][]): string[] {
+  let left = [...flags];
+  for (const [flag, value] of pairs) {
+    const at = left.findIndex((f, i) => f === flag && left[i + 1] === value);
+    if (at < 0) throw new Error(`no ${flag} ${value} in ${left.join(' ')}`);
+    left = [...left.slice(0, at), ...left.slice(at + 2)];
+  }
+  return left;
+}

@@ -1,9 +1,9 @@
 import { isAbsolute } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { parseDockerHost, type DockerEndpoint } from './docker/dockerClient.js';
-import { InvalidFlagError } from './errors.js';
-import type { LogFormat, LogLevel } from './log.js';
+import { parseDockerHost, type DockerEndpoint } from './inventory/dockerClient.js';
+import { InvalidFlagError } from './base/errors.js';
+import type { LogFormat, LogLevel } from './base/log.js';
 import { SOURCE_CHOICES, type SourceChoice } from './sockets/socketSourceChoice.js';
 
 export interface ListenAddress {

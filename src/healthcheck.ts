@@ -7,7 +7,7 @@
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { parseCommandLine } from './config.js';
-import { loadWebConfig, PLAIN_HTTP } from './web/webConfig.js';
+import { loadWebConfig, PLAIN_HTTP } from './http/webConfig.js';
 
 const commandLine = parseCommandLine([], process.env);
 if (commandLine.kind !== 'run') process.exit(1);

@@ -2,22 +2,22 @@
 import { realpathSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
-import { Collector } from './collection.js';
+import { Collector } from './collection/collection.js';
 import { formatDuration, helpText, parseCommandLine, type CommandLine, type Config } from './config.js';
-import { createDockerClient } from './docker/dockerClient.js';
-import { ContainerInventory } from './docker/inventory.js';
-import { InvalidFlagError, InvalidPolicyFileError, InvalidWebConfigError } from './errors.js';
-import { watchFileChanges } from './fileChanges.js';
-import { createLogger } from './log.js';
-import { Exposition } from './metrics/exposition.js';
+import { createDockerClient } from './inventory/dockerClient.js';
+import { ContainerInventory } from './inventory/inventory.js';
+import { InvalidFlagError, InvalidPolicyFileError, InvalidWebConfigError } from './base/errors.js';
+import { watchFileChanges } from './base/fileChanges.js';
+import { createLogger } from './base/log.js';
+import { Exposition } from './exposition/exposition.js';
 import { ExpectedLinks } from './policy/expectedLinks.js';
 import { loadPolicyFile } from './policy/policyFile.js';
-import { createApp } from './server.js';
+import { createApp } from './http/server.js';
 import { HostNamespace } from './namespaces/hostNamespace.js';
 import { chooseSocketSource } from './sockets/socketSourceChoice.js';
-import { VERSION } from './version.js';
-import { loadWebConfig, PLAIN_HTTP } from './web/webConfig.js';
-import { createWebServer, watchWebConfig, type WebConfigWatch } from './web/webServer.js';
+import { VERSION } from './base/version.js';
+import { loadWebConfig, PLAIN_HTTP } from './http/webConfig.js';
+import { createWebServer, watchWebConfig, type WebConfigWatch } from './http/webServer.js';
 
 /** How long open connections may keep a stopping process alive. */
 const SHUTDOWN_GRACE_MS = 5_000;

@@ -1,20 +1,6 @@
-import type { AttributedSocket } from '../links/attribution.js';
-import type { TcpSocket, TcpState } from '../sockets/tcpSocket.js';
-import { connectionKey, endpointKey } from './connectionKeys.js';
-
-/**
- * The states of a connection from its establishment to TIME_WAIT. Listeners, connects that
- * never completed (syn_sent), request sockets (syn_recv) and closed sockets are no connection.
- */
-export const CONNECTION_STATES: ReadonlySet<TcpState> = new Set<TcpState>([
-  'established',
-  'fin_wait1',
-  'fin_wait2',
-  'close_wait',
-  'closing',
-  'last_ack',
-  'time_wait',
-]);
+import type { AttributedSocket } from '../attribution/attribution.js';
+import { CONNECTION_STATES, type TcpSocket } from '../sockets/tcpSocket.js';
+import { connectionKey, endpointKey } from '../sockets/socketKeys.js';
 
 /** What the ledger remembers of one end of a connection between two collections. */
 interface EndMemory {

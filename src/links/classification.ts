@@ -1,5 +1,5 @@
-import { isLoopback, isUnspecified } from '../sockets/ipAddress.js';
-import type { AttributedSocket } from './attribution.js';
+import { isLoopback, isUnspecified } from '../net/ipAddress.js';
+import type { AttributedSocket } from '../attribution/attribution.js';
 
 export type Direction = 'inbound' | 'outbound';
 

@@ -1,26 +1,12 @@
-import type { Container } from '../docker/container.js';
+import type { Container } from '../inventory/container.js';
 import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import { TCP_STATES, type TcpState } from '../sockets/tcpSocket.js';
-import type { AttributedSocket } from './attribution.js';
-import { DirectionClassifier, EPHEMERAL_PORT, type Direction, type PortRange } from './classification.js';
+import type { AttributedSocket } from '../attribution/attribution.js';
+import { DirectionClassifier, type PortRange } from './classification.js';
 import { PeerResolver, type Peer } from './peers.js';
+import { groupKey, type EstablishedGroup, type ListeningGroup } from './linkGroups.js';
 import { applySeriesBudget } from './seriesBudget.js';
-
-export interface ListeningGroup {
-  address: string;
-  port: number;
-  count: number;
-}
-
-export interface EstablishedGroup {
-  direction: Direction;
-  /** The client (inbound) or the server (outbound). */
-  remoteAddress: string;
-  /** The service port: local for inbound, remote for outbound. */
-  port: number | typeof EPHEMERAL_PORT;
-  remoteContainer: string;
-  count: number;
-}
+import { byKey } from '../base/byKey.js';
 
 /** What one container listens on, whom it is connected to, and its sockets per state. */
 export interface ContainerLinks {
@@ -69,23 +55,8 @@ export class LinkContext {
   }
 }
 
-/** The key of an established group: its labels. */
-export function groupKey(g: Omit<EstablishedGroup, 'count'>): string {
-  return `${g.direction}|${g.remoteAddress}|${g.port}|${g.remoteContainer}`;
-}
-
 function emptyStates(): Record<TcpState, number> {
   return Object.fromEntries(TCP_STATES.map((s) => [s, 0])) as Record<TcpState, number>;
-}
-
-/** The value at `key`, made and set first when there is none. */
-export function byKey<T>(map: Map<string, T>, key: string, make: () => T): T {
-  let value = map.get(key);
-  if (value === undefined) {
-    value = make();
-    map.set(key, value);
-  }
-  return value;
 }
 
 /**

@@ -1,9 +1,9 @@
-import { endpointKey, peerEndpointKey } from '../connections/connectionKeys.js';
-import { CONNECTION_STATES } from '../connections/connectionLedger.js';
-import type { Container } from '../docker/container.js';
+import { endpointKey, peerEndpointKey } from '../sockets/socketKeys.js';
+import type { Container } from '../inventory/container.js';
 import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
-import { isLoopback, isUnspecified } from '../sockets/ipAddress.js';
-import { DOCKER_DNS_ADDRESS, type AttributedSocket } from './attribution.js';
+import { CONNECTION_STATES } from '../sockets/tcpSocket.js';
+import { isLoopback, isUnspecified } from '../net/ipAddress.js';
+import { DOCKER_DNS_ADDRESS, type AttributedSocket } from '../attribution/attribution.js';
 import type { Direction } from './classification.js';
 
 /** The value of remote_container for a peer that is a process of the host, not of a container. */

@@ -1,4 +1,4 @@
-import type { EstablishedGroup } from './containerLinks.js';
+import type { EstablishedGroup } from './linkGroups.js';
 
 /** The remote_address of the series that groups over the budget fold into. */
 export const FOLDED_ADDRESS = '~other';

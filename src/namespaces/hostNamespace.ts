@@ -1,8 +1,8 @@
 import { readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import { readNamespaceAddresses } from '../sockets/hostAddresses.js';
+import { errorMessage } from '../base/errors.js';
+import type { Logger } from '../base/log.js';
+import { readNamespaceAddresses } from '../net/hostAddresses.js';
 
 /**
  * The Docker host's network namespace, seen through one of its processes (--host.pid, default 1)

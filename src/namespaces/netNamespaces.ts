@@ -1,6 +1,6 @@
 import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { joinedContainerId, type Container } from '../docker/container.js';
+import { joinedContainerId, type Container } from '../inventory/container.js';
 
 /** One network namespace and the running containers in it. */
 export interface NetNamespace {

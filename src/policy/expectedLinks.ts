@@ -1,9 +1,10 @@
-import type { Container } from '../docker/container.js';
-import { errorMessage, type PolicyLabelError } from '../errors.js';
-import type { ContainerLinks, EstablishedGroup } from '../links/containerLinks.js';
+import type { Container } from '../inventory/container.js';
+import { errorMessage, type PolicyLabelError } from '../base/errors.js';
+import type { ContainerLinks } from '../links/containerLinks.js';
+import type { EstablishedGroup } from '../links/linkGroups.js';
 import { HOST_PEER } from '../links/peers.js';
 import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../base/log.js';
 import { labelRules } from './labelRules.js';
 import { namedPeerAllowances, type NamedPeerAllowance } from './namedPeers.js';
 import { loadPolicyFile } from './policyFile.js';

@@ -1,7 +1,7 @@
-import type { Container } from '../docker/container.js';
-import { PolicyLabelError } from '../errors.js';
+import type { Container } from '../inventory/container.js';
+import { PolicyLabelError } from '../base/errors.js';
 import { parsePortSpan, type PolicyRule, type PortSpan } from './policyRules.js';
-import { parseCidr } from '../sockets/ipAddress.js';
+import { parseCidr } from '../net/ipAddress.js';
 import type { Selector } from './selectors.js';
 
 /** The labels by which a container declares its expected links, per direction. */

@@ -1,4 +1,4 @@
-import type { Container } from '../docker/container.js';
+import type { Container } from '../inventory/container.js';
 import type { PolicyJudge, PortSpan } from './policyRules.js';
 import type { Selector } from './selectors.js';
 

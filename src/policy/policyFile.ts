@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { errorMessage, InvalidPolicyFileError } from '../errors.js';
+import { errorMessage, InvalidPolicyFileError } from '../base/errors.js';
 import { parsePortSpan, type PolicyRule, type PortSpan } from './policyRules.js';
-import { parseCidr } from '../sockets/ipAddress.js';
+import { parseCidr } from '../net/ipAddress.js';
 import { selectsContainers, type Selector } from './selectors.js';
 
 const text = z.string().min(1, 'expected a non-empty string');

@@ -1,4 +1,4 @@
-import type { Container } from '../docker/container.js';
+import type { Container } from '../inventory/container.js';
 import { matchesEndpoint, policesContainer, type Endpoint, type Selector } from './selectors.js';
 
 /** Ports from..to, both included. */

@@ -1,6 +1,6 @@
 import { Document, isCollection, isMap, isSeq } from 'yaml';
-import type { Container } from '../docker/container.js';
-import type { EstablishedGroup } from '../links/containerLinks.js';
+import type { Container } from '../inventory/container.js';
+import type { EstablishedGroup } from '../links/linkGroups.js';
 import { HOST_PEER } from '../links/peers.js';
 import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
 

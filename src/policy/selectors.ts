@@ -1,6 +1,6 @@
 import type { BlockList } from 'node:net';
-import type { Container } from '../docker/container.js';
-import { addressBlockList, inBlockList } from '../sockets/ipAddress.js';
+import type { Container } from '../inventory/container.js';
+import { addressBlockList, inBlockList } from '../net/ipAddress.js';
 
 /** One end of a link, as the policy sees it. */
 export interface Endpoint {

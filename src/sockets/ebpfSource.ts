@@ -1,7 +1,7 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Container } from '../docker/container.js';
-import { NamespaceUnreadableError, errorMessage } from '../errors.js';
+import type { Container } from '../inventory/container.js';
+import { NamespaceUnreadableError, errorMessage } from '../base/errors.js';
 import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
 import type { BpfAddon, BpfHandle, BpfProgramState } from './bpfAddon.js';
 import { decodeBpfRecords, TCP_STATE_CODE, type BpfSocket } from './bpfRecords.js';

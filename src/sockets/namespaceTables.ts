@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
-import type { Container } from '../docker/container.js';
-import { NamespaceUnreadableError, errorMessage } from '../errors.js';
+import type { Container } from '../inventory/container.js';
+import { NamespaceUnreadableError, errorMessage } from '../base/errors.js';
 import { isSharedNamespace, type NetNamespace } from '../namespaces/netNamespaces.js';
 import { readSocketOwners } from './socketOwners.js';
 import type { NamespaceSockets, SocketReadResult } from './socketSource.js';

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../base/errors.js';
 
 /** A file of native/, from src/sockets (tests) and dist/sockets (the program) alike. */
 export const nativePath = (path: string): string => fileURLToPath(new URL(`../../native/${path}`, import.meta.url));

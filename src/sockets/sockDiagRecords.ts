@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import { formatIPv4, formatIPv6 } from './ipAddress.js';
+import { formatIPv4, formatIPv6 } from '../net/ipAddress.js';
 import { tcpStateFromCode, type TcpSocket } from './tcpSocket.js';
 
 /**

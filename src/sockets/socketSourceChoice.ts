@@ -1,8 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { errorMessage } from '../base/errors.js';
+import type { Logger } from '../base/log.js';
 import { ExecSocketSource } from './execSource.js';
 import { NetlinkSocketSource } from './netlinkSource.js';
 import { ProcfsSocketSource } from './procfsSource.js';

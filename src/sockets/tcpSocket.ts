@@ -16,6 +16,20 @@ export const TCP_STATES = [
 export type TcpState = (typeof TCP_STATES)[number];
 
 /**
+ * The states of a connection from its establishment to TIME_WAIT. Listeners, connects that
+ * never completed (syn_sent), request sockets (syn_recv) and closed sockets are no connection.
+ */
+export const CONNECTION_STATES: ReadonlySet<TcpState> = new Set<TcpState>([
+  'established',
+  'fin_wait1',
+  'fin_wait2',
+  'close_wait',
+  'closing',
+  'last_ack',
+  'time_wait',
+]);
+
+/**
  * The kernel's state number → contract name. TCP_NEW_SYN_RECV (12) is a request socket
  * that `ss` and the contract call syn_recv.
  */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONNECTION_STATES } from '../../src/connections/connectionLedger.js';
+import { CONNECTION_STATES } from '../../src/sockets/tcpSocket.js';
 import type { TcpState } from '../../src/sockets/tcpSocket.js';
 import { Scenario, ensureTestImage, kernelSockets, pidOf } from '../support/docker.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';

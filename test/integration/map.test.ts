@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, openWatchedPage, screenshot, type WatchedPage } from '../support/browser.js';
 import { Scenario, docker, ensureTestImage, waitFor } from '../support/docker.js';
 import { startTestExporter, type TestExporter } from '../support/exporter.js';
-import { edgeId, GRAPH_LIMITS, type LinkGraph } from '../../src/ui/graphModel.js';
+import { edgeId, GRAPH_LIMITS, type LinkGraph } from '../../src/map/graphModel.js';
 
 const HOST_PORT = 39094;
 const HOSTILE_SERVICE = '<img src=x onerror=alert(1)>';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ContainerInspectInfo } from 'dockerode';
-import { containerFromInspect, type Container } from '../../src/docker/container.js';
-import { attributeSockets, type AttributedSocket, type RememberedHolder } from '../../src/links/attribution.js';
+import { containerFromInspect, type Container } from '../../src/inventory/container.js';
+import { attributeSockets, type AttributedSocket, type RememberedHolder } from '../../src/attribution/attribution.js';
 import type { NetNamespace } from '../../src/namespaces/netNamespaces.js';
 import { parseProcNetTcp } from '../../src/sockets/procNetTcp.js';
 import { decodeSockDiagRecords } from '../../src/sockets/sockDiagRecords.js';

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../../src/config.js';
-import { parseDockerHost } from '../../src/docker/dockerClient.js';
+import { parseDockerHost } from '../../src/inventory/dockerClient.js';
 import { startOutpost, type Outpost } from '../../src/main.js';
 import { parseExposition, type Series } from './exposition.js';
 

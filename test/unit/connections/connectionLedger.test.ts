@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectionLedger } from '../../../src/connections/connectionLedger.js';
-import type { AttributedSocket } from '../../../src/links/attribution.js';
+import type { AttributedSocket } from '../../../src/attribution/attribution.js';
 import { capturedCollection, clientNs, serverNs, type Source } from '../../support/connectionFixtures.js';
 
 const ends = (sockets: readonly AttributedSocket[]) =>

@@ -1,18 +1,18 @@
 import { readFileSync } from 'node:fs';
 import type { ContainerInspectInfo } from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import { containerFromInspect, type Container } from '../../../src/docker/container.js';
-import { attributeSockets, type AttributedSocket, type RememberedHolder } from '../../../src/links/attribution.js';
+import { containerFromInspect, type Container } from '../../../src/inventory/container.js';
+import { attributeSockets, type AttributedSocket, type RememberedHolder } from '../../../src/attribution/attribution.js';
 import { buildContainerLinks, LinkContext, type ContainerLinks } from '../../../src/links/containerLinks.js';
 import type { NetNamespace } from '../../../src/namespaces/netNamespaces.js';
-import { parseFibTrieLocalAddresses } from '../../../src/sockets/hostAddresses.js';
+import { parseFibTrieLocalAddresses } from '../../../src/net/hostAddresses.js';
 import { parseProcNetTcp } from '../../../src/sockets/procNetTcp.js';
 import type { NamespaceSockets } from '../../../src/sockets/socketSource.js';
 import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
 
 const read = (path: string) => readFileSync(new URL(path, import.meta.url));
 const container = (name: string) =>
-  containerFromInspect(JSON.parse(read(`../docker/fixtures/inspect-${name}.json`).toString()) as ContainerInspectInfo)!;
+  containerFromInspect(JSON.parse(read(`../inventory/fixtures/inspect-${name}.json`).toString()) as ContainerInspectInfo)!;
 const tables = (prefix: string): TcpSocket[] => {
   const out: TcpSocket[] = [];
   parseProcNetTcp(read(`../sockets/fixtures/${prefix}.tcp`), 4, out);

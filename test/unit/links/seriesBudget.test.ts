@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { ContainerInspectInfo } from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import { containerFromInspect } from '../../../src/docker/container.js';
-import { attributeSockets } from '../../../src/links/attribution.js';
+import { containerFromInspect } from '../../../src/inventory/container.js';
+import { attributeSockets } from '../../../src/attribution/attribution.js';
 import { DirectionClassifier, EPHEMERAL_PORT, parsePortRange } from '../../../src/links/classification.js';
 import { buildContainerLinks, LinkContext } from '../../../src/links/containerLinks.js';
 import { FOLDED_ADDRESS } from '../../../src/links/seriesBudget.js';
@@ -10,7 +10,7 @@ import type { NetNamespace } from '../../../src/namespaces/netNamespaces.js';
 import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
 
 const server = containerFromInspect(
-  JSON.parse(readFileSync(new URL('../docker/fixtures/inspect-probe6-srv.json', import.meta.url), 'utf8')) as ContainerInspectInfo,
+  JSON.parse(readFileSync(new URL('../inventory/fixtures/inspect-probe6-srv.json', import.meta.url), 'utf8')) as ContainerInspectInfo,
 )!;
 const namespace: NetNamespace = { id: 'net:[1]', host: false, containers: [server] };
 

@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { ContainerLinks, EstablishedGroup } from '../../../src/links/containerLinks.js';
-import { createLogger } from '../../../src/log.js';
+import type { ContainerLinks } from '../../../src/links/containerLinks.js';
+import type { EstablishedGroup } from '../../../src/links/linkGroups.js';
+import { createLogger } from '../../../src/base/log.js';
 import { ExpectedLinks } from '../../../src/policy/expectedLinks.js';
 import { loadPolicyFile } from '../../../src/policy/policyFile.js';
-import { policyReport } from '../../../src/policy/policyReport.js';
+import { policyReport } from '../../../src/http/policyReport.js';
 import { api, containers, db, stray, web } from './policyFixtures.js';
 
 function logged() {

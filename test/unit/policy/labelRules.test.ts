@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PolicyLabelError } from '../../../src/errors.js';
+import { PolicyLabelError } from '../../../src/base/errors.js';
 import { labelRules, parseAllowEntry } from '../../../src/policy/labelRules.js';
 import { api, db, stray, web } from './policyFixtures.js';
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { InvalidPolicyFileError } from '../../../src/errors.js';
+import { InvalidPolicyFileError } from '../../../src/base/errors.js';
 import { parsePolicyFile } from '../../../src/policy/policyFile.js';
 
 const EXAMPLE = `# the README's example

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ContainerInspectInfo } from 'dockerode';
-import { containerFromInspect, type Container } from '../../../src/docker/container.js';
+import { containerFromInspect, type Container } from '../../../src/inventory/container.js';
 
 /**
  * Real inspect answers of a labelled compose-like project "shop" (web, api, db) and an unlabelled

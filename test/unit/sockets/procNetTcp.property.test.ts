@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseFibTrieLocalAddresses, parseIfInet6Addresses } from '../../../src/sockets/hostAddresses.js';
+import { parseFibTrieLocalAddresses, parseIfInet6Addresses } from '../../../src/net/hostAddresses.js';
 import { parseProcNetTcp } from '../../../src/sockets/procNetTcp.js';
 import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
 

@@ -1,0 +1,101 @@
+import type { ContainerLinks } from '../links/containerLinks.js';
+import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
+import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
+
+/** Between container name and image in a key: no name or image has it. */
+const SEPARATOR = '\u0000';
+
+/** One series of container_tcp_connections_total. */
+export interface ConnectionSeries {
+  container: string;
+  image: string;
+  group: Omit<EstablishedGroup, 'count'>;
+  total: number;
+}
+
+interface Counted<T> {
+  value: T;
+  lastIncreaseMs: number;
+}
+
+export interface ConnectionTotalsOptions {
+  /** Most series per container (--established.max-series-per-container); new groups beyond it fold. */
+  maxSeriesPerContainer: number;
+  /** A series with no new connection for this long is dropped (--connections.retention). */
+  retentionMs: number;
+}
+
+/**
+ * The counters of connections since outpost started, per link, from the new connections of each
+ * collection. A counter series is never renamed: once a container has its budget of series, a
+ * new group folds into remote_address="~other" (per direction, port and peer), as the gauge's do.
+ * A link with no new connection for the retention time is dropped, which frees its place.
+ */
+export class ConnectionTotals {
+  readonly #options: ConnectionTotalsOptions;
+  /** container name SEPARATOR image → group key → series. */
+  readonly #byContainer = new Map<string, Map<string, Counted<ConnectionSeries>>>();
+  /** Shared namespace label → connections that could not be given to one of its containers. */
+  readonly #unattributed = new Map<string, Counted<number>>();
+
+  constructor(options: ConnectionTotalsOptions) {
+    this.#options = options;
+  }
+
+  add(links: readonly Pick<ContainerLinks, 'container' | 'newConnections'>[], unattributed: ReadonlyMap<string, number>, nowMs: number): void {
+    for (const { container, newConnections } of links) {
+      if (newConnections.length === 0) continue;
+      const key = `${container.name}${SEPARATOR}${container.image}`;
+      let series = this.#byContainer.get(key);
+      if (!series) this.#byContainer.set(key, (series = new Map()));
+      for (const { count, ...group } of newConnections) {
+        let counted = series.get(groupKey(group));
+        if (!counted) {
+          const labels = this.#unfoldedCount(series) < this.#options.maxSeriesPerContainer ? group : { ...group, remoteAddress: FOLDED_ADDRESS };
+          counted = series.get(groupKey(labels));
+          if (!counted) {
+            counted = { value: { container: container.name, image: container.image, group: labels, total: 0 }, lastIncreaseMs: nowMs };
+            series.set(groupKey(labels), counted);
+          }
+        }
+        counted.value.total += count;
+        counted.lastIncreaseMs = nowMs;
+      }
+    }
+    for (const [label, count] of unattributed) {
+      const counted = this.#unattributed.get(label) ?? { value: 0, lastIncreaseMs: nowMs };
+      counted.value += count;
+      counted.lastIncreaseMs = nowMs;
+      this.#unattributed.set(label, counted);
+    }
+    this.#expire(nowMs);
+  }
+
+  /** Drops the series of containers that are gone: they make no connection any more. */
+  retainContainers(names: ReadonlySet<string>): void {
+    for (const key of this.#byContainer.keys()) if (!names.has(key.slice(0, key.indexOf(SEPARATOR)))) this.#byContainer.delete(key);
+  }
+
+  *series(): IterableIterator<ConnectionSeries> {
+    for (const series of this.#byContainer.values()) for (const { value } of series.values()) yield value;
+  }
+
+  *unattributed(): IterableIterator<[string, number]> {
+    for (const [label, { value }] of this.#unattributed) yield [label, value];
+  }
+
+  #unfoldedCount(series: Map<string, Counted<ConnectionSeries>>): number {
+    let n = 0;
+    for (const { value } of series.values()) if (value.group.remoteAddress !== FOLDED_ADDRESS) n++;
+    return n;
+  }
+
+  #expire(nowMs: number): void {
+    const oldest = nowMs - this.#options.retentionMs;
+    for (const [key, series] of this.#byContainer) {
+      for (const [group, counted] of series) if (counted.lastIncreaseMs < oldest) series.delete(group);
+      if (series.size === 0) this.#byContainer.delete(key);
+    }
+    for (const [label, counted] of this.#unattributed) if (counted.lastIncreaseMs < oldest) this.#unattributed.delete(label);
+  }
+}

@@ -1,0 +1,267 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Collection, CollectorCounters } from '../collection/collection.js';
+import { STAGES } from '../collection/collection.js';
+import type { EstablishedGroup } from '../links/linkGroups.js';
+import type { PolicyEvaluation } from '../policy/expectedLinks.js';
+import { VERSION } from '../base/version.js';
+
+/** The metric contract of docs/architecture.md, rendered from one Collection. */
+export class Exposition {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+
+  readonly #listening = this.#gauge(
+    'container_tcp_listening',
+    'Number of LISTEN sockets of the container bound to address:port (0.0.0.0 and :: are wildcards).',
+    ['container', 'image', 'address', 'port'],
+  );
+  readonly #established = this.#gauge(
+    'container_tcp_established',
+    'Number of ESTABLISHED TCP connections of the container. direction=inbound: port is the local service port and remote_address the client; outbound: port and remote_address are the server. remote_container names the peer (host for a host process, empty off the host).',
+    ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+  );
+  readonly #sockets = this.#gauge('container_tcp_sockets', 'Number of TCP sockets of the container per state.', [
+    'container',
+    'image',
+    'state',
+  ]);
+  readonly #folded = this.#gauge(
+    'outpost_established_folded_groups',
+    'Established groups of the container beyond --established.max-series-per-container, folded into remote_address="~other".',
+    ['container'],
+  );
+  readonly #info = this.#gauge('outpost_container_info', 'Running container known to outpost; always 1.', [
+    'container',
+    'id',
+    'image',
+    'compose_project',
+    'compose_service',
+    'network_mode',
+  ]);
+  readonly #addressInfo = this.#gauge(
+    'outpost_container_address_info',
+    'An IP address of a container on a network; always 1. scope=global: other hosts see it as the container\'s (overlay, macvlan, ipvlan, a routed bridge), so it names peers across hosts; scope=host: private to this host (a masqueraded or internal bridge).',
+    ['container', 'network', 'address', 'scope'],
+  );
+  readonly #hostAddressInfo = this.#gauge(
+    'outpost_host_address_info',
+    "An address of the Docker host that other hosts may connect to (no loopback, link-local or Docker bridge gateway); always 1. Joins a peer's host address to this instance.",
+    ['address'],
+  );
+  readonly #publishedPortInfo = this.#gauge(
+    'outpost_published_port_info',
+    'A TCP port the container publishes on the host; always 1. host_address 0.0.0.0 or :: is every host address. Joins a call to host_address:host_port from another host to the container.',
+    ['container', 'host_address', 'host_port', 'container_port'],
+  );
+  readonly #up = this.#gauge('outpost_up', '1 when the Docker API answered and the collection ran, else 0.', []);
+  readonly #duration = this.#gauge(
+    'outpost_collector_duration_seconds',
+    'Duration of each stage of the last collection.',
+    ['collector'],
+  );
+  readonly #success = this.#gauge('outpost_collector_success', '1 when the stage of the last collection succeeded.', [
+    'collector',
+  ]);
+  readonly #buildInfo = this.#gauge('outpost_build_info', 'Build and runtime of outpost; always 1.', [
+    'version',
+    'node_version',
+    'source',
+  ]);
+  readonly #sourceCapability = this.#gauge(
+    'outpost_source_capability_info',
+    'What the running socket source can see on this host; always 1. sockets, sockets_opened_before_start, request_sockets, socket_cookies, connection_events (connections shorter than a scrape), connect_failures, time_wait_events, socket_processes (docs/kernels.md).',
+    ['source', 'capability'],
+  );
+  readonly #readErrors = new Counter({
+    name: 'outpost_container_read_errors_total',
+    help: 'Collections in which the sockets of the container could not be read (other than the container exiting).',
+    labelNames: ['container'],
+    registers: [this.registry],
+  });
+  readonly #connections = new Counter({
+    name: 'container_tcp_connections_total',
+    help: 'TCP connections of the container seen since outpost started, each counted once however short it was (from established to time_wait), labelled as container_tcp_established. A series is dropped when its container is gone, or after --connections.retention with no new connection.',
+    labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    registers: [this.registry],
+  });
+  readonly #unexpectedConnections = new Counter({
+    name: 'container_tcp_unexpected_connections_total',
+    help: 'TCP connections of the container that the expected-links policy (--policy.file, outpost.allow.* labels) does not allow, each counted once however short it was; labelled as container_tcp_established.',
+    labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    registers: [this.registry],
+  });
+  readonly #connectFailures = new Counter({
+    name: 'container_tcp_connect_failures_total',
+    help: 'Outbound TCP connects of the container that failed (refused, reset or timed out before established) since outpost started; labelled as container_tcp_established. Only the ebpf source sees them.',
+    labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    registers: [this.registry],
+  });
+  readonly #unexpectedEstablished = this.#gauge(
+    'container_tcp_unexpected_established',
+    'Number of ESTABLISHED TCP connections of the container that the expected-links policy does not allow; labelled as container_tcp_established.',
+    ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+  );
+  readonly #policyRules = this.#gauge('outpost_policy_rules', 'Expected-links rules in force, by source (file, label).', ['source']);
+  readonly #policyLabelErrors = this.#gauge(
+    'outpost_policy_label_errors',
+    'Entries of the container\'s outpost.allow.* labels that do not parse; each allows nothing.',
+    ['container'],
+  );
+  readonly #policyPeerAllowed = this.#gauge(
+    'outpost_policy_peer_allowed_info',
+    'A peer that an expected-links rule covering the container allows by name (a container, or a compose service of project) on port (* every port); always 1. The shipped rules apply it to peers named on another host (README "Many hosts").',
+    ['container', 'direction', 'peer', 'project', 'port'],
+  );
+  readonly #policyReloadSuccess = this.#gauge('outpost_policy_last_reload_success', '1 when the last (re)load of --policy.file succeeded; 0: the rules loaded before stay in force.', ['file']);
+  readonly #policyReloadTime = this.#gauge(
+    'outpost_policy_last_reload_success_timestamp_seconds',
+    'When the rules of --policy.file in force were loaded, in seconds since the epoch.',
+    ['file'],
+  );
+  readonly #unattributed = new Counter({
+    name: 'outpost_unattributed_connections_total',
+    help: 'Connection ends in a shared network namespace (named by the container that owns it, or host) that belong to one of its containers but to which one could not be told; not in container_tcp_connections_total.',
+    labelNames: ['namespace'],
+    registers: [this.registry],
+  });
+  readonly #tracked = this.#gauge(
+    'outpost_connections_tracked',
+    'Connection ends remembered between collections to count each connection once; bounded by the sockets the kernel lists.',
+    [],
+  );
+  readonly #sourceLosses = new Counter({
+    name: 'outpost_source_records_lost_total',
+    help: 'What the ebpf source could not keep or pass on since it started, by reason: ring_buffer_full (connection events the kernel had no room for), queue_full (events dropped between two scrapes), tracked_map_full (sockets not tracked: the 65,536 known at once were taken). Past 0, container_tcp_connections_total and the sockets listed may miss some.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly #parseErrors = new Counter({
+    name: 'outpost_parse_errors_total',
+    help: 'Lines of the kernel TCP tables that did not parse and were skipped.',
+    registers: [this.registry],
+  });
+
+  #rendering: Promise<unknown> = Promise.resolve();
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters: promtool check metrics rejects them, and the same numbers
+      // are in nodejs_active_{handles,requests,resources} by type.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(name);
+      }
+    }
+  }
+
+  #gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** The text exposition of `collection`. Renders one at a time: the gauges are shared state. */
+  render(collection: Collection, counters: CollectorCounters): Promise<string> {
+    const next = this.#rendering.then(() => {
+      this.#set(collection, counters);
+      return this.registry.metrics();
+    });
+    this.#rendering = next.catch(() => undefined);
+    return next;
+  }
+
+  #set(collection: Collection, counters: CollectorCounters): void {
+    for (const metric of [
+      this.#listening,
+      this.#established,
+      this.#sockets,
+      this.#folded,
+      this.#unexpectedEstablished,
+      this.#policyRules,
+      this.#policyLabelErrors,
+      this.#policyPeerAllowed,
+      this.#policyReloadSuccess,
+      this.#policyReloadTime,
+      this.#info,
+      this.#addressInfo,
+      this.#hostAddressInfo,
+      this.#publishedPortInfo,
+      this.#duration,
+      this.#success,
+      this.#buildInfo,
+      this.#sourceCapability,
+    ]) {
+      metric.reset();
+    }
+    this.#readErrors.reset();
+    this.#parseErrors.reset();
+    this.#connections.reset();
+    this.#unexpectedConnections.reset();
+    this.#connectFailures.reset();
+    this.#unattributed.reset();
+    this.#sourceLosses.reset();
+
+    this.#up.set(collection.up ? 1 : 0);
+    for (const address of collection.hostAddresses) this.#hostAddressInfo.set({ address }, 1);
+    this.#tracked.set(collection.trackedConnections);
+    this.#buildInfo.set({ version: VERSION, node_version: process.version, source: collection.source }, 1);
+    for (const capability of collection.sourceCapabilities) this.#sourceCapability.set({ source: collection.source, capability }, 1);
+    for (const stage of STAGES) {
+      const result = collection.stages[stage];
+      this.#duration.set({ collector: stage }, result.durationSeconds);
+      this.#success.set({ collector: stage }, result.success ? 1 : 0);
+    }
+    for (const c of collection.containers) {
+      this.#info.set(
+        {
+          container: c.name,
+          id: c.id,
+          image: c.image,
+          compose_project: c.composeProject,
+          compose_service: c.composeService,
+          network_mode: c.networkMode,
+        },
+        1,
+      );
+      for (const { network, address, scope } of c.addresses) this.#addressInfo.set({ container: c.name, network, address, scope }, 1);
+      for (const p of c.publishedPorts) {
+        this.#publishedPortInfo.set({ container: c.name, host_address: p.hostAddress, host_port: p.hostPort, container_port: p.containerPort }, 1);
+      }
+    }
+    for (const { container, listening, established, foldedGroups, states } of collection.links) {
+      const base = { container: container.name, image: container.image };
+      this.#folded.set({ container: container.name }, foldedGroups);
+      for (const l of listening) this.#listening.set({ ...base, address: l.address, port: l.port }, l.count);
+      for (const e of established) this.#established.set(establishedLabels(container.name, container.image, e), e.count);
+      for (const [state, count] of Object.entries(states)) this.#sockets.set({ ...base, state }, count);
+    }
+    for (const { container, image, group, total } of counters.connections.series()) this.#connections.inc(establishedLabels(container, image, group), total);
+    for (const { container, image, group, total } of counters.unexpectedConnections.series()) {
+      this.#unexpectedConnections.inc(establishedLabels(container, image, group), total);
+    }
+    for (const { container, image, group, total } of counters.connectFailures.series()) this.#connectFailures.inc(establishedLabels(container, image, group), total);
+    this.#setPolicy(collection.policy);
+    for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.inc({ namespace }, total);
+    for (const [container, count] of counters.readErrors) this.#readErrors.inc({ container }, count);
+    this.#parseErrors.inc(counters.parseErrors);
+    for (const [reason, total] of Object.entries(collection.sourceLosses ?? {})) this.#sourceLosses.inc({ reason }, total);
+  }
+
+  #setPolicy(policy: PolicyEvaluation | undefined): void {
+    if (!policy) return;
+    for (const { container, established } of policy.unexpected) {
+      for (const e of established) this.#unexpectedEstablished.set(establishedLabels(container.name, container.image, e), e.count);
+    }
+    for (const [source, n] of Object.entries(policy.rules)) this.#policyRules.set({ source }, n);
+    for (const [container, n] of policy.labelErrors) this.#policyLabelErrors.set({ container }, n);
+    for (const a of policy.namedPeers) this.#policyPeerAllowed.set({ container: a.container, direction: a.direction, peer: a.peer, project: a.project, port: a.port }, 1);
+    if (policy.file) {
+      const file = { file: policy.file.path };
+      this.#policyReloadSuccess.set(file, policy.file.lastReloadSuccess ? 1 : 0);
+      this.#policyReloadTime.set(file, policy.file.loadedAtMs / 1000);
+    }
+  }
+}
+
+/** The labels of container_tcp_established, shared by every series labelled as it is. */
+function establishedLabels(container: string, image: string, g: Omit<EstablishedGroup, 'count'>) {
+  return { container, image, direction: g.direction, remote_address: g.remoteAddress, port: g.port, remote_container: g.remoteContainer };
+}

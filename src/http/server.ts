@@ -1,0 +1,150 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Collector } from '../collection/collection.js';
+import { basicAuth } from './basicAuth.js';
+import { errorMessage } from '../base/errors.js';
+import type { Logger } from '../base/log.js';
+import { connectionsJson } from './connectionsJson.js';
+import type { Exposition } from '../exposition/exposition.js';
+import type { ExpectedLinks } from '../policy/expectedLinks.js';
+import { policyReport } from './policyReport.js';
+import { suggestPolicy, type SeenLink } from '../policy/policySuggestion.js';
+import { mapRoutes } from './mapRoutes.js';
+import { VERSION } from '../base/version.js';
+
+export interface AppOptions {
+  telemetryPath: string;
+  /** Requests served at once; more get 503 (0: no bound). */
+  maxRequests: number;
+  /** Seconds taken off Prometheus' scrape timeout, to answer before it gives up. */
+  scrapeTimeoutOffsetSeconds: number;
+  collector: Collector;
+  exposition: Exposition;
+  /** Resolves when the Docker API answers; rejects with the reason when it does not. */
+  pingDocker: () => Promise<unknown>;
+  /** basic_auth_users of the web configuration as it is now (it can be reloaded); empty: open. */
+  basicAuthUsers: () => ReadonlyMap<string, string>;
+  /** The expected-links policy, for /policy and /policy/suggest. */
+  policy: ExpectedLinks;
+  /** How far back /policy/suggest looks (--connections.retention), for its header. */
+  connectionsRetention: string;
+  log: Logger;
+}
+
+/** How often the link map asks for its graph again. */
+const MAP_REFRESH_SECONDS = 5;
+
+// A liveness probe (the image's HEALTHCHECK) answers without credentials; it tells nothing.
+const OPEN_PATHS = new Set(['/healthz']);
+
+function landingPage(telemetryPath: string): string {
+  const link = (href: string, text: string, what: string) => `<li><a href="${href}">${text}</a> — ${what}</li>`;
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>outpost</title></head>
+<body>
+<h1>outpost ${VERSION}</h1>
+<p>Prometheus exporter for the TCP sockets of the containers on this Docker host: what each listens on, whom each is connected to.</p>
+<ul>
+${link('/map', 'Link map', 'the containers and their links, drawn live, with a text view')}
+${link(telemetryPath, 'Metrics', 'Prometheus text exposition')}
+${link('/connections', 'Connections', 'the same collection as JSON')}
+${link('/policy', 'Policy', 'the expected-links rules in force (file and labels) and their last evaluation, as JSON')}
+${link('/policy/suggest', 'Suggested policy', 'a policy file that allows exactly the links seen recently')}
+${link('/healthz', 'Health', 'the process is alive')}
+${link('/readyz', 'Readiness', 'the Docker API answers')}
+</ul>
+</body>
+</html>
+`;
+}
+
+export function createApp(options: AppOptions): Koa {
+  const { telemetryPath, collector, exposition, pingDocker, log, maxRequests, scrapeTimeoutOffsetSeconds } = options;
+  const authenticate = basicAuth(options.basicAuthUsers);
+  const app = new Koa();
+  const router = new Router();
+  let inFlight = 0;
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      log.error({ err: error, path: ctx.path }, 'request failed');
+      ctx.status = 500;
+      ctx.type = 'text/plain';
+      ctx.body = `internal error: ${errorMessage(error)}\n`;
+    }
+  });
+
+  // A bound on concurrent requests, as node_exporter's --web.max-requests.
+  app.use(async (ctx, next) => {
+    if (maxRequests > 0 && inFlight >= maxRequests) {
+      ctx.status = 503;
+      ctx.type = 'text/plain';
+      ctx.body = `too many concurrent requests (--web.max-requests=${maxRequests})\n`;
+      return;
+    }
+    inFlight++;
+    try {
+      await next();
+    } finally {
+      inFlight--;
+    }
+  });
+
+  app.use((ctx, next) => (OPEN_PATHS.has(ctx.path) ? next() : authenticate(ctx, next)));
+
+  router.get('/', (ctx) => {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = landingPage(telemetryPath);
+  });
+  router.get(telemetryPath, async (ctx) => {
+    // Prometheus says how long it waits; answer with what is ready a little before that.
+    const timeout = Number(ctx.get('X-Prometheus-Scrape-Timeout-Seconds'));
+    const collection =
+      Number.isFinite(timeout) && timeout > 0
+        ? await collector.collectWithin((timeout - scrapeTimeoutOffsetSeconds) * 1000)
+        : await collector.collect();
+    const text = await exposition.render(collection, collector.counters);
+    ctx.type = exposition.contentType;
+    ctx.body = text;
+  });
+  router.get('/connections', async (ctx) => {
+    const collection = await collector.collect();
+    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
+    ctx.body = connectionsJson(collection, collector.counters.connections.series());
+  });
+  router.get('/policy', async (ctx) => {
+    const collection = await collector.collect();
+    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
+    ctx.body = policyReport(options.policy, collection.containers);
+  });
+  router.get('/policy/suggest', async (ctx) => {
+    const collection = await collector.collect();
+    const seen: SeenLink[] = [...collector.counters.connections.series()];
+    for (const { container, established } of collection.links) for (const group of established) seen.push({ container: container.name, group });
+    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = suggestPolicy(seen, collection.containers, `open now or made in the last ${options.connectionsRetention} (--connections.retention)`);
+  });
+  mapRoutes(router, { collector, refreshSeconds: MAP_REFRESH_SECONDS });
+  router.get('/healthz', (ctx) => {
+    ctx.type = 'text/plain';
+    ctx.body = 'ok\n';
+  });
+  router.get('/readyz', async (ctx) => {
+    ctx.type = 'text/plain';
+    try {
+      await pingDocker();
+      ctx.body = 'ok\n';
+    } catch (error) {
+      ctx.status = 503;
+      ctx.body = `Docker API unreachable: ${errorMessage(error)}\n`;
+    }
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,96 @@
+import type { Container } from '../inventory/container.js';
+import { joinedContainerId } from '../inventory/container.js';
+import { byKey } from '../base/byKey.js';
+import type { ContainerLinks } from '../links/containerLinks.js';
+import type { EstablishedGroup } from '../links/linkGroups.js';
+import type { ConnectionSeries } from '../connections/connectionTotals.js';
+import { HOST_PEER } from '../links/peers.js';
+import { edgeId, type GraphEdge, type GraphNode, type LinkGraph } from './graphModel.js';
+
+/** What one collection and the counters kept across collections say of the host's links. */
+export interface LinkGraphInput {
+  up: boolean;
+  atMs: number;
+  /** Every running container known. */
+  containers: readonly Container[];
+  /** The containers whose sockets were read, with their listening and open links. */
+  links: readonly Pick<ContainerLinks, 'container' | 'listening' | 'established'>[];
+  /** container_tcp_connections_total. */
+  counted: Iterable<ConnectionSeries>;
+  /** The unexpected connections open now, per container (container_tcp_unexpected_established). */
+  unexpectedOpen: readonly { container: Container; established: readonly EstablishedGroup[] }[];
+  /** container_tcp_unexpected_connections_total. */
+  unexpectedCounted: Iterable<ConnectionSeries>;
+}
+
+type Measure = 'open' | 'counted' | 'unexpectedOpen' | 'unexpectedCounted';
+const MEASURES: readonly Measure[] = ['open', 'counted', 'unexpectedOpen', 'unexpectedCounted'];
+
+/** The node of a link's other end: a container of this host, the host, or an address off it. */
+function peerNodeId(g: Omit<EstablishedGroup, 'count'>): string {
+  if (g.remoteContainer === HOST_PEER) return HOST_PEER;
+  if (g.remoteContainer) return `container:${g.remoteContainer}`;
+  return `peer:${g.remoteAddress}`;
+}
+
+/** A container's group: its compose project, else the group of the container whose network it joined, else its network. */
+function groupOf(c: Container, byId: ReadonlyMap<string, Container>, depth = 0): string {
+  if (c.composeProject) return `project ${c.composeProject}`;
+  const joined = joinedContainerId(c);
+  const owner = joined ? byId.get(joined) : undefined;
+  if (owner && depth < 4) return groupOf(owner, byId, depth + 1);
+  return `network ${c.addresses[0]?.network ?? c.networkMode}`;
+}
+
+/**
+ * The host's link map: a node per container, for the host and for each peer off the host; an edge
+ * per client, server and service port. A connection between two containers of this host is seen
+ * at both ends (the client's outbound link and the server's inbound one): the edge counts it once,
+ * as the larger of the two ends' counts. Only running containers are drawn.
+ */
+export function buildLinkGraph(input: LinkGraphInput): LinkGraph {
+  const byId = new Map(input.containers.map((c) => [c.id, c]));
+  const nodes = new Map<string, GraphNode>();
+  const containerNode = (c: Container): GraphNode =>
+    byKey(nodes, `container:${c.name}`, () => ({
+      id: `container:${c.name}`,
+      kind: 'container',
+      label: c.name,
+      group: groupOf(c, byId),
+      image: c.image,
+      composeService: c.composeService,
+      networkMode: c.networkMode,
+      addresses: c.addresses.map((a) => ({ network: a.network, address: a.address })),
+      listening: [],
+    }));
+  const running = new Map(input.containers.map((c) => [c.name, c]));
+  for (const c of input.containers) containerNode(c);
+  for (const { container, listening } of input.links) containerNode(container).listening = listening.map((l) => ({ ...l }));
+
+  // Per edge, per end (client, server): the sums of that end's groups.
+  const ends = new Map<string, { edge: Omit<GraphEdge, Measure>; client: Record<Measure, number>; server: Record<Measure, number> }>();
+  const add = (container: Container | string, g: Omit<EstablishedGroup, 'count'>, measure: Measure, count: number) => {
+    // The map shows what runs: the links of a container that stopped since stay in the counters
+    // (for --connections.retention), not on the map.
+    const own = typeof container === 'string' ? running.get(container) : container;
+    const peer = peerNodeId(g);
+    if (!own || (peer.startsWith('container:') && !running.has(g.remoteContainer))) return;
+    const self = containerNode(own).id;
+    byKey(nodes, peer, () => (peer === HOST_PEER ? { id: peer, kind: 'host', label: HOST_PEER, group: '' } : { id: peer, kind: 'external', label: g.remoteAddress, group: '' }));
+    const [source, target, end] = g.direction === 'inbound' ? [peer, self, 'server' as const] : [self, peer, 'client' as const];
+    const id = edgeId(source, target, g.port);
+    const zero = () => ({ open: 0, counted: 0, unexpectedOpen: 0, unexpectedCounted: 0 });
+    byKey(ends, id, () => ({ edge: { id, source, target, port: g.port }, client: zero(), server: zero() }))[end][measure] += count;
+  };
+  for (const { container, established } of input.links) for (const g of established) add(container, g, 'open', g.count);
+  for (const s of input.counted) add(s.container, s.group, 'counted', s.total);
+  for (const { container, established } of input.unexpectedOpen) for (const g of established) add(container, g, 'unexpectedOpen', g.count);
+  for (const s of input.unexpectedCounted) add(s.container, s.group, 'unexpectedCounted', s.total);
+
+  const edges: GraphEdge[] = [...ends.values()].map(({ edge, client, server }) => ({
+    ...edge,
+    ...(Object.fromEntries(MEASURES.map((m) => [m, Math.max(client[m], server[m])])) as Record<Measure, number>),
+  }));
+  const byName = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return { up: input.up, collectedAt: new Date(input.atMs).toISOString(), nodes: [...nodes.values()].sort(byName), edges: edges.sort(byName) };
+}

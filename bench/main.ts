@@ -39,7 +39,9 @@ const { values } = parseArgs({
   strict: true,
 });
 if (values.containers === undefined) {
-  process.stderr.write('usage: npm run bench -- --containers N [--connections M] [--rounds R] [--ancestor-rounds A] [--memory-collections K] [--baseline DIR] [--policy] [--keep] [--out FILE]\n');
+  process.stderr.write(
+    'usage: npm run bench -- --containers N [--connections M] [--rounds R] [--ancestor-rounds A] [--memory-collections K] [--baseline DIR] [--policy] [--keep] [--out FILE]\n',
+  );
   process.exit(2);
 }
 const positive = (name: string, value: string | undefined, fallback: number) => wholeNumberFlag('bench', name, value, fallback);
@@ -75,12 +77,16 @@ try {
   // Until every connection is up at both ends (each end in its own namespace).
   for (let i = 0; ; i++) {
     const text = await auto.metricsText();
-    const count = [...text.matchAll(/^container_tcp_sockets\{container="outpost-bench-\d+",[^}]*state="established"\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    const count = [...text.matchAll(/^container_tcp_sockets\{container="outpost-bench-\d+",[^}]*state="established"\} (\d+)$/gm)].reduce(
+      (a, m) => a + Number(m[1]),
+      0,
+    );
     if (count >= 2 * M) break;
     if (i > 600) throw new Error(`only ${count} of ${2 * M} connection ends came up`);
     await new Promise((r) => setTimeout(r, 500));
   }
-  for (let i = 0; i < 5; i++) await Promise.all([...SOURCES.map((s) => instances[s].scrape()), baseline?.scrape(), floorRound(floorBinary, containers)]);
+  for (let i = 0; i < 5; i++)
+    await Promise.all([...SOURCES.map((s) => instances[s].scrape()), baseline?.scrape(), floorRound(floorBinary, containers)]);
 
   log(`measuring ${R} rounds: floor, outpost with ${SOURCES.join(', ')}${baseline ? ', the baseline (auto)' : ''}`);
   const floor: number[] = [];
@@ -88,7 +94,10 @@ try {
   const ebpfReads: number[] = [];
   let ebpfReadSockets = 0;
   const scrapes = { ebpf: [] as Scrape[], netlink: [] as Scrape[], procfs: [] as Scrape[], baseline: [] as Scrape[] };
-  const cpuBefore = { ...Object.fromEntries(SOURCES.map((s) => [s, instances[s].cpuSeconds()])), baseline: baseline?.cpuSeconds() ?? 0 } as Record<Source | 'baseline', number>;
+  const cpuBefore = {
+    ...Object.fromEntries(SOURCES.map((s) => [s, instances[s].cpuSeconds()])),
+    baseline: baseline?.cpuSeconds() ?? 0,
+  } as Record<Source | 'baseline', number>;
   for (let r = 0; r < R; r++) {
     const f = await floorRound(floorBinary, containers);
     floor.push(f.ms);
@@ -159,14 +168,22 @@ try {
     floor: { collectionMs: summarize(floor), perNamespaceMs: floorMedian / N },
     // Every socket the ebpf source knows on the host (not only the containers'), read from the kernel.
     ebpfRead: { ms: summarize(ebpfReads), sockets: ebpfReadSockets, overOneNamespaceDump: summarize(ebpfReads).median / (floorMedian / N) },
-    outpost: { ...outpostSummary(scrapes.ebpf, cpuPerCollectionMs.ebpf), peakRssKiB: peakOfTimingInstance, metricsBytes: last.bytes, series: last.series, memory },
+    outpost: {
+      ...outpostSummary(scrapes.ebpf, cpuPerCollectionMs.ebpf),
+      peakRssKiB: peakOfTimingInstance,
+      metricsBytes: last.bytes,
+      series: last.series,
+      memory,
+    },
     outpostNetlink: outpostSummary(scrapes.netlink, cpuPerCollectionMs.netlink),
     outpostProcfs: outpostSummary(scrapes.procfs, cpuPerCollectionMs.procfs),
     baseline: baseline ? { directory: values.baseline, ...outpostSummary(scrapes.baseline, cpuPerCollectionMs.baseline) } : undefined,
     ancestor: ancestorSummary ? { collectionMs: ancestorSummary } : undefined,
     // What reading the sockets costs per container and per socket: the sockets stage over N and over the sockets.
     perContainerMs: Object.fromEntries(SOURCES.map((s) => [s, summarize(scrapes[s].map((x) => x.stagesMs.sockets ?? 0)).median / N])),
-    perSocketUs: Object.fromEntries(SOURCES.map((s) => [s, (summarize(scrapes[s].map((x) => x.stagesMs.sockets ?? 0)).median / floorSockets) * 1000])),
+    perSocketUs: Object.fromEntries(
+      SOURCES.map((s) => [s, (summarize(scrapes[s].map((x) => x.stagesMs.sockets ?? 0)).median / floorSockets) * 1000]),
+    ),
     ratios: {
       outpostOverFloor: outpostMedian / floorMedian,
       netlinkOverFloor: medianOf(scrapes.netlink) / floorMedian,
@@ -176,7 +193,8 @@ try {
       ...(baseline && {
         outpostOverBaseline: outpostMedian / medianOf(scrapes.baseline),
         outpostOverBaselineCpu: cpuPerCollectionMs.ebpf / cpuPerCollectionMs.baseline,
-        outpostOverBaselineWall: summarize(scrapes.ebpf.map((s) => s.wallMs)).median / summarize(scrapes.baseline.map((s) => s.wallMs)).median,
+        outpostOverBaselineWall:
+          summarize(scrapes.ebpf.map((s) => s.wallMs)).median / summarize(scrapes.baseline.map((s) => s.wallMs)).median,
       }),
     },
   };
@@ -186,11 +204,17 @@ try {
 
   const ms = (s: { median: number; p95: number }) => `${s.median.toFixed(1)} ms (p95 ${s.p95.toFixed(1)})`;
   console.log(`N=${N} M=${M}: ${floorSockets} sockets in ${N} namespaces`);
-  console.log(`  floor (netlink dumps, sequential, C)  ${ms(result.floor.collectionMs)} = ${result.floor.perNamespaceMs.toFixed(3)} ms a namespace`);
+  console.log(
+    `  floor (netlink dumps, sequential, C)  ${ms(result.floor.collectionMs)} = ${result.floor.perNamespaceMs.toFixed(3)} ms a namespace`,
+  );
   console.log(
     `  ebpf kernel read (every namespace)    ${result.ebpfRead.ms.median.toFixed(3)} ms (p95 ${result.ebpfRead.ms.p95.toFixed(3)}), ${ebpfReadSockets} sockets: ×${result.ebpfRead.overOneNamespaceDump.toFixed(2)} one namespace's dump`,
   );
-  for (const [source, summary] of [['ebpf', result.outpost], ['netlink', result.outpostNetlink], ['procfs', result.outpostProcfs]] as const) {
+  for (const [source, summary] of [
+    ['ebpf', result.outpost],
+    ['netlink', result.outpostNetlink],
+    ['procfs', result.outpostProcfs],
+  ] as const) {
     console.log(
       `  outpost, ${summary.source.padEnd(7)} collection     ${ms(summary.collectionMs)}, CPU ${cpuPerCollectionMs[source].toFixed(1)} ms, sockets stage ${ms(summary.socketsStageMs)}` +
         ` = ${result.perContainerMs[source]!.toFixed(3)} ms a container, ${result.perSocketUs[source]!.toFixed(1)} µs a socket`,
@@ -198,7 +222,9 @@ try {
   }
   if (result.ancestor) console.log(`  ancestor (docker exec, sequential)    ${ms(result.ancestor.collectionMs)}`);
   if (result.baseline) {
-    console.log(`  baseline (${values.baseline}) collection ${ms(result.baseline.collectionMs)}, CPU ${cpuPerCollectionMs.baseline.toFixed(1)} ms, scrape ${ms(result.baseline.scrapeWallMs)}`);
+    console.log(
+      `  baseline (${values.baseline}) collection ${ms(result.baseline.collectionMs)}, CPU ${cpuPerCollectionMs.baseline.toFixed(1)} ms, scrape ${ms(result.baseline.scrapeWallMs)}`,
+    );
     console.log(
       `  outpost/baseline: collection ×${result.ratios.outpostOverBaseline!.toFixed(3)}, CPU ×${result.ratios.outpostOverBaselineCpu!.toFixed(3)}, scrape wall ×${result.ratios.outpostOverBaselineWall!.toFixed(3)}`,
     );
@@ -207,7 +233,9 @@ try {
     `  ebpf/floor ×${result.ratios.outpostOverFloor.toFixed(2)}, netlink/floor ×${result.ratios.netlinkOverFloor.toFixed(2)}, ebpf/netlink ×${result.ratios.ebpfOverNetlink.toFixed(2)}, procfs/floor ×${result.ratios.procfsOverFloor.toFixed(2)}` +
       (result.ratios.ancestorOverOutpost ? `, ancestor/ebpf ×${result.ratios.ancestorOverOutpost.toFixed(0)}` : ''),
   );
-  console.log(`  outpost (ebpf) peak RSS (timing run, beside the other instances) ${(result.outpost.peakRssKiB / 1024).toFixed(1)} MB, /metrics ${last.bytes} bytes, ${last.series} series`);
+  console.log(
+    `  outpost (ebpf) peak RSS (timing run, beside the other instances) ${(result.outpost.peakRssKiB / 1024).toFixed(1)} MB, /metrics ${last.bytes} bytes, ${last.series} series`,
+  );
   if (memory) {
     console.log(
       `  alone: RSS after 100 collections ${(memory.rssAt100KiB / 1024).toFixed(1)} MB, after ${K} ${(memory.rssAtKKiB / 1024).toFixed(1)} MB (×${(memory.rssAtKKiB / memory.rssAt100KiB).toFixed(3)}), peak ${(memory.peakKiB / 1024).toFixed(1)} MB`,

@@ -24,7 +24,13 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const log = (line: string) => process.stderr.write(`bench:map: ${line}\n`);
 
 const { values } = parseArgs({
-  options: { containers: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' }, keep: { type: 'boolean' }, out: { type: 'string' } },
+  options: {
+    containers: { type: 'string' },
+    connections: { type: 'string' },
+    rounds: { type: 'string' },
+    keep: { type: 'boolean' },
+    out: { type: 'string' },
+  },
   strict: true,
 });
 const whole = (name: string, value: string | undefined, fallback: number) => wholeNumberFlag('bench:map', name, value, fallback, 1);
@@ -37,7 +43,15 @@ await createScenario(N, M, log, false, fanOut);
 const outpost = await OutpostProcess.start(join(ROOT, 'dist', 'main.js'), 'auto');
 const browser = await chromium.launch({
   executablePath: process.env.OUTPOST_TEST_CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 try {
   let graph: { nodes: unknown[]; edges: { source: string; open: number }[] } = { nodes: [], edges: [] };
@@ -72,7 +86,9 @@ try {
     layoutMs: summarize(layoutMs),
     firstDrawMs: summarize(firstDrawMs),
   };
-  log(`layout ${result.layoutMs.median} ms median (p95 ${result.layoutMs.p95}); page to first drawing ${result.firstDrawMs.median} ms median`);
+  log(
+    `layout ${result.layoutMs.median} ms median (p95 ${result.layoutMs.p95}); page to first drawing ${result.firstDrawMs.median} ms median`,
+  );
   const out = values.out ?? join(ROOT, 'bench', 'results', `map-N${N}-M${M}.json`);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);

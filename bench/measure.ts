@@ -44,7 +44,13 @@ export async function floorRound(binary: string, containers: readonly BenchConta
  * JavaScript past the calls. Compared with one namespace's netlink dump.
  */
 export class EbpfRead {
-  readonly #addon: { load(path: string): object; sockets(h: object): Buffer; drainEvents(h: object): Buffer; close(h: object): void; recordSize: number };
+  readonly #addon: {
+    load(path: string): object;
+    sockets(h: object): Buffer;
+    drainEvents(h: object): Buffer;
+    close(h: object): void;
+    recordSize: number;
+  };
   readonly #handle: object;
 
   constructor(root: string) {
@@ -115,7 +121,7 @@ export class OutpostProcess {
     const port = await freePort();
     const launcher = join(checkout, 'bin', 'outpost');
     const [command, ...args] = existsSync(launcher) ? [launcher] : [process.execPath, join(checkout, 'dist', 'main.js')];
-    const child = spawn(command!, [...args, `--web.listen-address=127.0.0.1:${port}`, `--collector.source=${source}`, '--log.level=warn'], {
+    const child = spawn(command, [...args, `--web.listen-address=127.0.0.1:${port}`, `--collector.source=${source}`, '--log.level=warn'], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const outpost = new OutpostProcess(child, `http://127.0.0.1:${port}`);
@@ -146,7 +152,8 @@ export class OutpostProcess {
     const wallMs = performance.now() - start;
     this.collections++;
     const stagesMs: Record<string, number> = {};
-    for (const m of text.matchAll(/^outpost_collector_duration_seconds\{collector="(\w+)"\} (\S+)$/gm)) stagesMs[m[1]!] = Number(m[2]) * 1000;
+    for (const m of text.matchAll(/^outpost_collector_duration_seconds\{collector="(\w+)"\} (\S+)$/gm))
+      stagesMs[m[1]!] = Number(m[2]) * 1000;
     return {
       wallMs,
       collectionMs: Object.values(stagesMs).reduce((a, b) => a + b, 0),

@@ -53,10 +53,34 @@ export async function createScenario(
   await Promise.all(
     names.map((name, i) => {
       const policy = withPolicy
-        ? ['--label', `outpost.allow.outbound=${names[(i + 1) % containers]}:8080`, '--label', `outpost.allow.inbound=${names[(i + containers - 1) % containers]}:8080`]
+        ? [
+            '--label',
+            `outpost.allow.outbound=${names[(i + 1) % containers]}:8080`,
+            '--label',
+            `outpost.allow.inbound=${names[(i + containers - 1) % containers]}:8080`,
+          ]
         : [];
       return limit(() =>
-        docker('run', '-d', '--name', name, '--network', NETWORK, '--ip', addressOf(i), '--label', 'outpost-bench=1', ...policy, BENCH_IMAGE, 'nc', '-ll', '-p', '8080', '-e', 'cat'),
+        docker(
+          'run',
+          '-d',
+          '--name',
+          name,
+          '--network',
+          NETWORK,
+          '--ip',
+          addressOf(i),
+          '--label',
+          'outpost-bench=1',
+          ...policy,
+          BENCH_IMAGE,
+          'nc',
+          '-ll',
+          '-p',
+          '8080',
+          '-e',
+          'cat',
+        ),
       );
     }),
   );
@@ -71,7 +95,14 @@ export async function createScenario(
         // One at a time: busybox nc listens with a backlog of 2, and refuses while it re-listens
         // (several clients of one server at once, with a fan-out): a refused client tries again.
         // (nc -e sleep: the connection stays open with sleep holding it; nc fails at once when refused.)
-        await docker('exec', '-d', name, 'sh', '-c', `for peer in ${peers.join(' ')}; do (while ! nc $peer 8080 -e sleep 1000000; do sleep 1; done) & sleep 0.2; done; wait`);
+        await docker(
+          'exec',
+          '-d',
+          name,
+          'sh',
+          '-c',
+          `for peer in ${peers.join(' ')}; do (while ! nc $peer 8080 -e sleep 1000000; do sleep 1; done) & sleep 0.2; done; wait`,
+        );
       }),
     ),
   );
@@ -84,7 +115,10 @@ export async function removeScenario(): Promise<void> {
   if (ids) await docker('rm', '-f', ...ids.split('\n'));
   // The engine may still be detaching the last endpoints for a moment.
   for (let attempt = 0; attempt < 10; attempt++) {
-    const exists = await docker('network', 'inspect', NETWORK).then(() => true, () => false);
+    const exists = await docker('network', 'inspect', NETWORK).then(
+      () => true,
+      () => false,
+    );
     if (!exists) return;
     await docker('network', 'rm', NETWORK).catch(() => new Promise((r) => setTimeout(r, 500)));
   }

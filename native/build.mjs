@@ -28,7 +28,19 @@ function buildBpfObject() {
   const arch = { x64: 'x86', arm64: 'arm64' }[process.arch] ?? process.arch;
   const clang = spawnSync(
     'clang',
-    ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-I', out, '-c', join(directory, 'bpf', 'outpost.bpf.c'), '-o', join(out, 'outpost.bpf.o')],
+    [
+      '-g',
+      '-O2',
+      '-target',
+      'bpf',
+      `-D__TARGET_ARCH_${arch}`,
+      '-I',
+      out,
+      '-c',
+      join(directory, 'bpf', 'outpost.bpf.c'),
+      '-o',
+      join(out, 'outpost.bpf.o'),
+    ],
     { stdio: 'inherit' },
   );
   if (clang.status !== 0) return `clang exited with ${clang.status}; the prebuilt native/bpf/outpost.bpf.o is used`;
@@ -45,7 +57,9 @@ if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--node
 const result = spawnSync('node-gyp', args, { stdio: 'inherit' });
 if (result.status !== 0) {
   const why = result.error ? result.error.message : `node-gyp exited with ${result.status}`;
-  console.warn(`outpost: the native addons did not build (${why}); they need python3, make and a C compiler. outpost will read procfs instead of netlink or eBPF.`);
+  console.warn(
+    `outpost: the native addons did not build (${why}); they need python3, make and a C compiler. outpost will read procfs instead of netlink or eBPF.`,
+  );
 }
 if (!withBpf) console.warn('outpost: libbpf-dev is not installed; the eBPF socket source is not built (netlink is used instead).');
 const object = buildBpfObject();

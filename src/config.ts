@@ -62,7 +62,12 @@ function duration({ allowZero = false } = {}) {
 
 /** Milliseconds in the flags' own form: the largest unit that divides them (900000 → "15m"). */
 export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
 }
 
@@ -170,8 +175,7 @@ export const FLAGS: readonly FlagDefinition[] = [
   },
   {
     flag: 'connections.retention',
-    description:
-      'How long a link keeps its container_tcp_connections_total series without a new connection; then the series is dropped.',
+    description: 'How long a link keeps its container_tcp_connections_total series without a new connection; then the series is dropped.',
     defaultValue: () => '15m',
     schema: duration(),
     key: 'connectionsRetentionMs',
@@ -251,7 +255,13 @@ export function parseCommandLine(args: readonly string[], env: NodeJS.ProcessEnv
 }
 
 export function helpText(): string {
-  const lines = ['usage: outpost [flags]', '', 'Prometheus exporter for the TCP sockets of the containers on a Docker host.', '', 'Flags (each also settable by the environment variable shown):'];
+  const lines = [
+    'usage: outpost [flags]',
+    '',
+    'Prometheus exporter for the TCP sockets of the containers on a Docker host.',
+    '',
+    'Flags (each also settable by the environment variable shown):',
+  ];
   for (const def of FLAGS) {
     lines.push(`  --${def.flag}=<value>   ${envVarOf(def.flag)}`);
     lines.push(`      ${def.description} Default: ${JSON.stringify(def.defaultValue({}))}`);

@@ -17,6 +17,8 @@ const { host, port } = listenAddress;
 const address = !host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 // Liveness of the local process only: the certificate is not checked (it names the host's public name).
 const get = webConfig.tls ? httpsGet : httpGet;
-get({ host: address, port, path: '/healthz', rejectUnauthorized: false, timeout: 2_000 }, (response) => process.exit(response.statusCode === 200 ? 0 : 1))
+get({ host: address, port, path: '/healthz', rejectUnauthorized: false, timeout: 2_000 }, (response) =>
+  process.exit(response.statusCode === 200 ? 0 : 1),
+)
   .on('timeout', () => process.exit(1))
   .on('error', () => process.exit(1));

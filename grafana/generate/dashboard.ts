@@ -43,7 +43,9 @@ function organize(valueName: string, extra: Record<string, string> = {}) {
 export function buildDashboard(): Dashboard {
   const linkMap = new NodeGraphPanel()
     .title('Link map')
-    .description('Containers (and the peers they talk to) as nodes; links as edges: source → target → port, with the connections open now plus those made in the last connections window (short-lived links included). Red edges: links the expected-links policy does not allow.')
+    .description(
+      'Containers (and the peers they talk to) as nodes; links as edges: source → target → port, with the connections open now plus those made in the last connections window (short-lived links included). Red edges: links the expected-links policy does not allow.',
+    )
     .datasource(DATASOURCE)
     .height(14)
     .span(24)
@@ -80,7 +82,9 @@ export function buildDashboard(): Dashboard {
 
   const unexpected = new TablePanel()
     .title('Unexpected links')
-    .description('Links the expected-links policy (outpost.allow.* labels, --policy.file) does not allow: open now or made in the last connections window, however short. Red in the link map. /policy on the exporter shows the rules.')
+    .description(
+      'Links the expected-links policy (outpost.allow.* labels, --policy.file) does not allow: open now or made in the last connections window, however short. Red in the link map. /policy on the exporter shows the rules.',
+    )
     .datasource(DATASOURCE)
     .height(7)
     .span(24)
@@ -103,7 +107,9 @@ export function buildDashboard(): Dashboard {
 
   const connectionRate = new TimeSeriesPanel()
     .title('New connections per second by peer and direction')
-    .description('Every connection counted once, however short (container_tcp_connections_total): the traffic that open connections at scrape time do not show.')
+    .description(
+      'Every connection counted once, however short (container_tcp_connections_total): the traffic that open connections at scrape time do not show.',
+    )
     .datasource(DATASOURCE)
     .unit('cps')
     .height(9)

@@ -116,13 +116,22 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
   // the same name on two hosts is two nodes (a container of another host: name@remote_instance);
   // an address is its own id. Each kind of peer selects its links and names their peer end.
   const ADDRESS_PEER = '[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+|.*:.*';
-  const otherHost = { selector: `remote_instance!="", peer!~"${ADDRESS_PEER}"`, id: (e: string, l: string) => `label_join(${e}, "${l}", "@", "peer", "remote_instance")` };
-  const thisHost = (peer: string) => ({ selector: `remote_instance="", peer${peer}`, id: (e: string, l: string) => `label_join(${e}, "${l}", "@", "peer", "instance")` });
-  const address = { selector: `peer=~"${ADDRESS_PEER}"`, id: (e: string, l: string) => `label_replace(${e}, "${l}", "$1", "peer", "(.*)")` };
+  const otherHost = {
+    selector: `remote_instance!="", peer!~"${ADDRESS_PEER}"`,
+    id: (e: string, l: string) => `label_join(${e}, "${l}", "@", "peer", "remote_instance")`,
+  };
+  const thisHost = (peer: string) => ({
+    selector: `remote_instance="", peer${peer}`,
+    id: (e: string, l: string) => `label_join(${e}, "${l}", "@", "peer", "instance")`,
+  });
+  const address = {
+    selector: `peer=~"${ADDRESS_PEER}"`,
+    id: (e: string, l: string) => `label_replace(${e}, "${l}", "$1", "peer", "(.*)")`,
+  };
   const edges = (direction: 'outbound' | 'inbound', kinds: { selector: string; id: (e: string, l: string) => string }[]) => {
     const [own, peer] = direction === 'outbound' ? ['source', 'target'] : ['target', 'source'];
     return kinds
-      .map((k) => k.id(`label_join(${colored(`{direction="${direction}", ${k.selector}}`)}, "${own}", "@", "container", "instance")`, peer!))
+      .map((k) => k.id(`label_join(${colored(`{direction="${direction}", ${k.selector}}`)}, "${own}", "@", "container", "instance")`, peer))
       .join('\n          or\n          ');
   };
   const records: RecordingRule[] = [

@@ -18,7 +18,9 @@ async function stampOf(files: readonly string[]): Promise<string> {
  * every file system and through bind mounts, where inotify may not). The list is asked for again
  * after each change: a reloaded configuration may name other files.
  */
-export function watchFileChanges(options: { files: () => readonly string[]; onChange: () => Promise<void>; intervalMs?: number }): { stop(): void } {
+export function watchFileChanges(options: { files: () => readonly string[]; onChange: () => Promise<void>; intervalMs?: number }): {
+  stop(): void;
+} {
   let lastStamp: string | undefined;
   let checking = false;
   const check = async () => {
@@ -38,5 +40,9 @@ export function watchFileChanges(options: { files: () => readonly string[]; onCh
   void check();
   const timer = setInterval(() => void check(), options.intervalMs ?? 1_000);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+    },
+  };
 }

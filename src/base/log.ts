@@ -36,4 +36,3 @@ export function createLogger(level: LogLevel, format: LogFormat, out: NodeJS.Wri
     destination,
   );
 }
-

@@ -105,7 +105,13 @@ export class Collector {
     this.#options = options;
     this.#log = options.log;
     const totals = { maxSeriesPerContainer: options.maxSeriesPerContainer, retentionMs: options.connectionsRetentionMs };
-    this.counters = { readErrors: new Map(), parseErrors: 0, connections: new ConnectionTotals(totals), unexpectedConnections: new ConnectionTotals(totals), connectFailures: new ConnectionTotals(totals) };
+    this.counters = {
+      readErrors: new Map(),
+      parseErrors: 0,
+      connections: new ConnectionTotals(totals),
+      unexpectedConnections: new ConnectionTotals(totals),
+      connectFailures: new ConnectionTotals(totals),
+    };
   }
 
   collect(): Promise<Collection> {
@@ -124,7 +130,12 @@ export class Collector {
     const done = this.collect();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), Math.max(0, ms));
+      timer = setTimeout(
+        () => {
+          resolve(undefined);
+        },
+        Math.max(0, ms),
+      );
     });
     const first = await Promise.race([done, late]);
     clearTimeout(timer);
@@ -184,10 +195,15 @@ export class Collector {
     ]);
     // With namespaces from Docker (the exec source, a remote engine) this /proc is not the engine's host.
     if (this.#options.namespacesFrom !== 'docker') {
-      collection.hostAddresses = externalHostAddresses(hostAddresses, inventory.networks().flatMap((n) => n.bridgeSubnets));
+      collection.hostAddresses = externalHostAddresses(
+        hostAddresses,
+        inventory.networks().flatMap((n) => n.bridgeSubnets),
+      );
     }
     const groups = await timed('namespaces', async () =>
-      this.#options.namespacesFrom === 'docker' ? groupByNetworkMode(containers) : groupByNetNamespace(containers, procfsPath, hostNamespaceId),
+      this.#options.namespacesFrom === 'docker'
+        ? groupByNetworkMode(containers)
+        : groupByNetNamespace(containers, procfsPath, hostNamespaceId),
     );
     for (const c of groups.vanished) this.#log.debug({ container: c.name }, 'container exited before its sockets were read; skipped');
     this.#checkProcfsView(containers.length, groups.vanished.length);
@@ -205,7 +221,9 @@ export class Collector {
 
     const { sockets, passed, failedConnects } = await timed('attribution', () => attributeRead(read, this.#ledger.holderOf));
     // A namespace that could not be read this time keeps what was remembered of it.
-    const newEnds = await timed('connections', () => this.#ledger.observe(sockets, new Set(read.failed.map((f) => f.namespace.id)), passed));
+    const newEnds = await timed('connections', () =>
+      this.#ledger.observe(sockets, new Set(read.failed.map((f) => f.namespace.id)), passed),
+    );
     collection.trackedConnections = this.#ledger.size;
     const namespaces = read.read.map((r) => r.namespace);
     // Peers are named from the inventory as it is after the sockets were read: a container
@@ -222,7 +240,13 @@ export class Collector {
       });
       // A source with events (read.passed) sees every end itself: a peer's is never inferred.
       const counted = countNewConnections(newEnds, context, { countPeers: read.passed === undefined });
-      const links = buildContainerLinks(sockets, namespaces.flatMap((ns) => ns.containers), context, this.#options, counted.byContainer);
+      const links = buildContainerLinks(
+        sockets,
+        namespaces.flatMap((ns) => ns.containers),
+        context,
+        this.#options,
+        counted.byContainer,
+      );
       this.counters.connections.add(links, counted.unattributed, Date.now());
       const failures = countNewConnections(failedConnects, context, { countPeers: false });
       this.counters.connectFailures.add(newConnectionsOf(links, failures), failures.unattributed, Date.now());

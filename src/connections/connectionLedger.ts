@@ -46,7 +46,11 @@ export class ConnectionLedger {
    * established since the last read and no longer lists as established (ebpf); new unless seen
    * listed before, remembered only while the kernel still lists them (opening).
    */
-  observe(sockets: readonly AttributedSocket[], kept: ReadonlySet<string> = new Set(), passed: readonly AttributedSocket[] = []): AttributedSocket[] {
+  observe(
+    sockets: readonly AttributedSocket[],
+    kept: ReadonlySet<string> = new Set(),
+    passed: readonly AttributedSocket[] = [],
+  ): AttributedSocket[] {
     const before = this.#ends;
     const now = new Map<string, EndMemory>();
     const seen = new Map<string, AttributedSocket[]>();
@@ -96,7 +100,13 @@ export class ConnectionLedger {
       // Listed established next time, it is not new: remembered. One that is gone is not (what
       // the ledger remembers is what the kernel lists).
       if (!now.has(key) && opening.has(`${key}|${end.cookie}`)) {
-        now.set(key, { namespaceId: end.namespace.id, connection: connectionKey(end.namespace.id, end), cookie: end.cookie, closing: false, holderId: end.container?.id });
+        now.set(key, {
+          namespaceId: end.namespace.id,
+          connection: connectionKey(end.namespace.id, end),
+          cookie: end.cookie,
+          closing: false,
+          holderId: end.container?.id,
+        });
       }
     }
     return fresh;

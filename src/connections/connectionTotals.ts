@@ -42,7 +42,11 @@ export class ConnectionTotals {
     this.#options = options;
   }
 
-  add(links: readonly Pick<ContainerLinks, 'container' | 'newConnections'>[], unattributed: ReadonlyMap<string, number>, nowMs: number): void {
+  add(
+    links: readonly Pick<ContainerLinks, 'container' | 'newConnections'>[],
+    unattributed: ReadonlyMap<string, number>,
+    nowMs: number,
+  ): void {
     for (const { container, newConnections } of links) {
       if (newConnections.length === 0) continue;
       const key = `${container.name}${SEPARATOR}${container.image}`;
@@ -51,7 +55,8 @@ export class ConnectionTotals {
       for (const { count, ...group } of newConnections) {
         let counted = series.get(groupKey(group));
         if (!counted) {
-          const labels = this.#unfoldedCount(series) < this.#options.maxSeriesPerContainer ? group : { ...group, remoteAddress: FOLDED_ADDRESS };
+          const labels =
+            this.#unfoldedCount(series) < this.#options.maxSeriesPerContainer ? group : { ...group, remoteAddress: FOLDED_ADDRESS };
           counted = series.get(groupKey(labels));
           if (!counted) {
             counted = { value: { container: container.name, image: container.image, group: labels, total: 0 }, lastIncreaseMs: nowMs };

@@ -30,7 +30,11 @@ function namespaceLabel(namespace: NetNamespace): string {
  * Not for `countPeers: false`: connects that failed (the peer has no end), or a source that sees
  * every end as it happens (ebpf), whose peer's end is counted when it comes.
  */
-export function countNewConnections(newEnds: readonly AttributedSocket[], context: LinkContext, options: { countPeers: boolean } = { countPeers: true }): NewConnections {
+export function countNewConnections(
+  newEnds: readonly AttributedSocket[],
+  context: LinkContext,
+  options: { countPeers: boolean } = { countPeers: true },
+): NewConnections {
   const groups = new Map<string, Map<string, EstablishedGroup>>();
   const unattributed = new Map<string, number>();
   const count = (container: Container, group: Omit<EstablishedGroup, 'count'>) => {
@@ -73,6 +77,9 @@ function mirrorEnd(end: AttributedSocket, container: Container, namespace: NetNa
 }
 
 /** Each of `links`' containers with its groups of `counted` as its new connections: what ConnectionTotals.add takes. */
-export function newConnectionsOf(links: readonly { container: Container }[], counted: NewConnections): { container: Container; newConnections: EstablishedGroup[] }[] {
+export function newConnectionsOf(
+  links: readonly { container: Container }[],
+  counted: NewConnections,
+): { container: Container; newConnections: EstablishedGroup[] }[] {
   return links.map(({ container }) => ({ container, newConnections: counted.byContainer.get(container.id) ?? [] }));
 }

@@ -40,7 +40,7 @@ export class Exposition {
   ]);
   readonly #addressInfo = this.#gauge(
     'outpost_container_address_info',
-    'An IP address of a container on a network; always 1. scope=global: other hosts see it as the container\'s (overlay, macvlan, ipvlan, a routed bridge), so it names peers across hosts; scope=host: private to this host (a masqueraded or internal bridge).',
+    "An IP address of a container on a network; always 1. scope=global: other hosts see it as the container's (overlay, macvlan, ipvlan, a routed bridge), so it names peers across hosts; scope=host: private to this host (a masqueraded or internal bridge).",
     ['container', 'network', 'address', 'scope'],
   );
   readonly #hostAddressInfo = this.#gauge(
@@ -54,19 +54,9 @@ export class Exposition {
     ['container', 'host_address', 'host_port', 'container_port'],
   );
   readonly #up = this.#gauge('outpost_up', '1 when the Docker API answered and the collection ran, else 0.', []);
-  readonly #duration = this.#gauge(
-    'outpost_collector_duration_seconds',
-    'Duration of each stage of the last collection.',
-    ['collector'],
-  );
-  readonly #success = this.#gauge('outpost_collector_success', '1 when the stage of the last collection succeeded.', [
-    'collector',
-  ]);
-  readonly #buildInfo = this.#gauge('outpost_build_info', 'Build and runtime of outpost; always 1.', [
-    'version',
-    'node_version',
-    'source',
-  ]);
+  readonly #duration = this.#gauge('outpost_collector_duration_seconds', 'Duration of each stage of the last collection.', ['collector']);
+  readonly #success = this.#gauge('outpost_collector_success', '1 when the stage of the last collection succeeded.', ['collector']);
+  readonly #buildInfo = this.#gauge('outpost_build_info', 'Build and runtime of outpost; always 1.', ['version', 'node_version', 'source']);
   readonly #sourceCapability = this.#gauge(
     'outpost_source_capability_info',
     'What the running socket source can see on this host; always 1. sockets, sockets_opened_before_start, request_sockets, socket_cookies, connection_events (connections shorter than a scrape), connect_failures, time_wait_events, socket_processes (docs/kernels.md).',
@@ -104,7 +94,7 @@ export class Exposition {
   readonly #policyRules = this.#gauge('outpost_policy_rules', 'Expected-links rules in force, by source (file, label).', ['source']);
   readonly #policyLabelErrors = this.#gauge(
     'outpost_policy_label_errors',
-    'Entries of the container\'s outpost.allow.* labels that do not parse; each allows nothing.',
+    "Entries of the container's outpost.allow.* labels that do not parse; each allows nothing.",
     ['container'],
   );
   readonly #policyPeerAllowed = this.#gauge(
@@ -112,7 +102,11 @@ export class Exposition {
     'A peer that an expected-links rule covering the container allows by name (a container, or a compose service of project) on port (* every port); always 1. The shipped rules apply it to peers named on another host (README "Many hosts").',
     ['container', 'direction', 'peer', 'project', 'port'],
   );
-  readonly #policyReloadSuccess = this.#gauge('outpost_policy_last_reload_success', '1 when the last (re)load of --policy.file succeeded; 0: the rules loaded before stay in force.', ['file']);
+  readonly #policyReloadSuccess = this.#gauge(
+    'outpost_policy_last_reload_success',
+    '1 when the last (re)load of --policy.file succeeded; 0: the rules loaded before stay in force.',
+    ['file'],
+  );
   readonly #policyReloadTime = this.#gauge(
     'outpost_policy_last_reload_success_timestamp_seconds',
     'When the rules of --policy.file in force were loaded, in seconds since the epoch.',
@@ -223,7 +217,10 @@ export class Exposition {
       );
       for (const { network, address, scope } of c.addresses) this.#addressInfo.set({ container: c.name, network, address, scope }, 1);
       for (const p of c.publishedPorts) {
-        this.#publishedPortInfo.set({ container: c.name, host_address: p.hostAddress, host_port: p.hostPort, container_port: p.containerPort }, 1);
+        this.#publishedPortInfo.set(
+          { container: c.name, host_address: p.hostAddress, host_port: p.hostPort, container_port: p.containerPort },
+          1,
+        );
       }
     }
     for (const { container, listening, established, foldedGroups, states } of collection.links) {
@@ -233,11 +230,13 @@ export class Exposition {
       for (const e of established) this.#established.set(establishedLabels(container.name, container.image, e), e.count);
       for (const [state, count] of Object.entries(states)) this.#sockets.set({ ...base, state }, count);
     }
-    for (const { container, image, group, total } of counters.connections.series()) this.#connections.inc(establishedLabels(container, image, group), total);
+    for (const { container, image, group, total } of counters.connections.series())
+      this.#connections.inc(establishedLabels(container, image, group), total);
     for (const { container, image, group, total } of counters.unexpectedConnections.series()) {
       this.#unexpectedConnections.inc(establishedLabels(container, image, group), total);
     }
-    for (const { container, image, group, total } of counters.connectFailures.series()) this.#connectFailures.inc(establishedLabels(container, image, group), total);
+    for (const { container, image, group, total } of counters.connectFailures.series())
+      this.#connectFailures.inc(establishedLabels(container, image, group), total);
     this.#setPolicy(collection.policy);
     for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.inc({ namespace }, total);
     for (const [container, count] of counters.readErrors) this.#readErrors.inc({ container }, count);
@@ -252,7 +251,8 @@ export class Exposition {
     }
     for (const [source, n] of Object.entries(policy.rules)) this.#policyRules.set({ source }, n);
     for (const [container, n] of policy.labelErrors) this.#policyLabelErrors.set({ container }, n);
-    for (const a of policy.namedPeers) this.#policyPeerAllowed.set({ container: a.container, direction: a.direction, peer: a.peer, project: a.project, port: a.port }, 1);
+    for (const a of policy.namedPeers)
+      this.#policyPeerAllowed.set({ container: a.container, direction: a.direction, peer: a.peer, project: a.project, port: a.port }, 1);
     if (policy.file) {
       const file = { file: policy.file.path };
       this.#policyReloadSuccess.set(file, policy.file.lastReloadSuccess ? 1 : 0);

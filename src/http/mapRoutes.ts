@@ -32,10 +32,16 @@ export function mapRoutes(router: Router, options: MapRoutesOptions): void {
     let loaded = assets.get(name);
     if (!loaded) {
       loaded = readFile(new URL(name, ASSET_DIR)).then(
-        (body) => ({ body, gzipped: gzipSync(body, { level: 9 }), etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` }),
+        (body) => ({
+          body,
+          gzipped: gzipSync(body, { level: 9 }),
+          etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
+        }),
         (error: NodeJS.ErrnoException) => {
           assets.delete(name);
-          throw new Error(`the link map's ${name} is missing from ${ASSET_DIR.pathname} (npm run build makes it): ${error.code ?? error.message}`);
+          throw new Error(
+            `the link map's ${name} is missing from ${ASSET_DIR.pathname} (npm run build makes it): ${error.code ?? error.message}`,
+          );
         },
       );
       assets.set(name, loaded);

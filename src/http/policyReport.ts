@@ -11,13 +11,18 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export function policyReport(expected: ExpectedLinks, containers: readonly Container[]) {
   const last = expected.lastEvaluation;
-  const covered = (selectors: readonly Selector[]) => containers.filter((c) => selectors.some((s) => policesContainer(s, c))).map((c) => c.name);
+  const covered = (selectors: readonly Selector[]) =>
+    containers.filter((c) => selectors.some((s) => policesContainer(s, c))).map((c) => c.name);
   const rules = expected.rules(containers).map((r) => {
     const from = covered(r.from);
     const to = covered(r.to);
     const warnings: string[] = [];
-    for (const [side, selectors, matched] of [['from', r.from, from], ['to', r.to, to]] as const) {
-      if (selectors.length > 0 && selectors.every(selectsContainers) && matched.length === 0) warnings.push(`${side} matches no running container`);
+    for (const [side, selectors, matched] of [
+      ['from', r.from, from],
+      ['to', r.to, to],
+    ] as const) {
+      if (selectors.length > 0 && selectors.every(selectsContainers) && matched.length === 0)
+        warnings.push(`${side} matches no running container`);
     }
     return {
       id: r.id,

@@ -123,10 +123,15 @@ export function createApp(options: AppOptions): Koa {
   router.get('/policy/suggest', async (ctx) => {
     const collection = await collector.collect();
     const seen: SeenLink[] = [...collector.counters.connections.series()];
-    for (const { container, established } of collection.links) for (const group of established) seen.push({ container: container.name, group });
+    for (const { container, established } of collection.links)
+      for (const group of established) seen.push({ container: container.name, group });
     ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
     ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = suggestPolicy(seen, collection.containers, `open now or made in the last ${options.connectionsRetention} (--connections.retention)`);
+    ctx.body = suggestPolicy(
+      seen,
+      collection.containers,
+      `open now or made in the last ${options.connectionsRetention} (--connections.retention)`,
+    );
   });
   mapRoutes(router, { collector, refreshSeconds: MAP_REFRESH_SECONDS });
   router.get('/healthz', (ctx) => {

@@ -21,12 +21,17 @@ export const CLIENT_AUTH_TYPES = [
 ] as const;
 export type ClientAuthType = (typeof CLIENT_AUTH_TYPES)[number];
 
-const TLS_VERSIONS = { TLS10: 'TLSv1', TLS11: 'TLSv1.1', TLS12: 'TLSv1.2', TLS13: 'TLSv1.3' } as const satisfies Record<string, SecureVersion>;
+const TLS_VERSIONS = { TLS10: 'TLSv1', TLS11: 'TLSv1.1', TLS12: 'TLSv1.2', TLS13: 'TLSv1.3' } as const satisfies Record<
+  string,
+  SecureVersion
+>;
 type TlsVersionName = keyof typeof TLS_VERSIONS;
 const tlsVersion = z.enum(Object.keys(TLS_VERSIONS) as [TlsVersionName, ...TlsVersionName[]]);
 
 // A bcrypt hash as htpasswd -B or Go's bcrypt writes it: $2a$, $2b$ or $2y$, cost, 53 characters.
-const bcryptHash = z.string().regex(/^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/, 'expected a bcrypt hash ("$2y$10$…", e.g. from htpasswd -nBC 10 "" | tr -d \':\\n\')');
+const bcryptHash = z
+  .string()
+  .regex(/^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/, 'expected a bcrypt hash ("$2y$10$…", e.g. from htpasswd -nBC 10 "" | tr -d \':\\n\')');
 
 const fileSchema = z
   .strictObject({
@@ -40,7 +45,8 @@ const fileSchema = z
         max_version: tlsVersion.default('TLS13'),
       })
       .refine((tls) => !(tls.client_ca_file && tls.client_auth_type === 'NoClientCert'), {
-        message: 'client_ca_file is set but client_auth_type is NoClientCert: set client_auth_type to RequireAndVerifyClientCert (or VerifyClientCertIfGiven)',
+        message:
+          'client_ca_file is set but client_auth_type is NoClientCert: set client_auth_type to RequireAndVerifyClientCert (or VerifyClientCertIfGiven)',
       })
       .refine((tls) => tls.client_ca_file || !tls.client_auth_type.includes('Verify'), {
         message: 'client_auth_type verifies client certificates but no client_ca_file is set',
@@ -49,7 +55,15 @@ const fileSchema = z
         message: 'min_version is above max_version',
       })
       .optional(),
-    basic_auth_users: z.record(z.string().min(1).regex(/^[^:]*$/, 'a user name cannot contain ":"'), bcryptHash).optional(),
+    basic_auth_users: z
+      .record(
+        z
+          .string()
+          .min(1)
+          .regex(/^[^:]*$/, 'a user name cannot contain ":"'),
+        bcryptHash,
+      )
+      .optional(),
   })
   .nullable();
 
@@ -76,7 +90,8 @@ export const PLAIN_HTTP: WebConfig = { tls: undefined, basicAuthUsers: new Map()
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const where = issue.path.length > 0 ? issue.path.join('.') : 'the file';
-  if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (supported: tls_server_config, basic_auth_users)`;
+  if (issue.code === 'unrecognized_keys')
+    return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (supported: tls_server_config, basic_auth_users)`;
   if (issue.code === 'invalid_key' && issue.issues[0]) return `${where}: ${issue.issues[0].message}`;
   return `${where}: ${issue.message}`;
 }

@@ -76,6 +76,15 @@ export function watchWebConfig(options: {
     config = next;
     log.info({ file: path, tls: Boolean(next.tls), users: next.basicAuthUsers.size }, 'web config reloaded');
   };
-  const watch = watchFileChanges({ files: () => [path, ...(config.tls?.files ?? [])], onChange: reload, ...(options.intervalMs ? { intervalMs: options.intervalMs } : {}) });
-  return { current: () => config, stop: () => watch.stop() };
+  const watch = watchFileChanges({
+    files: () => [path, ...(config.tls?.files ?? [])],
+    onChange: reload,
+    ...(options.intervalMs ? { intervalMs: options.intervalMs } : {}),
+  });
+  return {
+    current: () => config,
+    stop: () => {
+      watch.stop();
+    },
+  };
 }

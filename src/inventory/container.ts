@@ -1,4 +1,4 @@
-import type { ContainerInspectInfo } from 'dockerode';
+import type { DockerEvent, InspectAnswer } from './dockerAnswers.js';
 import type { AddressScope, DockerNetwork } from './network.js';
 
 /** What outpost knows of one running container; built from one inspect answer. */
@@ -44,12 +44,15 @@ const COMPOSE_SERVICE = 'com.docker.compose.service';
  * networksByIdAndName's index; an address on a network missing from it is taken as host-scoped:
  * never joined across hosts.
  */
-export function containerFromInspect(info: ContainerInspectInfo, networks: ReadonlyMap<string, DockerNetwork> = new Map()): Container | undefined {
-  if (!info.State?.Running || !info.State.Pid) return undefined;
+export function containerFromInspect(
+  info: InspectAnswer,
+  networks: ReadonlyMap<string, DockerNetwork> = new Map(),
+): Container | undefined {
+  if (!info.State.Running || !info.State.Pid) return undefined;
   const labels = info.Config?.Labels ?? {};
   const addresses: ContainerAddress[] = [];
   for (const [network, endpoint] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
-    const scope = (networks.get(endpoint.NetworkID) ?? networks.get(network))?.scope ?? 'host';
+    const scope = (networks.get(endpoint.NetworkID ?? '') ?? networks.get(network))?.scope ?? 'host';
     if (endpoint.IPAddress) addresses.push({ network, address: endpoint.IPAddress, scope });
     if (endpoint.GlobalIPv6Address) addresses.push({ network, address: endpoint.GlobalIPv6Address, scope });
   }
@@ -70,7 +73,7 @@ export function containerFromInspect(info: ContainerInspectInfo, networks: Reado
   return {
     id: info.Id,
     name: info.Name.replace(/^\//, ''),
-    image: info.Config?.Image || info.Image,
+    image: info.Config?.Image || info.Image || '',
     composeProject: labels[COMPOSE_PROJECT] ?? '',
     composeService: labels[COMPOSE_SERVICE] ?? '',
     labels,
@@ -82,7 +85,7 @@ export function containerFromInspect(info: ContainerInspectInfo, networks: Reado
 }
 
 /** Podman answers "bridge" for a container on a named network, where Docker answers the name. */
-function networkModeOf(info: ContainerInspectInfo): string {
+function networkModeOf(info: InspectAnswer): string {
   const mode = info.HostConfig?.NetworkMode ?? '';
   const names = Object.keys(info.NetworkSettings?.Networks ?? {});
   return mode === 'bridge' && names.length === 1 && names[0] !== 'bridge' ? names[0]! : mode;
@@ -93,13 +96,6 @@ export function joinedContainerId(container: Container): string | undefined {
   return container.networkMode.startsWith('container:') ? container.networkMode.slice('container:'.length) : undefined;
 }
 
-/** A Docker event, as far as the inventory reads it. */
-export interface DockerEvent {
-  Type?: string;
-  Action?: string;
-  Actor?: { ID?: string; Attributes?: Record<string, string> };
-}
-
 /** What an event means for the inventory: forget a container, inspect it again, or list the networks again. */
 export type InventoryChange = { kind: 'remove'; id: string } | { kind: 'refresh'; id: string } | { kind: 'networks' };
 
@@ -108,7 +104,18 @@ export type InventoryChange = { kind: 'remove'; id: string } | { kind: 'refresh'
  * Podman filters by its own names, `died` for die and `remove` for destroy (it sends them as
  * die and remove); Docker ignores names it does not know.
  */
-export const INVENTORY_ACTIONS = ['die', 'died', 'destroy', 'remove', 'start', 'rename', 'unpause', 'connect', 'disconnect', 'create'] as const;
+export const INVENTORY_ACTIONS = [
+  'die',
+  'died',
+  'destroy',
+  'remove',
+  'start',
+  'rename',
+  'unpause',
+  'connect',
+  'disconnect',
+  'create',
+] as const;
 
 export function inventoryChangeOf(event: DockerEvent): InventoryChange | undefined {
   const id = event.Actor?.ID;

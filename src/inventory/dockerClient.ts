@@ -4,8 +4,7 @@ import Docker from 'dockerode';
 
 /** Where the Docker API is: a unix socket, or an HTTP(S) endpoint (tcp://host:port). */
 export type DockerEndpoint =
-  | { kind: 'socket'; socketPath: string }
-  | { kind: 'http'; host: string; port: number; protocol: 'http' | 'https' };
+  { kind: 'socket'; socketPath: string } | { kind: 'http'; host: string; port: number; protocol: 'http' | 'https' };
 
 /**
  * Parses a DOCKER_HOST-style address; undefined when it is not one.

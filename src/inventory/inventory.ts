@@ -1,9 +1,11 @@
 import type Docker from 'dockerode';
-import type { ContainerInspectInfo, NetworkInspectInfo } from 'dockerode';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { DockerUnavailableError, errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
-import { INVENTORY_ACTIONS, containerFromInspect, inventoryChangeOf, type Container, type DockerEvent } from './container.js';
+import { INVENTORY_ACTIONS, containerFromInspect, inventoryChangeOf, type Container } from './container.js';
+import { ContainerList, DockerEvent, InspectAnswer, NetworkList, answerExcerpt } from './dockerAnswers.js';
 import { networkFromListEntry, networksByIdAndName, type DockerNetwork } from './network.js';
 
 export interface InventoryOptions {
@@ -21,12 +23,6 @@ export interface InventoryOptions {
 
 interface StatusCodeError {
   statusCode?: number;
-}
-
-/** The least an inspect answer must have for containerFromInspect to read it. */
-function isInspectAnswer(answer: unknown): answer is ContainerInspectInfo {
-  const a = answer as Partial<ContainerInspectInfo> | null;
-  return typeof a === 'object' && a !== null && typeof a.Id === 'string' && typeof a.Name === 'string' && typeof a.State === 'object';
 }
 
 /**
@@ -53,7 +49,7 @@ export class ContainerInventory {
   #networksStale = false;
   /** The network list made during the snapshot in progress: at most one per snapshot. */
   #networksListing: Promise<void> | undefined;
-  #stream: NodeJS.ReadableStream | undefined;
+  #stream: Readable | undefined;
   #streamUp = false;
   #lastListAt = Number.NEGATIVE_INFINITY;
   #available: boolean | undefined;
@@ -113,11 +109,10 @@ export class ContainerInventory {
 
   async #listAll(): Promise<void> {
     const listedAt = this.#now();
-    const running: unknown = await this.#docker.listContainers({ filters: { status: ['running'] } });
-    if (!Array.isArray(running) || !running.every((c) => typeof (c as { Id?: unknown })?.Id === 'string')) {
-      throw new Error(`malformed container list from the Docker API: ${String(JSON.stringify(running)).slice(0, 200)}`);
-    }
-    const ids = new Set((running as { Id: string }[]).map((c) => c.Id));
+    const answer: unknown = await this.#docker.listContainers({ filters: { status: ['running'] } });
+    const running = ContainerList.safeParse(answer);
+    if (!running.success) throw new Error(`malformed container list from the Docker API: ${answerExcerpt(answer)}`);
+    const ids = new Set(running.data.map((c) => c.Id));
     // A container's address scope comes from its networks: know them before inspecting it.
     await this.#listNetworks();
     for (const id of this.#containers.keys()) if (!ids.has(id)) this.#containers.delete(id);
@@ -135,9 +130,9 @@ export class ContainerInventory {
 
   async #fetchNetworks(): Promise<void> {
     const answer: unknown = await this.#docker.listNetworks();
-    if (!Array.isArray(answer)) throw new Error(`malformed network list from the Docker API: ${String(JSON.stringify(answer)).slice(0, 200)}`);
-    const entries = (answer as NetworkInspectInfo[]).filter((e) => typeof e?.Id === 'string' && typeof e.Name === 'string');
-    this.#networks = networksByIdAndName(entries.map(networkFromListEntry));
+    const entries = NetworkList.safeParse(answer);
+    if (!entries.success) throw new Error(`malformed network list from the Docker API: ${answerExcerpt(answer)}`);
+    this.#networks = networksByIdAndName(entries.data.map(networkFromListEntry));
     this.#networksStale = false;
   }
 
@@ -148,21 +143,28 @@ export class ContainerInventory {
   async #inspect(id: string): Promise<void> {
     this.#stale.delete(id);
     try {
-      const answer: unknown = await this.#docker.getContainer(id).inspect();
-      if (!isInspectAnswer(answer)) {
+      const raw: unknown = await this.#docker.getContainer(id).inspect();
+      const parsed = InspectAnswer.safeParse(raw);
+      if (!parsed.success) {
         // One bad answer costs that container, not the scrape; said once per container.
         this.#containers.delete(id);
         if (!this.#malformed.has(id)) {
           this.#malformed.add(id);
-          this.#log.warn({ id, answer: String(JSON.stringify(answer)).slice(0, 200) }, 'malformed inspect answer from the Docker API; container skipped');
+          this.#log.warn(
+            { id, answer: answerExcerpt(raw), problem: parsed.error.issues[0]?.message },
+            'malformed inspect answer from the Docker API; container skipped',
+          );
         }
         return;
       }
       this.#malformed.delete(id);
+      const answer = parsed.data;
       let container = containerFromInspect(answer, this.#networks);
       // On a network created after the last list (its create event not yet read): list again,
       // once per snapshot (Podman's default network is in no list under the name it gives).
-      const unknown = Object.entries(answer.NetworkSettings?.Networks ?? {}).some(([name, e]) => !this.#networks.has(e.NetworkID) && !this.#networks.has(name));
+      const unknown = Object.entries(answer.NetworkSettings?.Networks ?? {}).some(
+        ([name, e]) => !this.#networks.has(e.NetworkID ?? '') && !this.#networks.has(name),
+      );
       if (container && unknown) {
         await this.#listNetworks();
         container = containerFromInspect(answer, this.#networks);
@@ -180,22 +182,18 @@ export class ContainerInventory {
   }
 
   async #connectEvents(): Promise<void> {
+    // dockerode types the stream as NodeJS.ReadableStream; it is the HTTP response, a Readable.
     const stream = (await this.#eventsClient.getEvents({
       // Only the actions that change the inventory: a host busy with `docker exec` (health checks,
       // the exec source) would otherwise send three events per exec for nothing.
       filters: { type: ['container', 'network'], event: [...INVENTORY_ACTIONS] },
-    })) as NodeJS.ReadableStream;
+    })) as Readable;
     this.#stream = stream;
     this.#streamUp = true;
-    let pending = '';
-    stream.on('data', (chunk: Buffer | string) => {
-      pending += chunk.toString();
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, newline).trim();
-        pending = pending.slice(newline + 1);
-        if (line) this.#onEvent(line);
-      }
+    // One JSON object a line (NDJSON), however the chunks split them.
+    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    lines.on('line', (line) => {
+      if (line.trim()) this.#onEvent(line);
     });
     const onBreak = (error?: Error) => {
       if (this.#stream !== stream) return;
@@ -206,16 +204,22 @@ export class ContainerInventory {
       }
     };
     stream.on('error', onBreak);
-    stream.on('end', () => onBreak());
-    stream.on('close', () => onBreak());
+    // readline passes the stream's error on: the same break, said once.
+    lines.on('error', onBreak);
+    stream.on('end', () => {
+      onBreak();
+    });
+    stream.on('close', () => {
+      onBreak();
+    });
   }
 
   #onEvent(line: string): void {
     let event: DockerEvent;
     try {
-      event = JSON.parse(line) as DockerEvent;
+      event = DockerEvent.parse(JSON.parse(line));
     } catch {
-      this.#log.warn({ line: line.slice(0, 200) }, 'Docker event is not JSON; ignored');
+      this.#log.warn({ line: line.slice(0, 200) }, 'Docker event is not JSON of an event; ignored');
       return;
     }
     const change = inventoryChangeOf(event);
@@ -233,9 +237,9 @@ export class ContainerInventory {
   }
 
   #closeEvents(): void {
-    const stream = this.#stream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+    const stream = this.#stream;
     this.#stream = undefined;
     this.#streamUp = false;
-    stream?.destroy?.();
+    stream?.destroy();
   }
 }

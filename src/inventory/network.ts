@@ -1,4 +1,4 @@
-import type { NetworkInspectInfo } from 'dockerode';
+import type { NetworkListEntry } from './dockerAnswers.js';
 
 /**
  * `host`: the address means something only on its own host — a bridge network whose traffic
@@ -21,12 +21,12 @@ export interface DockerNetwork {
 const HOST_LOCAL_DRIVERS = new Set(['bridge', 'host', 'null', 'none']);
 
 /** A network from the API's network list (Docker's, or Podman's compatible one). */
-export function networkFromListEntry(info: NetworkInspectInfo): DockerNetwork {
+export function networkFromListEntry(info: NetworkListEntry): DockerNetwork {
   const options = info.Options ?? {};
   const routedBridge =
     options['com.docker.network.bridge.enable_ip_masquerade'] === 'false' ||
     ['routed', 'nat-unprotected'].includes(options['com.docker.network.bridge.gateway_mode_ipv4'] ?? '');
-  const hostLocal = info.Internal || (HOST_LOCAL_DRIVERS.has(info.Driver) && !(info.Driver === 'bridge' && routedBridge));
+  const hostLocal = info.Internal || (HOST_LOCAL_DRIVERS.has(info.Driver ?? '') && !(info.Driver === 'bridge' && routedBridge));
   return {
     id: info.Id,
     name: info.Name,

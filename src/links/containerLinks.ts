@@ -71,7 +71,10 @@ export function buildContainerLinks(
   /** Per container id, its connections first seen in this collection (countNewConnections). */
   newConnections: ReadonlyMap<string, EstablishedGroup[]> = new Map(),
 ): ContainerLinks[] {
-  const links = new Map<string, { links: ContainerLinks; listening: Map<string, ListeningGroup>; established: Map<string, EstablishedGroup> }>();
+  const links = new Map<
+    string,
+    { links: ContainerLinks; listening: Map<string, ListeningGroup>; established: Map<string, EstablishedGroup> }
+  >();
   for (const container of containers) {
     links.set(container.id, {
       links: { container, listening: [], established: [], foldedGroups: 0, states: emptyStates(), newConnections: [] },

@@ -93,7 +93,8 @@ export class PeerResolver {
 
     if (!peer && !visible) {
       const listener = this.#listenerReached(socket);
-      if (listener?.container) return { name: listener.container.name, visible, end: { container: listener.container, namespace: listener.namespace } };
+      if (listener?.container)
+        return { name: listener.container.name, visible, end: { container: listener.container, namespace: listener.namespace } };
     }
     if (!peer || peer.unattributed) {
       const owner = this.#addressOwner(socket);
@@ -146,8 +147,7 @@ export class PeerResolver {
   #publisherOf(address: string, port: number): Container | undefined {
     const candidates = this.#publishers.get(port);
     if (!candidates) return undefined;
-    const bound = (hostAddress: string) =>
-      isUnspecified(hostAddress) || hostAddress === address;
+    const bound = (hostAddress: string) => isUnspecified(hostAddress) || hostAddress === address;
     return candidates.find((p) => bound(p.hostAddress))?.container;
   }
 }

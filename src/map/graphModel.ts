@@ -113,7 +113,9 @@ export function filterGraph(g: LinkGraph, text: string): LinkGraph {
   if (!needle) return g;
   const matches = new Set(
     g.nodes
-      .filter((n) => [n.label, n.group, n.image ?? '', ...(n.addresses ?? []).map((a) => a.address)].some((v) => v.toLowerCase().includes(needle)))
+      .filter((n) =>
+        [n.label, n.group, n.image ?? '', ...(n.addresses ?? []).map((a) => a.address)].some((v) => v.toLowerCase().includes(needle)),
+      )
       .map((n) => n.id),
   );
   const edges = g.edges.filter((e) => matches.has(e.source) || matches.has(e.target));

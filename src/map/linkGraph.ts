@@ -76,7 +76,11 @@ export function buildLinkGraph(input: LinkGraphInput): LinkGraph {
     const peer = peerNodeId(g);
     if (!own || (peer.startsWith('container:') && !running.has(g.remoteContainer))) return;
     const self = containerNode(own).id;
-    byKey(nodes, peer, () => (peer === HOST_PEER ? { id: peer, kind: 'host', label: HOST_PEER, group: '' } : { id: peer, kind: 'external', label: g.remoteAddress, group: '' }));
+    byKey(nodes, peer, () =>
+      peer === HOST_PEER
+        ? { id: peer, kind: 'host', label: HOST_PEER, group: '' }
+        : { id: peer, kind: 'external', label: g.remoteAddress, group: '' },
+    );
     const [source, target, end] = g.direction === 'inbound' ? [peer, self, 'server' as const] : [self, peer, 'client' as const];
     const id = edgeId(source, target, g.port);
     const zero = () => ({ open: 0, counted: 0, unexpectedOpen: 0, unexpectedCounted: 0 });
@@ -92,5 +96,10 @@ export function buildLinkGraph(input: LinkGraphInput): LinkGraph {
     ...(Object.fromEntries(MEASURES.map((m) => [m, Math.max(client[m], server[m])])) as Record<Measure, number>),
   }));
   const byName = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  return { up: input.up, collectedAt: new Date(input.atMs).toISOString(), nodes: [...nodes.values()].sort(byName), edges: edges.sort(byName) };
+  return {
+    up: input.up,
+    collectedAt: new Date(input.atMs).toISOString(),
+    nodes: [...nodes.values()].sort(byName),
+    edges: edges.sort(byName),
+  };
 }

@@ -35,7 +35,10 @@ export class HostNamespace {
     } catch (error) {
       if (!this.#addressesFailed) {
         this.#addressesFailed = true;
-        this.#log.warn({ err: error }, `cannot read the host's addresses (${errorMessage(error)}); connections to the host will show an empty remote_container`);
+        this.#log.warn(
+          { err: error },
+          `cannot read the host's addresses (${errorMessage(error)}); connections to the host will show an empty remote_container`,
+        );
       }
       return [];
     }

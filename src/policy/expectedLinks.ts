@@ -133,7 +133,8 @@ export class ExpectedLinks {
         groups.filter((g) => {
           const verdict = policyJudge.judge(linkOf(container, g, byName));
           evaluation.judged++;
-          if (verdict.kind === 'allowed') for (const id of verdict.rules) evaluation.allowedBy.set(id, (evaluation.allowedBy.get(id) ?? 0) + 1);
+          if (verdict.kind === 'allowed')
+            for (const id of verdict.rules) evaluation.allowedBy.set(id, (evaluation.allowedBy.get(id) ?? 0) + 1);
           if (verdict.kind === 'unexpected') evaluation.unexpectedGroups++;
           return verdict.kind === 'unexpected';
         });
@@ -159,7 +160,10 @@ export class ExpectedLinks {
       entry = { values, ...labelRules(container) };
       this.#labels.set(container.id, entry);
       for (const error of entry.errors) {
-        this.#log.error({ container: container.name, label: error.label }, `${error.message}; this entry allows nothing (counted in outpost_policy_label_errors)`);
+        this.#log.error(
+          { container: container.name, label: error.label },
+          `${error.message}; this entry allows nothing (counted in outpost_policy_label_errors)`,
+        );
       }
     }
     return entry;
@@ -179,5 +183,7 @@ function linkOf(container: Container, group: Omit<EstablishedGroup, 'count'>, by
     ...(byName.has(group.remoteContainer) ? { container: byName.get(group.remoteContainer)! } : {}),
     ...(group.remoteAddress !== FOLDED_ADDRESS ? { address: group.remoteAddress } : {}),
   };
-  return group.direction === 'outbound' ? { client: self, server: peer, port: group.port } : { client: peer, server: self, port: group.port };
+  return group.direction === 'outbound'
+    ? { client: self, server: peer, port: group.port }
+    : { client: peer, server: self, port: group.port };
 }

@@ -22,12 +22,15 @@ const selectorObject = z
   .refine((s) => Object.keys(s).length > 0, 'expected at least one of container, image, project, service, label, network, cidr, host');
 
 /** The message of a value that is missing, or not what `expected` says. */
-const expecting = (expected: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'missing; it is required' : `expected ${expected}`);
+const expecting = (expected: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? 'missing; it is required' : `expected ${expected}`;
 
 const SELECTOR = '"*", "host", or a mapping of container, image, project, service, label, network, cidr, host';
 /** A selector: `*`, `host`, or a mapping whose fields must all match. */
 const selector = z.union([z.literal('*'), z.literal('host'), selectorObject], { error: expecting(SELECTOR) });
-const selectors = z.union([selector, z.array(selector).min(1, 'expected at least one selector')], { error: expecting(`${SELECTOR}, or a list of them`) });
+const selectors = z.union([selector, z.array(selector).min(1, 'expected at least one selector')], {
+  error: expecting(`${SELECTOR}, or a list of them`),
+});
 
 const port = z.union([z.number(), z.string()]).transform((value, ctx): PortSpan => {
   const span = parsePortSpan(String(value));
@@ -90,7 +93,12 @@ export function parsePolicyFile(source: string, file: string): PolicyRule[] {
     // The deepest node of the path that exists carries the line.
     let node: unknown;
     for (let n = issue.path.length; n >= 0 && !isNode(node); n--) node = doc.getIn(issue.path.slice(0, n) as (string | number)[], true);
-    const where = issue.path.length ? `${issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '')}: ` : '';
+    const where = issue.path.length
+      ? `${issue.path
+          .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+          .join('')
+          .replace(/^\./, '')}: `
+      : '';
     throw new InvalidPolicyFileError(file, lineAt(isNode(node) ? node.range?.[0] : undefined), `${where}${issue.message}`);
   }
 

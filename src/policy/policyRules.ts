@@ -36,9 +36,7 @@ export interface Link {
 
 export type Verdict =
   /** No rule covers either end. */
-  | { kind: 'unpoliced' }
-  | { kind: 'allowed'; rules: string[] }
-  | { kind: 'unexpected'; side: 'client' | 'server'; container: string };
+  { kind: 'unpoliced' } | { kind: 'allowed'; rules: string[] } | { kind: 'unexpected'; side: 'client' | 'server'; container: string };
 
 /** A portable port check: a link on `~ephemeral` matches only rules without ports. */
 export function portAllowed(ports: readonly PortSpan[] | undefined, port: number | string): boolean {
@@ -48,7 +46,10 @@ export function portAllowed(ports: readonly PortSpan[] | undefined, port: number
 
 function allowing(rules: readonly PolicyRule[], link: Link): PolicyRule[] {
   return rules.filter(
-    (r) => portAllowed(r.ports, link.port) && r.from.some((s) => matchesEndpoint(s, link.client)) && r.to.some((s) => matchesEndpoint(s, link.server)),
+    (r) =>
+      portAllowed(r.ports, link.port) &&
+      r.from.some((s) => matchesEndpoint(s, link.client)) &&
+      r.to.some((s) => matchesEndpoint(s, link.server)),
   );
 }
 

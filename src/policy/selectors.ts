@@ -65,7 +65,10 @@ function compiled(s: Selector): CompiledSelector {
 
 /** `*` any run of characters, `?` one; everything else literal; the whole value must match. */
 function globPattern(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 's');
 }
 
@@ -87,7 +90,11 @@ function matchesContainer(s: Selector, c: Container): boolean {
     const key = eq < 0 ? s.label : s.label.slice(0, eq);
     if (!(key in c.labels) || (eq >= 0 && c.labels[key] !== s.label.slice(eq + 1))) return false;
   }
-  if (s.peer && c.name !== s.peer.name && !(s.peer.project !== '' && c.composeProject === s.peer.project && c.composeService === s.peer.name)) {
+  if (
+    s.peer &&
+    c.name !== s.peer.name &&
+    !(s.peer.project !== '' && c.composeProject === s.peer.project && c.composeService === s.peer.name)
+  ) {
     return false;
   }
   return true;
@@ -98,7 +105,12 @@ export function matchesEndpoint(s: Selector, e: Endpoint): boolean {
   if (s.any) return true;
   if (s.host && !e.host) return false;
   const { cidr } = compiled(s);
-  if (cidr && !(e.address !== undefined && inBlockList(cidr, e.address)) && !e.container?.addresses.some((a) => inBlockList(cidr, a.address))) return false;
+  if (
+    cidr &&
+    !(e.address !== undefined && inBlockList(cidr, e.address)) &&
+    !e.container?.addresses.some((a) => inBlockList(cidr, a.address))
+  )
+    return false;
   if (selectsContainers(s)) return e.container !== undefined && matchesContainer(s, e.container);
   return Boolean(s.host || s.cidr !== undefined);
 }

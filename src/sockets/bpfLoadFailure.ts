@@ -64,7 +64,9 @@ export function verifierVerdict(lines: readonly string[]): string | undefined {
 /** libbpf's line about a CO-RE relocation it could not make (a type or field this kernel lacks). */
 function relocationFailure(log: string): string | undefined {
   const lines = log.split('\n');
-  const line = lines.find((l) => /failed to resolve CO-RE relocation/.test(l)) ?? lines.find((l) => /relo #\d+:.*(failed|not found)|failed to find .*BTF/.test(l));
+  const line =
+    lines.find((l) => /failed to resolve CO-RE relocation/.test(l)) ??
+    lines.find((l) => /relo #\d+:.*(failed|not found)|failed to find .*BTF/.test(l));
   return line?.replace(/^libbpf:\s*/, '').trim();
 }
 
@@ -73,7 +75,8 @@ export function explainBpfLoadFailure(error: BpfLoadError, context: BpfLoadConte
   const program = error.program ? `program ${error.program}` : 'the object';
   const what = `${step === 'open' ? 'opening' : step === 'attach' ? 'attaching' : 'loading'} ${context.objectPath} failed (${error.message})`;
   if (error.code === 'ENOENT' && step === 'open') return `${what}; is ${context.objectPath} there?`;
-  if (!context.kernelHasBtf) return `${what}; this kernel has no BTF (/sys/kernel/btf/vmlinux is missing or empty; it comes with CONFIG_DEBUG_INFO_BTF)`;
+  if (!context.kernelHasBtf)
+    return `${what}; this kernel has no BTF (/sys/kernel/btf/vmlinux is missing or empty; it comes with CONFIG_DEBUG_INFO_BTF)`;
   const missing = missingBpfCapabilities(context.effectiveCapabilities);
   if ((error.code === 'EPERM' || error.code === 'EACCES') && missing.length > 0) {
     return `${what}; it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: this process lacks ${missing.join(' and ')}`;

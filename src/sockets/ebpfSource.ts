@@ -113,7 +113,8 @@ export class EbpfSocketSource implements SocketSource {
       if (!share) continue;
       const counted = present.has(e.socket.cookie) && !opening.has(e.socket.cookie);
       if (e.stateCode === TCP_STATE_CODE.established && !counted) share.passed.push(e);
-      else if (e.stateCode === TCP_STATE_CODE.close && e.oldStateCode === TCP_STATE_CODE.synSent) share.failedConnects.push({ ...e, socket: { ...e.socket, state: 'syn_sent' } });
+      else if (e.stateCode === TCP_STATE_CODE.close && e.oldStateCode === TCP_STATE_CODE.synSent)
+        share.failedConnects.push({ ...e, socket: { ...e.socket, state: 'syn_sent' } });
     }
 
     const holders = new ContainerOfProcess(this.#options.procfsPath);

@@ -31,7 +31,9 @@ export async function readNamespaceTables(namespaces: readonly NetNamespace[], o
   const limit = pLimit(options.concurrency);
   const shared = namespaces.filter(isSharedNamespace);
   const [owners, tables] = await Promise.all([
-    options.procfsPath !== undefined && shared.length > 0 ? readSocketOwners(options.procfsPath, shared) : new Map<string, Map<number, string>>(),
+    options.procfsPath !== undefined && shared.length > 0
+      ? readSocketOwners(options.procfsPath, shared)
+      : new Map<string, Map<number, string>>(),
     Promise.all(namespaces.map((ns) => limit(() => readOneNamespace(ns, options.readTable)))),
   ]);
   const result: SocketReadResult = { read: [], failed: [] };

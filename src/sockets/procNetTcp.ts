@@ -78,22 +78,13 @@ function skipField(buf: Uint8Array, at: number, end: number): number {
  * Parses one `address:port` field at `at`. Returns the position after it, or -1.
  * The address goes to `into[0]`, the port to `into[1]`.
  */
-function parseEndpoint(
-  buf: Uint8Array,
-  at: number,
-  end: number,
-  family: 4 | 6,
-  into: [string, number],
-): number {
+function parseEndpoint(buf: Uint8Array, at: number, end: number, family: 4 | 6, into: [string, number]): number {
   const hexLength = family === 4 ? 8 : 32;
   if (at + hexLength + 5 > end || buf[at + hexLength] !== COLON) return -1;
   if (!decodeAddressWords(buf, at, hexLength / 8)) return -1;
   const port = hexNumber(buf, at + hexLength + 1, 4);
   if (port < 0) return -1;
-  into[0] =
-    family === 4
-      ? formatIPv4(addressBytes[0]!, addressBytes[1]!, addressBytes[2]!, addressBytes[3]!)
-      : formatIPv6(addressBytes);
+  into[0] = family === 4 ? formatIPv4(addressBytes[0]!, addressBytes[1]!, addressBytes[2]!, addressBytes[3]!) : formatIPv6(addressBytes);
   into[1] = port;
   return at + hexLength + 5;
 }
@@ -151,12 +142,7 @@ function parseLine(buf: Uint8Array, start: number, end: number, family: 4 | 6): 
  * Appends the sockets of one /proc/net/tcp (family 4) or tcp6 (family 6) file to `out`.
  * The first line is the header. Lines that do not parse are counted, not thrown.
  */
-export function parseProcNetTcp(
-  buf: Uint8Array,
-  family: 4 | 6,
-  out: TcpSocket[],
-  length: number = buf.length,
-): ProcNetTcpParseResult {
+export function parseProcNetTcp(buf: Uint8Array, family: 4 | 6, out: TcpSocket[], length: number = buf.length): ProcNetTcpParseResult {
   let skippedLines = 0;
   let start = 0;
   let header = true;

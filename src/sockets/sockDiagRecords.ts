@@ -42,7 +42,9 @@ export function decodeSocketRecord(records: Uint8Array, view: DataView, at: numb
   const state = tcpStateFromCode(records[at + 1]!);
   if ((family !== 4 && family !== 6) || !state) return undefined;
   const address = (offset: number) =>
-    family === 4 ? formatIPv4(records[offset]!, records[offset + 1]!, records[offset + 2]!, records[offset + 3]!) : formatIPv6(records.subarray(offset, offset + 16));
+    family === 4
+      ? formatIPv4(records[offset]!, records[offset + 1]!, records[offset + 2]!, records[offset + 3]!)
+      : formatIPv6(records.subarray(offset, offset + 16));
   return {
     localAddress: address(at + 16),
     localPort: view.getUint16(at + 2, LITTLE_ENDIAN),

@@ -43,10 +43,7 @@ async function socketInodesOfProcess(procfsPath: string, pid: string): Promise<n
  * from the descriptors of every process of those containers — not only their main process.
  * One pass over /proc serves all the namespaces asked for.
  */
-export async function readSocketOwners(
-  procfsPath: string,
-  namespaces: readonly NetNamespace[],
-): Promise<Map<string, Map<number, string>>> {
+export async function readSocketOwners(procfsPath: string, namespaces: readonly NetNamespace[]): Promise<Map<string, Map<number, string>>> {
   const owners = new Map<string, Map<number, string>>();
   if (namespaces.length === 0) return owners;
   const wanted = new Map<string, Set<string>>();

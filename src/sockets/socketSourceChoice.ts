@@ -45,8 +45,14 @@ export async function chooseSocketSource(options: SourceChoiceOptions): Promise<
     const ebpf = loadEbpfSource(options);
     if (!(ebpf instanceof Error)) {
       for (const p of ebpf.programs.filter((p) => !p.loaded)) {
-        const why = explainBpfLoadFailure({ message: p.reason, code: p.code, syscall: p.reason.split(':')[0], program: p.name, log: p.log }, loadContext(objectPathOf(options)));
-        log.warn({ source: 'ebpf', program: p.name }, `eBPF program ${p.name} left out: ${why}; ${LOST_WITHOUT[p.name] ?? 'what it sees is not seen'}`);
+        const why = explainBpfLoadFailure(
+          { message: p.reason, code: p.code, syscall: p.reason.split(':')[0], program: p.name, log: p.log },
+          loadContext(objectPathOf(options)),
+        );
+        log.warn(
+          { source: 'ebpf', program: p.name },
+          `eBPF program ${p.name} left out: ${why}; ${LOST_WITHOUT[p.name] ?? 'what it sees is not seen'}`,
+        );
       }
       if (!inHostPidNamespace(options.procfsPath) && ebpf.programs.some((p) => p.name === 'seed_sockets' && p.loaded)) {
         log.warn(
@@ -71,7 +77,10 @@ export async function chooseSocketSource(options: SourceChoiceOptions): Promise<
       reason = `entering a network namespace failed (${errorMessage(error)}; it needs CAP_SYS_ADMIN)`;
     }
   }
-  log[choice === 'netlink' || choice === 'ebpf' ? 'warn' : 'info']({ requested: choice, source: 'procfs' }, `netlink socket source unavailable: ${reason}; reading procfs instead`);
+  log[choice === 'netlink' || choice === 'ebpf' ? 'warn' : 'info'](
+    { requested: choice, source: 'procfs' },
+    `netlink socket source unavailable: ${reason}; reading procfs instead`,
+  );
   return new ProcfsSocketSource({ procfsPath });
 }
 
@@ -108,7 +117,10 @@ function loadContext(objectPath: string): BpfLoadContext {
  */
 function inHostPidNamespace(procfsPath: string): boolean {
   try {
-    const pids = /^NSpid:\s*(.*)$/m.exec(readFileSync(join(procfsPath, 'self', 'status'), 'utf8'))?.[1]?.trim().split(/\s+/);
+    const pids = /^NSpid:\s*(.*)$/m
+      .exec(readFileSync(join(procfsPath, 'self', 'status'), 'utf8'))?.[1]
+      ?.trim()
+      .split(/\s+/);
     return pids === undefined || pids.length === 1;
   } catch {
     return true;
@@ -120,10 +132,16 @@ const objectPathOf = (options: SourceChoiceOptions) => options.bpfObjectPath ?? 
 /** The eBPF source, loaded and attached, or why not (the addon, the object, the kernel's refusal). */
 function loadEbpfSource(options: SourceChoiceOptions): EbpfSocketSource | Error {
   const addon = loadBpfAddon(options.bpfAddonPath ?? DEFAULT_BPF_ADDON_PATH);
-  if (addon instanceof Error) return new Error(`the eBPF addon is not usable (${addon.message}; it is built at "npm ci" when libbpf-dev is installed)`);
+  if (addon instanceof Error)
+    return new Error(`the eBPF addon is not usable (${addon.message}; it is built at "npm ci" when libbpf-dev is installed)`);
   const objectPath = objectPathOf(options);
   try {
-    return new EbpfSocketSource({ addon, handle: addon.load(objectPath), procfsPath: options.procfsPath, inHostPidNamespace: inHostPidNamespace(options.procfsPath) });
+    return new EbpfSocketSource({
+      addon,
+      handle: addon.load(objectPath),
+      procfsPath: options.procfsPath,
+      inHostPidNamespace: inHostPidNamespace(options.procfsPath),
+    });
   } catch (error) {
     return new Error(explainBpfLoadFailure(error as BpfLoadError, loadContext(objectPath)));
   }

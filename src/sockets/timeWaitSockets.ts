@@ -3,7 +3,8 @@ import type { BpfSocket } from './bpfRecords.js';
 /** How long the kernel keeps a timewait socket (TCP_TIMEWAIT_LEN, fixed). */
 export const TIME_WAIT_NS = 60e9;
 
-const tupleOf = (s: BpfSocket) => `${s.netns}|${s.socket.localAddress}|${s.socket.localPort}|${s.socket.remoteAddress}|${s.socket.remotePort}`;
+const tupleOf = (s: BpfSocket) =>
+  `${s.netns}|${s.socket.localAddress}|${s.socket.localPort}|${s.socket.remoteAddress}|${s.socket.remotePort}`;
 
 /**
  * The timewait sockets (TIME_WAIT, or FIN_WAIT2 of an orphan) of the eBPF source, which the kernel

@@ -47,7 +47,10 @@ describe('docker-compose.yml', () => {
 
   it("is what the README's docker run line asks for", () => {
     const readme = readFileSync(repo('README.md'), 'utf8');
-    const line = /^docker run -d --name outpost (.*) -v \/var\/run\/docker\.sock:\/var\/run\/docker\.sock:ro -p 9057:9057 outpost --procfs\.path=\/host\/proc$/m.exec(readme)?.[1];
+    const line =
+      /^docker run -d --name outpost (.*) -v \/var\/run\/docker\.sock:\/var\/run\/docker\.sock:ro -p 9057:9057 outpost --procfs\.path=\/host\/proc$/m.exec(
+        readme,
+      )?.[1];
     expect(line?.split(' ')).toEqual([...LEAST_PRIVILEGE]);
   });
 
@@ -65,7 +68,7 @@ describe('docker-compose.yml', () => {
     expect(grafana).toContain(`./grafana/dashboards:${provider.providers[0]!.options.path}:ro`);
   });
 
-  it("has a Prometheus configuration promtool accepts, loading the shipped rules and scraping job outpost", () => {
+  it('has a Prometheus configuration promtool accepts, loading the shipped rules and scraping job outpost', () => {
     const config = readFileSync(repo('deploy/prometheus.yml'), 'utf8');
     expect(config).toContain('job_name: outpost');
     // The container paths, pointed at the repository, for promtool on this machine.

@@ -62,13 +62,17 @@ describe('generated Grafana files', () => {
   });
 
   it('takes its look-back and thresholds from the configuration', () => {
-    const rules = parse(rulesYaml({ lookback: '7d', closeWaitThreshold: 200, connectFailuresThreshold: 3, connectFailuresWindow: '2m' })) as ReturnType<typeof buildRules>;
+    const rules = parse(
+      rulesYaml({ lookback: '7d', closeWaitThreshold: 200, connectFailuresThreshold: 3, connectFailuresWindow: '2m' }),
+    ) as ReturnType<typeof buildRules>;
     const byName = new Map(rules.groups[0]!.rules.map((r) => ['alert' in r ? r.alert : r.record, r.expr]));
     expect(byName.get('OutpostNewLink')).toContain('[7d] offset 5m');
     expect(byName.get('OutpostCloseWaitPileUp')).toContain('> 200');
     expect(byName.get('OutpostConnectFailures')).toContain('>= 3');
     expect(byName.get('outpost:container_tcp_connect_failures:window')).toContain('[2m]');
-    const paging = buildRules({ unexpectedSeverity: 'page' }).groups[0]!.rules.find((r) => 'alert' in r && r.alert === 'OutpostUnexpectedConnection');
+    const paging = buildRules({ unexpectedSeverity: 'page' }).groups[0]!.rules.find(
+      (r) => 'alert' in r && r.alert === 'OutpostUnexpectedConnection',
+    );
     expect(paging && 'labels' in paging && paging.labels.severity).toBe('page');
   });
 });
@@ -96,8 +100,14 @@ describe('promtool', () => {
     const cases = tests.tests.flatMap((t) => t.alert_rule_test);
     const alerts = (buildRules().groups[0]!.rules.filter((r) => 'alert' in r) as { alert: string }[]).map((r) => r.alert);
     for (const name of alerts) {
-      expect(cases.some((c) => c.alertname === name && c.exp_alerts.length > 0), `${name} fires`).toBe(true);
-      expect(cases.some((c) => c.alertname === name && c.exp_alerts.length === 0), `${name} stays quiet`).toBe(true);
+      expect(
+        cases.some((c) => c.alertname === name && c.exp_alerts.length > 0),
+        `${name} fires`,
+      ).toBe(true);
+      expect(
+        cases.some((c) => c.alertname === name && c.exp_alerts.length === 0),
+        `${name} stays quiet`,
+      ).toBe(true);
     }
   });
 });

@@ -82,7 +82,9 @@ describe('addresses: two networks, IPv6 only, a published port', () => {
         `inbound ${await scenario.ip(clientB, netB)}:8080 ${clientB} => 1`,
       ].sort(),
     );
-    const addresses = select(series, 'outpost_container_address_info', { container: multi }).map((s) => `${s.labels.network} ${s.labels.address}`);
+    const addresses = select(series, 'outpost_container_address_info', { container: multi }).map(
+      (s) => `${s.labels.network} ${s.labels.address}`,
+    );
     expect(addresses.sort()).toEqual(
       [
         `${netA} ${await scenario.ip(multi, netA)}`,

@@ -25,8 +25,9 @@ describe('bridge network: one server, three clients', () => {
       clients.push(await scenario.run(`client${n}`, ['--network', net], ['sh', '-c', `${loop} wait`]));
     }
     const serverPid = await pidOf(server);
-    await waitFor('six connections on the server', async () =>
-      (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 6,
+    await waitFor(
+      'six connections on the server',
+      async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 6,
     );
     exporter = await startTestExporter();
     series = await exporter.scrape();
@@ -65,14 +66,18 @@ describe('bridge network: one server, three clients', () => {
       [server, ...clients].map((c) => `${c} outpost-test/busybox:1 ${net}`).sort(),
     );
     const serverIp = await scenario.ip(server, net);
-    expect(
-      series.filter((s) => s.name === 'outpost_container_address_info' && s.labels.container === server).map((s) => s.labels),
-    ).toEqual([{ container: server, network: net, address: serverIp, scope: 'host' }]);
+    expect(series.filter((s) => s.name === 'outpost_container_address_info' && s.labels.container === server).map((s) => s.labels)).toEqual(
+      [{ container: server, network: net, address: serverIp, scope: 'host' }],
+    );
     expect(series.find((s) => s.name === 'outpost_up')?.value).toBe(1);
   });
 
   it('serves scrapes that arrive during a collection from that one collection', async () => {
-    const durations = (text: string) => text.split('\n').filter((l) => l.startsWith('outpost_collector_duration_seconds')).join('\n');
+    const durations = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('outpost_collector_duration_seconds'))
+        .join('\n');
     const concurrent = await Promise.all(Array.from({ length: 5 }, () => exporter.fetchText('/metrics')));
     const first = durations(concurrent[0]!.text);
     expect(first).toContain('collector="sockets"');
@@ -101,7 +106,15 @@ describe('bridge network: one server, three clients', () => {
     const serverIp = await scenario.ip(server, net);
     // Counted when first seen, collections ago: none of the three is new now, all three counted.
     expect(byName.get(clients[2]!)!.established).toEqual([
-      { address: serverIp, port: 8080, direction: 'outbound', remote_container: server, count: 3, new_connections: 0, connections_total: 3 },
+      {
+        address: serverIp,
+        port: 8080,
+        direction: 'outbound',
+        remote_container: server,
+        count: 3,
+        new_connections: 0,
+        connections_total: 3,
+      },
     ]);
   });
 });

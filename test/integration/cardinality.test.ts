@@ -48,11 +48,14 @@ describe('cardinality: a server with clients from 300 addresses and a budget of 
     });
     await new Promise<void>((resolve, reject) => {
       connector.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-      connector.on('exit', (code) => reject(new Error(`connector exited with ${code}`)));
+      connector.on('exit', (code) => {
+        reject(new Error(`connector exited with ${code}`));
+      });
     });
     const serverPid = await pidOf(server);
-    await waitFor('300 connections accepted', async () =>
-      (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === CLIENTS,
+    await waitFor(
+      '300 connections accepted',
+      async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === CLIENTS,
     );
     exporter = await startTestExporter({ maxSeriesPerContainer: BUDGET });
     series = await exporter.scrape();
@@ -81,9 +84,11 @@ describe('cardinality: a server with clients from 300 addresses and a budget of 
   });
 
   it('gives the client one series for its 300 connections to the server, nothing folded', () => {
-    expect(select(series, 'container_tcp_established', { container: client }).map((s) => `${s.labels.remote_container}:${s.labels.port}=${s.value}`)).toEqual([
-      `${server}:8080=${CLIENTS}`,
-    ]);
+    expect(
+      select(series, 'container_tcp_established', { container: client }).map(
+        (s) => `${s.labels.remote_container}:${s.labels.port}=${s.value}`,
+      ),
+    ).toEqual([`${server}:8080=${CLIENTS}`]);
     expect(select(series, 'outpost_established_folded_groups', { container: client })[0]?.value).toBe(0);
   });
 });

@@ -27,7 +27,7 @@ async function start(args: string[], env: Record<string, string> = {}): Promise<
     env: { ...process.env, ...env },
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
   await waitFor('outpost to listen', async () => (await fetch(`${url}/healthz`)).ok);
   return { child, url, stderr: () => stderr };
@@ -59,7 +59,9 @@ describe('command line', () => {
       const port = await freePort();
       const result = run([`--web.listen-address=127.0.0.1:${port}`, `--policy.file=${file}`]);
       expect(result.status).toBe(2);
-      expect(result.stderr.trim()).toBe(`outpost: invalid --policy.file "${file}" line 3: rules[0].to.cidr: expected an IP address or a CIDR such as 10.0.0.0/8`);
+      expect(result.stderr.trim()).toBe(
+        `outpost: invalid --policy.file "${file}" line 3: rules[0].to.cidr: expected an IP address or a CIDR such as 10.0.0.0/8`,
+      );
       const missing = run([`--web.listen-address=127.0.0.1:${port}`, `--policy.file=${join(dir, 'nothing.yaml')}`]);
       expect(missing.status).toBe(2);
       expect(missing.stderr).toContain('nothing.yaml": cannot read it: ENOENT');
@@ -117,7 +119,8 @@ describe('a running exporter', () => {
     const response = await fetch(`${running.url}/`);
     expect(response.headers.get('content-type')).toContain('text/html');
     const html = await response.text();
-    for (const href of ['/map', '/metrics', '/connections', '/policy', '/policy/suggest', '/healthz', '/readyz']) expect(html).toContain(`href="${href}"`);
+    for (const href of ['/map', '/metrics', '/connections', '/policy', '/policy/suggest', '/healthz', '/readyz'])
+      expect(html).toContain(`href="${href}"`);
   });
 
   it('is ready when Docker answers', async () => {

@@ -40,7 +40,8 @@ describe('connections seen as they happen (ebpf source)', () => {
     return (s.address() as { port: number }).port;
   }
 
-  const totals = (series: Series[], name: string, labels: Record<string, string>) => select(series, name, labels).reduce((sum, s) => sum + s.value, 0);
+  const totals = (series: Series[], name: string, labels: Record<string, string>) =>
+    select(series, name, labels).reduce((sum, s) => sum + s.value, 0);
 
   beforeAll(async () => {
     await ensureTestImage();
@@ -73,7 +74,9 @@ describe('connections seen as they happen (ebpf source)', () => {
     for (const [way, port] of Object.entries(ports)) {
       const labels = { container: client, direction: 'outbound', port: String(port), remote_address: gateway };
       const { ebpf: e, netlink: n } = await between(`nc ${gateway} ${port} </dev/null >/dev/null 2>&1`);
-      console.log(`${way}: ebpf counted ${totals(e, 'container_tcp_connections_total', labels)}, netlink ${totals(n, 'container_tcp_connections_total', labels)}, of ${TIMES}`);
+      console.log(
+        `${way}: ebpf counted ${totals(e, 'container_tcp_connections_total', labels)}, netlink ${totals(n, 'container_tcp_connections_total', labels)}, of ${TIMES}`,
+      );
       expect(totals(e, 'container_tcp_connections_total', labels), way).toBe(TIMES);
       // None of them failed to connect.
       expect(totals(e, 'container_tcp_connect_failures_total', { container: client }), way).toBe(0);
@@ -94,7 +97,9 @@ describe('connections seen as they happen (ebpf source)', () => {
 
   it('reports what it lost, by reason: nothing here, where every count above was exact', async () => {
     const [e, n] = await Promise.all([ebpf.scrape(), netlink.scrape()]);
-    const lost = select(e, 'outpost_source_records_lost_total').map((s) => `${s.labels.reason} ${s.value}`).sort();
+    const lost = select(e, 'outpost_source_records_lost_total')
+      .map((s) => `${s.labels.reason} ${s.value}`)
+      .sort();
     expect(lost).toEqual(['queue_full 0', 'ring_buffer_full 0', 'tracked_map_full 0']);
     expect(select(n, 'outpost_source_records_lost_total')).toEqual([]);
   });

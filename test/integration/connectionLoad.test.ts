@@ -58,33 +58,49 @@ describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
   let result: { made: number; closed: number };
   let final: Series[];
 
-  beforeAll(async () => {
-    await ensureTestImage();
-    const net = await scenario.network('net', ['10.213.53.0/24']);
-    box = await scenario.run('box', ['--network', net], ['sleep', '100000']);
-    pid = await pidOf(box);
-    exporter = await startExporterProcess();
-    await fetch(`${exporter.url}/metrics`);
+  beforeAll(
+    async () => {
+      await ensureTestImage();
+      const net = await scenario.network('net', ['10.213.53.0/24']);
+      box = await scenario.run('box', ['--network', net], ['sleep', '100000']);
+      pid = await pidOf(box);
+      exporter = await startExporterProcess();
+      await fetch(`${exporter.url}/metrics`);
 
-    const load = spawn('nsenter', ['-t', String(pid), '-n', process.execPath, '-e', LOAD], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    load.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const finished = new Promise<void>((resolve) => load.on('exit', () => resolve()));
-    const start = Date.now();
-    let running = true;
-    void finished.then(() => (running = false));
-    while (running) {
-      await new Promise((r) => setTimeout(r, SCRAPE_EVERY_MS));
-      const kernelBefore = await kernelConnectionEnds(pid);
-      const series = parseExposition(await (await fetch(`${exporter.url}/metrics`)).text());
-      const kernelAfter = await kernelConnectionEnds(pid);
-      samples.push({ atS: (Date.now() - start) / 1000, tracked: value(series, 'outpost_connections_tracked'), kernelBefore, kernelAfter, rssKiB: exporter.rssKiB() });
-    }
-    await finished;
-    result = JSON.parse(out) as typeof result;
-    final = parseExposition(await (await fetch(`${exporter.url}/metrics`)).text());
-    for (const s of samples) console.log(`t=${s.atS.toFixed(0)}s tracked=${s.tracked} kernel=${s.kernelBefore}..${s.kernelAfter} rss=${(s.rssKiB / 1024).toFixed(1)} MiB`);
-  }, (SECONDS + 60) * 1000);
+      const load = spawn('nsenter', ['-t', String(pid), '-n', process.execPath, '-e', LOAD], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      load.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const finished = new Promise<void>((resolve) =>
+        load.on('exit', () => {
+          resolve();
+        }),
+      );
+      const start = Date.now();
+      let running = true;
+      void finished.then(() => (running = false));
+      while (running) {
+        await new Promise((r) => setTimeout(r, SCRAPE_EVERY_MS));
+        const kernelBefore = await kernelConnectionEnds(pid);
+        const series = parseExposition(await (await fetch(`${exporter.url}/metrics`)).text());
+        const kernelAfter = await kernelConnectionEnds(pid);
+        samples.push({
+          atS: (Date.now() - start) / 1000,
+          tracked: value(series, 'outpost_connections_tracked'),
+          kernelBefore,
+          kernelAfter,
+          rssKiB: exporter.rssKiB(),
+        });
+      }
+      await finished;
+      result = JSON.parse(out) as typeof result;
+      final = parseExposition(await (await fetch(`${exporter.url}/metrics`)).text());
+      for (const s of samples)
+        console.log(
+          `t=${s.atS.toFixed(0)}s tracked=${s.tracked} kernel=${s.kernelBefore}..${s.kernelAfter} rss=${(s.rssKiB / 1024).toFixed(1)} MiB`,
+        );
+    },
+    (SECONDS + 60) * 1000,
+  );
 
   afterAll(async () => {
     exporter?.child.kill('SIGTERM');
@@ -98,8 +114,18 @@ describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
 
   it('counts every connection once at each end', () => {
     const counted = {
-      inbound: value(final, 'container_tcp_connections_total', { container: box, direction: 'inbound', port: '7000', remote_container: box }),
-      outbound: value(final, 'container_tcp_connections_total', { container: box, direction: 'outbound', port: '7000', remote_container: box }),
+      inbound: value(final, 'container_tcp_connections_total', {
+        container: box,
+        direction: 'inbound',
+        port: '7000',
+        remote_container: box,
+      }),
+      outbound: value(final, 'container_tcp_connections_total', {
+        container: box,
+        direction: 'outbound',
+        port: '7000',
+        remote_container: box,
+      }),
     };
     console.log(`connections: ${result.closed} made and closed, counted ${counted.inbound} inbound and ${counted.outbound} outbound`);
     for (const n of Object.values(counted)) {
@@ -110,7 +136,9 @@ describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
 
   it('loses no event and no socket on the way (the ebpf source, which auto picks here)', () => {
     expect(select(final, 'outpost_build_info')[0]?.labels.source).toBe('ebpf');
-    const lost = select(final, 'outpost_source_records_lost_total').map((s) => `${s.labels.reason} ${s.value}`).sort();
+    const lost = select(final, 'outpost_source_records_lost_total')
+      .map((s) => `${s.labels.reason} ${s.value}`)
+      .sort();
     expect(lost).toEqual(['queue_full 0', 'ring_buffer_full 0', 'tracked_map_full 0']);
   });
 
@@ -133,7 +161,9 @@ describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const first = median(steady.slice(0, half).map((s) => s.rssKiB));
     const second = median(steady.slice(half).map((s) => s.rssKiB));
-    console.log(`RSS in the steady state: ${(first / 1024).toFixed(1)} → ${(second / 1024).toFixed(1)} MiB (×${(second / first).toFixed(3)})`);
+    console.log(
+      `RSS in the steady state: ${(first / 1024).toFixed(1)} → ${(second / 1024).toFixed(1)} MiB (×${(second / first).toFixed(3)})`,
+    );
     expect(second / first).toBeLessThanOrEqual(1.1);
   });
 

@@ -73,7 +73,9 @@ describe('endurance', () => {
     const at50 = median(41, 60);
     const at300 = median(281, 300);
     const growth = at300 / at50;
-    console.log(`RSS around scrape 50: ${at50} KiB, around 300: ${at300} KiB (×${growth.toFixed(3)}); samples ${rss[49]} → ${rss[299]} KiB`);
+    console.log(
+      `RSS around scrape 50: ${at50} KiB, around 300: ${at300} KiB (×${growth.toFixed(3)}); samples ${rss[49]} → ${rss[299]} KiB`,
+    );
     // Issue #6: flat within 10 %, while about 90 containers come and go.
     expect(growth).toBeLessThanOrEqual(1.1);
   }, 300_000);

@@ -30,8 +30,9 @@ describe('containers that exit during collection', () => {
       victims.push(await scenario.run(`victim${i}`, ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]));
     }
     const serverPid = await pidOf(server);
-    await waitFor('six clients connected', async () =>
-      (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 6,
+    await waitFor(
+      'six clients connected',
+      async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 6,
     );
     exporter = await startTestExporter();
   });
@@ -145,7 +146,10 @@ describe('a container whose /proc files cannot be read', () => {
     expect(select(series, 'container_tcp_listening', { container: good })).toHaveLength(1);
     expect(select(series, 'container_tcp_sockets', { container: bad })).toEqual([]);
     expect(select(series, 'outpost_container_read_errors_total', { container: badNamespace })[0]?.value).toBe(3);
-    const logged = exporter.logs().split('\n').filter((l) => l.includes('cannot read the sockets'));
+    const logged = exporter
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('cannot read the sockets'));
     expect(logged).toHaveLength(2);
     expect(logged.find((l) => l.includes(`container=${bad} `))).toContain('EISDIR');
     expect(logged.find((l) => l.includes(`container=${badNamespace} `))).toContain('EINVAL');
@@ -163,7 +167,10 @@ describe('the Docker daemon stopped and started again', () => {
     await docker(['rm', '-f', name], daemon.socket).catch(() => undefined);
     // restart=always: the daemon starts it again after its own restart, with a new pid.
     await docker(['run', '-d', '--name', name, '--restart', 'always', 'outpost-test/busybox:1', 'sleep', '100000'], daemon.socket);
-    exporter = await startTestExporter({ dockerHost: daemon.socket, dockerEndpoint: { kind: 'socket', socketPath: '/run/outpost-it-d2.sock' } });
+    exporter = await startTestExporter({
+      dockerHost: daemon.socket,
+      dockerEndpoint: { kind: 'socket', socketPath: '/run/outpost-it-d2.sock' },
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -192,10 +199,14 @@ describe('the Docker daemon stopped and started again', () => {
     expect(exporter.logs()).toMatch(/level=error .*outpost-it-d2\.sock/);
 
     await daemon.start();
-    const after = await waitFor('outpost_up 1 again', async () => {
-      const s = await exporter.scrape();
-      return up(s) === 1 && select(s, 'container_tcp_sockets', { container: name }).length > 0 ? s : undefined;
-    }, 30_000);
+    const after = await waitFor(
+      'outpost_up 1 again',
+      async () => {
+        const s = await exporter.scrape();
+        return up(s) === 1 && select(s, 'container_tcp_sockets', { container: name }).length > 0 ? s : undefined;
+      },
+      30_000,
+    );
     const pidAfter = Number(await docker(['inspect', '-f', '{{.State.Pid}}', name], daemon.socket));
     expect(pidAfter).not.toBe(pidBefore);
     // Its sockets were read through the new pid: the old one is gone.

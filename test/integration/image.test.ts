@@ -52,10 +52,21 @@ describe('the container image on Docker 20.10, run with least privilege', () => 
     await docker(['rm', '-f', name]).catch(() => undefined);
     const listen = await freePort();
     await docker([
-      'run', '-d', '--name', name, '--network', 'host', '--health-interval', '1s',
-      ...flags, '-v', `${socket}:/var/run/docker.sock:ro`,
-      '-e', `OUTPOST_WEB_LISTEN_ADDRESS=127.0.0.1:${listen}`,
-      IMAGE, '--procfs.path=/host/proc',
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'host',
+      '--health-interval',
+      '1s',
+      ...flags,
+      '-v',
+      `${socket}:/var/run/docker.sock:ro`,
+      '-e',
+      `OUTPOST_WEB_LISTEN_ADDRESS=127.0.0.1:${listen}`,
+      IMAGE,
+      '--procfs.path=/host/proc',
     ]);
     if (name === outpost) port = listen;
     const text = await waitFor(`${name} to answer`, async () => {
@@ -73,7 +84,11 @@ describe('the container image on Docker 20.10, run with least privilege', () => 
     const server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     const client = await scenario.run('client', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
     const sidecar = await scenario.run('sidecar', ['--network', `container:${server}`], ['sh', '-c', 'sleep 100000 | nc 127.0.0.1 8080']);
-    const hostnet = await scenario.run('hostnet', ['--network', 'host'], ['sh', '-c', 'nc -ll -p 39193 -e cat & sleep 0.3; sleep 100000 | nc 127.0.0.1 39193']);
+    const hostnet = await scenario.run(
+      'hostnet',
+      ['--network', 'host'],
+      ['sh', '-c', 'nc -ll -p 39193 -e cat & sleep 0.3; sleep 100000 | nc 127.0.0.1 39193'],
+    );
     watched = [server, client, sidecar, hostnet];
     const serverPid = await pidOf(server);
     await waitFor('the connections', async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 3);
@@ -93,7 +108,9 @@ describe('the container image on Docker 20.10, run with least privilege', () => 
   it('reports the sockets exactly as the exporter run on the host does, through a read-only API proxy', async () => {
     const fromContainer = await runOutpost(outpost, ON_DOCKER_20);
     expect(select(fromContainer, 'outpost_build_info')[0]?.labels.source).toBe('procfs');
-    expect(await logsOf(outpost)).toMatch(/eBPF socket source unavailable: .*it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: this process lacks CAP_BPF and CAP_PERFMON; trying netlink instead/);
+    expect(await logsOf(outpost)).toMatch(
+      /eBPF socket source unavailable: .*it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: this process lacks CAP_BPF and CAP_PERFMON; trying netlink instead/,
+    );
     const fromHost = await hostExporter.scrape();
     expect(select(fromContainer, 'outpost_up')[0]?.value).toBe(1);
     expect(links(fromContainer, watched).length).toBeGreaterThan(20);
@@ -119,7 +136,10 @@ describe('the container image on Docker 20.10, run with least privilege', () => 
     expect(field('Uid').split(/\s+/)[0]).toBe('0');
     expect(BigInt(`0x${field('CapEff')}`)).toBe(CAP_SYS_PTRACE);
     expect(field('NoNewPrivs')).toBe('1');
-    await waitFor('the HEALTHCHECK to pass', async () => (await docker(['inspect', '-f', '{{.State.Health.Status}}', outpost])) === 'healthy');
+    await waitFor(
+      'the HEALTHCHECK to pass',
+      async () => (await docker(['inspect', '-f', '{{.State.Health.Status}}', outpost])) === 'healthy',
+    );
     expect(await docker(['inspect', '-f', '{{.HostConfig.ReadonlyRootfs}}', outpost])).toBe('true');
   });
 
@@ -142,7 +162,8 @@ describe('the container image on Docker 20.10, run with least privilege', () => 
   it('needs SYS_PTRACE: without it every container is an error, with the reason', async () => {
     const name = `${outpost}-variant`;
     const series = await runOutpost(name, withoutFlags(['--cap-add', 'SYS_PTRACE']));
-    for (const c of watched) expect(select(series, 'outpost_container_read_errors_total', { container: c })[0]?.value, c).toBeGreaterThan(0);
+    for (const c of watched)
+      expect(select(series, 'outpost_container_read_errors_total', { container: c })[0]?.value, c).toBeGreaterThan(0);
     expect(links(series, watched)).toEqual([]);
     expect(await logsOf(name)).toContain('EACCES');
   });
@@ -160,7 +181,8 @@ describe('the container image on Docker 20.10, run with least privilege', () => 
     const name = `${outpost}-variant`;
     const series = await runOutpost(name, [...ON_DOCKER_20, '--user', '65534:65534']);
     expect(select(series, 'outpost_up')[0]?.value).toBe(1);
-    for (const c of watched) expect(select(series, 'outpost_container_read_errors_total', { container: c })[0]?.value, c).toBeGreaterThan(0);
+    for (const c of watched)
+      expect(select(series, 'outpost_container_read_errors_total', { container: c })[0]?.value, c).toBeGreaterThan(0);
     expect(links(series, watched)).toEqual([]);
     expect(await logsOf(name)).toContain('EACCES');
   });

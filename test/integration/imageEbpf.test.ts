@@ -11,7 +11,15 @@ import { RecentDockerEngine } from '../support/recentDocker.js';
 
 const IMAGE = 'outpost-test/outpost:ci';
 const CAPABILITIES = { SYS_PTRACE: 1n << 19n, PERFMON: 1n << 38n, BPF: 1n << 39n };
-const EVERY_EBPF_CAPABILITY = ['connect_failures', 'connection_events', 'socket_cookies', 'socket_processes', 'sockets', 'sockets_opened_before_start', 'time_wait_events'];
+const EVERY_EBPF_CAPABILITY = [
+  'connect_failures',
+  'connection_events',
+  'socket_cookies',
+  'socket_processes',
+  'sockets',
+  'sockets_opened_before_start',
+  'time_wait_events',
+];
 
 /**
  * The image with the recommended flags whole (docker-compose.yml's, the README's `docker run`) on
@@ -29,7 +37,21 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
     await docker(['rm', '-f', name], engine.socket).catch(() => undefined);
     const port = await freePort();
     await docker(
-      ['run', '-d', '--name', name, '--network', 'host', ...flags, '-v', `${engine.socketPath}:/var/run/docker.sock:ro`, '-e', `OUTPOST_WEB_LISTEN_ADDRESS=127.0.0.1:${port}`, IMAGE, '--procfs.path=/host/proc'],
+      [
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'host',
+        ...flags,
+        '-v',
+        `${engine.socketPath}:/var/run/docker.sock:ro`,
+        '-e',
+        `OUTPOST_WEB_LISTEN_ADDRESS=127.0.0.1:${port}`,
+        IMAGE,
+        '--procfs.path=/host/proc',
+      ],
       engine.socket,
     );
     await waitFor(`${name} to answer`, async () => (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.ok);
@@ -55,7 +77,11 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
     const serverIp = await scenario.ip(server, net);
     await scenario.run('client', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${serverIp} 8080`]);
     // Refused connects, one every 2 s to a port no one listens on: only the ebpf source sees them.
-    refused = await scenario.run('refused', ['--network', net], ['sh', '-c', `while true; do nc ${serverIp} 9999 </dev/null; sleep 2; done`]);
+    refused = await scenario.run(
+      'refused',
+      ['--network', net],
+      ['sh', '-c', `while true; do nc ${serverIp} 9999 </dev/null; sleep 2; done`],
+    );
   }, 900_000);
 
   afterAll(async () => {
@@ -64,22 +90,33 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
     await engine?.stop();
   });
 
-  it('runs ebpf with SYS_PTRACE, BPF and PERFMON alone, sees all it can, and counts a container\'s refused connects', async () => {
+  it("runs ebpf with SYS_PTRACE, BPF and PERFMON alone, sees all it can, and counts a container's refused connects", async () => {
     console.log(`engine: Docker ${await engine.version()}`);
     const port = await runOutpost(outpost, LEAST_PRIVILEGE);
     const series = await scrape(port);
     expect(select(series, 'outpost_build_info')[0]?.labels.source).toBe('ebpf');
-    expect(select(series, 'outpost_source_capability_info').map((s) => s.labels.capability).sort()).toEqual(EVERY_EBPF_CAPABILITY);
+    expect(
+      select(series, 'outpost_source_capability_info')
+        .map((s) => s.labels.capability)
+        .sort(),
+    ).toEqual(EVERY_EBPF_CAPABILITY);
     // Its links: the client's connection, seen at both ends.
     const client = scenario.name('client');
-    expect(select(series, 'container_tcp_established', { container: client, port: '8080', remote_container: scenario.name('server') })[0]?.value).toBe(1);
-    const failures = async () => select(await scrape(port), 'container_tcp_connect_failures_total', { container: refused, port: '9999' })[0]?.value ?? 0;
+    expect(
+      select(series, 'container_tcp_established', { container: client, port: '8080', remote_container: scenario.name('server') })[0]?.value,
+    ).toBe(1);
+    const failures = async () =>
+      select(await scrape(port), 'container_tcp_connect_failures_total', { container: refused, port: '9999' })[0]?.value ?? 0;
     const first = await waitFor('a refused connect counted', async () => ((await failures()) > 0 ? failures() : undefined));
     await waitFor('two more refused connects counted', async () => (await failures()) >= first + 2);
     expect(await logsOf(outpost)).not.toMatch(/unavailable|left out|saw only/);
 
     const pid = Number(await docker(['inspect', '-f', '{{.State.Pid}}', outpost], engine.socket));
-    const nodePid = (await docker(['top', outpost, '-eo', 'pid,args'], engine.socket)).split('\n').find((l) => /\bnode\b.*dist\/main\.js/.test(l))!.trim().split(/\s+/)[0];
+    const nodePid = (await docker(['top', outpost, '-eo', 'pid,args'], engine.socket))
+      .split('\n')
+      .find((l) => /\bnode\b.*dist\/main\.js/.test(l))!
+      .trim()
+      .split(/\s+/)[0];
     expect(pid).toBeGreaterThan(0);
     const status = await readFile(`/proc/${nodePid}/status`, 'utf8');
     expect(BigInt(`0x${/^CapEff:\s+(\S+)$/m.exec(status)![1]}`)).toBe(CAPABILITIES.SYS_PTRACE | CAPABILITIES.BPF | CAPABILITIES.PERFMON);
@@ -93,6 +130,8 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
     const capabilities = select(series, 'outpost_source_capability_info').map((s) => s.labels.capability);
     expect(capabilities).toContain('connect_failures');
     expect(capabilities).not.toContain('sockets_opened_before_start');
-    expect(await logsOf(name)).toMatch(/eBPF program seed_sockets saw only the processes of outpost's own PID namespace, not the host's; sockets opened before outpost started are listed once they change state/);
+    expect(await logsOf(name)).toMatch(
+      /eBPF program seed_sockets saw only the processes of outpost's own PID namespace, not the host's; sockets opened before outpost started are listed once they change state/,
+    );
   });
 });

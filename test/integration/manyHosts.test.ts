@@ -57,9 +57,22 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
     await ensureTestImage();
     // Host B's default bridge is private like A's (172.17.0.0/16), its containers from the top
     // of it, so that their addresses are free on A's bridge.
-    const [subnetA, deviceA] = (await docker(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}} {{index .Options "com.docker.network.bridge.name"}}', 'bridge'])).split(' ');
+    const [subnetA, deviceA] = (
+      await docker([
+        'network',
+        'inspect',
+        '-f',
+        '{{range .IPAM.Config}}{{.Subnet}}{{end}} {{index .Options "com.docker.network.bridge.name"}}',
+        'bridge',
+      ])
+    ).split(' ');
     expect(subnetA).toBe('172.17.0.0/16');
-    hostB = await SimulatedHost.start('outpost-xh-b', 'outpost-xhb', '10.213.72', ['--bip', '172.17.0.1/16', '--fixed-cidr', '172.17.240.0/20']);
+    hostB = await SimulatedHost.start('outpost-xh-b', 'outpost-xhb', '10.213.72', [
+      '--bip',
+      '172.17.0.1/16',
+      '--fixed-cidr',
+      '172.17.240.0/20',
+    ]);
     b = new Scenario('xh-b', hostB.dockerHost);
 
     // Routed networks: no masquerading, each host routes the other's subnet through the pair.
@@ -76,27 +89,39 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
     srvPrivateAddress = await b.ip(srv, 'bridge');
     expect(srvPrivateAddress).toMatch(/^172\.17\.24\d\.\d+$/);
     const apiAddress = await a.ip(api, routedA);
-    worker = await b.run('worker', ['--network', routedB], ['sh', '-c', `while ! nc ${apiAddress} 9000 -e sleep 1000000; do sleep 1; done`]);
+    worker = await b.run(
+      'worker',
+      ['--network', routedB],
+      ['sh', '-c', `while ! nc ${apiAddress} 9000 -e sleep 1000000; do sleep 1; done`],
+    );
 
     // Not a container of A: a namespace on A's default bridge with srv's address on B.
-    ghost = await TestNamespace.create('outpost-xh-ghost', 'outpost-xhg', '', { device: deviceA!, address: srvPrivateAddress, prefixLength: 16 });
+    ghost = await TestNamespace.create('outpost-xh-ghost', 'outpost-xhg', '', {
+      device: deviceA!,
+      address: srvPrivateAddress,
+      prefixLength: 16,
+    });
     ghostListener = ghost.spawn('busybox', ['nc', '-ll', '-p', '5432', '-e', 'cat']);
 
     const B = hostB.address;
     // Its policy allows B's srv by name on 18080 (which only Prometheus can tell) and the 172.17
     // listener by address; not srv on 18082, nor B's web.
     const allowed = `${srv}:18080,${srvPrivateAddress}:5432`;
-    client = await a.run('client', ['--network', 'bridge', '--label', `outpost.allow.outbound=${allowed}`], [
-      'sh',
-      '-c',
+    client = await a.run(
+      'client',
+      ['--network', 'bridge', '--label', `outpost.allow.outbound=${allowed}`],
       [
-        `(while ! nc ${B} 18080 -e sleep 1000000; do sleep 1; done) &`,
-        `(while ! nc ${B} 18082 -e sleep 1000000; do sleep 1; done) &`,
-        `(while ! nc ${srvPrivateAddress} 5432 -e sleep 1000000; do sleep 1; done) &`,
-        // One short HTTP call a second: never open at a scrape, counted at both ends.
-        `while true; do timeout 2 wget -q -O /dev/null http://${B}:18081/; sleep 1; done`,
-      ].join('\n'),
-    ]);
+        'sh',
+        '-c',
+        [
+          `(while ! nc ${B} 18080 -e sleep 1000000; do sleep 1; done) &`,
+          `(while ! nc ${B} 18082 -e sleep 1000000; do sleep 1; done) &`,
+          `(while ! nc ${srvPrivateAddress} 5432 -e sleep 1000000; do sleep 1; done) &`,
+          // One short HTTP call a second: never open at a scrape, counted at both ends.
+          `while true; do timeout 2 wget -q -O /dev/null http://${B}:18081/; sleep 1; done`,
+        ].join('\n'),
+      ],
+    );
 
     exporterA = await startTestExporter();
     instanceA = new URL(exporterA.url).host;
@@ -129,21 +154,29 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
   it("each outpost sees its own host: B's sockets equal the kernel's, and each publishes its host addresses and ports", async () => {
     const seriesB = await waitFor('B to see both ends of its links', async () => {
       const series = await scrapeB();
-      return select(series, 'container_tcp_established', { container: worker }).length > 0 && select(series, 'container_tcp_established', { container: srv }).length > 0 ? series : undefined;
+      return select(series, 'container_tcp_established', { container: worker }).length > 0 &&
+        select(series, 'container_tcp_established', { container: srv }).length > 0
+        ? series
+        : undefined;
     });
     for (const container of [srv, worker]) {
       expectMatchesKernel(seriesB, [container], withoutDockerDns(await kernelSockets(await pidOf(container, hostB.dockerHost))));
     }
     // B's addresses are read in B's namespace: its end of the pair, not its private bridge.
     expect(select(seriesB, 'outpost_host_address_info').map((s) => s.labels.address)).toEqual([hostB.address]);
-    expect(select(seriesB, 'outpost_published_port_info', { container: srv }).map((s) => `${s.labels.host_address}:${s.labels.host_port}->${s.labels.container_port}`).sort()).toEqual([
-      '0.0.0.0:18080->8080',
-      '0.0.0.0:18082->8080',
-      ':::18080->8080',
-      ':::18082->8080',
-    ]);
-    expect(select(seriesB, 'outpost_container_address_info', { container: srv })[0]!.labels).toMatchObject({ address: srvPrivateAddress, scope: 'host' });
-    expect(select(seriesB, 'outpost_container_address_info', { container: worker })[0]!.labels).toMatchObject({ address: '10.213.82.2', scope: 'global' });
+    expect(
+      select(seriesB, 'outpost_published_port_info', { container: srv })
+        .map((s) => `${s.labels.host_address}:${s.labels.host_port}->${s.labels.container_port}`)
+        .sort(),
+    ).toEqual(['0.0.0.0:18080->8080', '0.0.0.0:18082->8080', ':::18080->8080', ':::18082->8080']);
+    expect(select(seriesB, 'outpost_container_address_info', { container: srv })[0]!.labels).toMatchObject({
+      address: srvPrivateAddress,
+      scope: 'host',
+    });
+    expect(select(seriesB, 'outpost_container_address_info', { container: worker })[0]!.labels).toMatchObject({
+      address: '10.213.82.2',
+      scope: 'global',
+    });
 
     const seriesA = await exporterA.scrape();
     const addressesA = select(seriesA, 'outpost_host_address_info').map((s) => s.labels.address);
@@ -168,16 +201,26 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
       [A, api, [`inbound ${worker}:9000 @${B}`]],
     ];
     for (const [instance, container, links] of expected) {
-      const recorded = await waitFor(`the recorded links of ${container}`, async () => {
-        const found = await recordedLinks(instance, container);
-        return links.every((l) => found.includes(l)) ? found : undefined;
-      }, 60_000).catch(async () => recordedLinks(instance, container));
+      const recorded = await waitFor(
+        `the recorded links of ${container}`,
+        async () => {
+          const found = await recordedLinks(instance, container);
+          return links.every((l) => found.includes(l)) ? found : undefined;
+        },
+        60_000,
+      ).catch(async () => recordedLinks(instance, container));
       expect(recorded.filter((l) => !maybe.has(l)).sort(), `${container} on ${instance}`).toEqual([...links].sort());
     }
     // The exporter's own series, with remote_container filled in and remote_instance.
     const named = await prometheus.query(`outpost:container_tcp_established:named{instance="${B}", container="${worker}"}`);
     expect(named.map((s) => s.metric)).toEqual([
-      expect.objectContaining({ direction: 'outbound', remote_address: await a.ip(api, a.name('routed')), port: '9000', remote_container: api, remote_instance: A }),
+      expect.objectContaining({
+        direction: 'outbound',
+        remote_address: await a.ip(api, a.name('routed')),
+        port: '9000',
+        remote_container: api,
+        remote_instance: A,
+      }),
     ]);
     // The 172.17 address is B's srv on B's private bridge: on A it names nobody.
     expect(await prometheus.query(`outpost:link:active{port="5432", remote_instance!=""}`)).toEqual([]);
@@ -202,15 +245,27 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
   it("allows a peer on another host by its name: A's outpost sees an address, Prometheus the name", async () => {
     // A alone: every link of the client to B's address is unexpected (it allows srv by name).
     const seriesA = await exporterA.scrape();
-    expect(select(seriesA, 'container_tcp_unexpected_established', { container: client }).map((s) => s.labels.port).sort()).toEqual(['18080', '18082']);
-    expect(select(seriesA, 'outpost_policy_peer_allowed_info', { container: client }).map((s) => `${s.labels.direction} ${s.labels.peer}:${s.labels.port}`)).toEqual([
-      `outbound ${srv}:18080`,
-    ]);
+    expect(
+      select(seriesA, 'container_tcp_unexpected_established', { container: client })
+        .map((s) => s.labels.port)
+        .sort(),
+    ).toEqual(['18080', '18082']);
+    expect(
+      select(seriesA, 'outpost_policy_peer_allowed_info', { container: client }).map(
+        (s) => `${s.labels.direction} ${s.labels.peer}:${s.labels.port}`,
+      ),
+    ).toEqual([`outbound ${srv}:18080`]);
     // After the rules: srv is allowed by name; web is not.
-    const unexpected = await waitFor('the unexpected links of the client', async () => {
-      const found = (await prometheus.query(`outpost:link:unexpected{instance="${instanceA}", container="${client}"}`)).map((s) => `${s.metric.peer}:${s.metric.port}`);
-      return found.includes(`${srv}:18082`) && !found.includes(`${srv}:18080`) ? found : undefined;
-    }, 30_000);
+    const unexpected = await waitFor(
+      'the unexpected links of the client',
+      async () => {
+        const found = (await prometheus.query(`outpost:link:unexpected{instance="${instanceA}", container="${client}"}`)).map(
+          (s) => `${s.metric.peer}:${s.metric.port}`,
+        );
+        return found.includes(`${srv}:18082`) && !found.includes(`${srv}:18080`) ? found : undefined;
+      },
+      30_000,
+    );
     expect(unexpected.filter((l) => l !== `${web}:18081`)).toEqual([`${srv}:18082`]);
     expect((await prometheus.query(`outpost:link:allowed_across_hosts{container="${client}"}`)).map((s) => s.metric.peer)).toEqual([srv]);
   });

@@ -74,7 +74,12 @@ function largeGraph(containers: number, fanOut: number): LinkGraph {
   return {
     up: true,
     collectedAt: new Date().toISOString(),
-    nodes: Array.from({ length: containers }, (_, i) => ({ id: `container:${name(i)}`, kind: 'container' as const, label: name(i), group: `project p${Math.floor(i / 50)}` })),
+    nodes: Array.from({ length: containers }, (_, i) => ({
+      id: `container:${name(i)}`,
+      kind: 'container' as const,
+      label: name(i),
+      group: `project p${Math.floor(i / 50)}`,
+    })),
     edges: Array.from({ length: containers * fanOut }, (_, k) => {
       const [i, j] = [Math.floor(k / fanOut), (k % fanOut) + 1];
       const [source, target] = [`container:${name(i)}`, `container:${name(i + j)}`];
@@ -123,13 +128,24 @@ describe('/map in a real browser', () => {
     net = await scenario.network('net', ['10.213.70.0/24']);
     allowed = scenario.name('allowed');
     // The server expects only `allowed`: `stray`'s connection is drawn as unexpected.
-    server = await scenario.run('server', ['--network', net, '--label', `outpost.allow.inbound=${allowed}:8080`], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    server = await scenario.run(
+      'server',
+      ['--network', net, '--label', `outpost.allow.inbound=${allowed}:8080`],
+      ['nc', '-ll', '-p', '8080', '-e', 'cat'],
+    );
     await scenario.run('allowed', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
     stray = await scenario.run('stray', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
     // Compose labels are free text: these must show as text.
     hostile = await scenario.run(
       'hostile',
-      ['--network', net, '--label', `com.docker.compose.project=${HOSTILE_PROJECT}`, '--label', `com.docker.compose.service=${HOSTILE_SERVICE}`],
+      [
+        '--network',
+        net,
+        '--label',
+        `com.docker.compose.project=${HOSTILE_PROJECT}`,
+        '--label',
+        `com.docker.compose.service=${HOSTILE_SERVICE}`,
+      ],
       ['nc', '-ll', '-p', '9000', '-e', 'cat'],
     );
     exporter = await startTestExporter();
@@ -162,23 +178,31 @@ describe('/map in a real browser', () => {
     expect(expected.edges).toEqual(expect.arrayContaining([`${allowed} → ${server}:8080 open 1`, `${stray} → ${server}:8080 open 1`]));
     expect(expected.nodes).toEqual(expect.arrayContaining([server, allowed, stray, hostile]));
     const policyOf = (client: string) =>
-      watched.page.locator('#edges tbody tr', { hasText: `${client} → ${server}:8080` }).locator('td').nth(6).textContent();
+      watched.page
+        .locator('#edges tbody tr', { hasText: `${client} → ${server}:8080` })
+        .locator('td')
+        .nth(6)
+        .textContent();
     expect(await policyOf(stray)).toBe('unexpected');
     expect(await policyOf(allowed)).toBe('');
     const classes = await watched.page.evaluate(
-      (ids) => ids.map((id) => (window as unknown as { outpostMap: { cy: import('cytoscape').Core } }).outpostMap.cy.getElementById(id).classes().join(' ')),
+      (ids) =>
+        ids.map((id) =>
+          (window as unknown as { outpostMap: { cy: import('cytoscape').Core } }).outpostMap.cy.getElementById(id).classes().join(' '),
+        ),
       [`container:${stray}→container:${server}:8080`, `container:${allowed}→container:${server}:8080`],
     );
     expect(classes).toEqual(['unexpected', '']);
     // Each node says what it listens on.
     const drawnLabel = await watched.page.evaluate(
-      (id) => (window as unknown as { outpostMap: { cy: import('cytoscape').Core } }).outpostMap.cy.getElementById(id).data('label') as string,
+      (id) =>
+        (window as unknown as { outpostMap: { cy: import('cytoscape').Core } }).outpostMap.cy.getElementById(id).data('label') as string,
       `container:${server}`,
     );
     expect(drawnLabel).toBe(`${server}\n:8080`);
   });
 
-  it('shows an edge\'s port and counts when it is clicked on the map', async () => {
+  it("shows an edge's port and counts when it is clicked on the map", async () => {
     const id = `container:${allowed}→container:${server}:8080`;
     const at = await watched.page.evaluate((edgeId) => {
       const { cy } = (window as unknown as { outpostMap: { cy: import('cytoscape').Core } }).outpostMap;
@@ -229,7 +253,12 @@ describe('/map in a real browser', () => {
     const positionsOf = () =>
       watched.page.evaluate(() => {
         const { cy } = (window as unknown as { outpostMap: { cy: import('cytoscape').Core } }).outpostMap;
-        return Object.fromEntries(cy.nodes().filter((n) => !n.isParent()).map((n: import('cytoscape').NodeSingular) => [n.id(), { ...n.position() }]));
+        return Object.fromEntries(
+          cy
+            .nodes()
+            .filter((n) => !n.isParent())
+            .map((n: import('cytoscape').NodeSingular) => [n.id(), { ...n.position() }]),
+        );
       });
     const before = await positionsOf();
     // Its own listener in the host's namespace, and a connection to it from inside.
@@ -240,10 +269,14 @@ describe('/map in a real browser', () => {
     );
     // A sidecar in the server's namespace, connected to it over loopback.
     const sidecar = await scenario.run('sidecar', ['--network', `container:${server}`], ['sh', '-c', 'sleep 100000 | nc 127.0.0.1 8080']);
-    const { expected } = await waitFor('the new containers and their links on the page', async () => {
-      const agreed = await agreeing();
-      return agreed.expected.nodes.includes(hostnet) && agreed.expected.edges.some((e) => e.startsWith(`${sidecar} → `)) && agreed;
-    }, 40_000);
+    const { expected } = await waitFor(
+      'the new containers and their links on the page',
+      async () => {
+        const agreed = await agreeing();
+        return agreed.expected.nodes.includes(hostnet) && agreed.expected.edges.some((e) => e.startsWith(`${sidecar} → `)) && agreed;
+      },
+      40_000,
+    );
     expect(expected.edges).toEqual(expect.arrayContaining([`${hostnet} → ${hostnet}:${HOST_PORT} open 1`]));
     const after = await positionsOf();
     for (const [id, at] of Object.entries(before)) {

@@ -16,7 +16,13 @@ interface Deployment {
   loopbackClient: ChildProcess;
 }
 
-const METRICS = ['container_tcp_listening', 'container_tcp_established', 'container_tcp_sockets', 'outpost_container_address_info', 'outpost_published_port_info'];
+const METRICS = [
+  'container_tcp_listening',
+  'container_tcp_established',
+  'container_tcp_sockets',
+  'outpost_container_address_info',
+  'outpost_published_port_info',
+];
 
 /**
  * The same scenario on Docker and on rootful Podman (Debian's 4.3, through its Docker-compatible
@@ -35,7 +41,11 @@ describe("Podman: outpost on Podman's Docker-compatible API", () => {
     // Docker publishes no port of a container only on an internal network.
     const outer = await scenario.network('outer', [`10.213.${octet + 1}.0/24`], { internal: false });
     if (engine === 'podman') await podman.openBridge(inner);
-    const server = await scenario.create('server', [...runOptions, '--network', inner, '-p', `127.0.0.1:${hostPort}:8080`], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    const server = await scenario.create(
+      'server',
+      [...runOptions, '--network', inner, '-p', `127.0.0.1:${hostPort}:8080`],
+      ['nc', '-ll', '-p', '8080', '-e', 'cat'],
+    );
     await docker(['network', 'connect', outer, server], host);
     await docker(['start', server], host);
     const serverAddress = await scenario.ip(server, inner);
@@ -49,12 +59,20 @@ describe("Podman: outpost on Podman's Docker-compatible API", () => {
       [outer, 'outer'],
     ]);
     for (const n of [1, 2]) {
-      const client = await scenario.run(`client${n}`, [...runOptions, '--network', inner], ['sh', '-c', `while ! nc ${serverAddress} 8080 -e sleep 1000000; do sleep 1; done`]);
+      const client = await scenario.run(
+        `client${n}`,
+        [...runOptions, '--network', inner],
+        ['sh', '-c', `while ! nc ${serverAddress} 8080 -e sleep 1000000; do sleep 1; done`],
+      );
       roles.set(client, `client${n}`).set(await scenario.ip(client, inner), `client${n}@inner`);
     }
     const loopbackClient = spawn('sh', ['-c', `sleep 1000000 | busybox nc 127.0.0.1 ${hostPort}`], { stdio: 'ignore', detached: true });
     const serverPid = await pidOf(server, host);
-    await waitFor(`the three connections to ${engine}'s server`, async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 3, 30_000);
+    await waitFor(
+      `the three connections to ${engine}'s server`,
+      async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 3,
+      30_000,
+    );
     const exporter = await startTestExporter(host ? { dockerHost: host } : {});
     return { scenario, exporter, hostPort, roles, loopbackClient };
   }
@@ -65,7 +83,12 @@ describe("Podman: outpost on Podman's Docker-compatible API", () => {
     const role = (v: string) => d.roles.get(v) ?? v.replace(/^localhost\//, '');
     return series
       .filter((s) => METRICS.includes(s.name) && d.roles.has(s.labels.container ?? ''))
-      .map((s) => `${s.name}{${Object.entries(s.labels).map(([k, v]) => `${k}=${role(v)}`).join(',')}} ${s.value}`)
+      .map(
+        (s) =>
+          `${s.name}{${Object.entries(s.labels)
+            .map(([k, v]) => `${k}=${role(v)}`)
+            .join(',')}} ${s.value}`,
+      )
       .sort();
   }
 
@@ -114,16 +137,31 @@ describe("Podman: outpost on Podman's Docker-compatible API", () => {
 
   it("names Podman's containers' network mode as Docker does, and follows its events", async () => {
     const d = deployments.podman!;
-    const info = select(await d.exporter.scrape(), 'outpost_container_info').filter((s) => d.roles.get(s.labels.container ?? '')?.startsWith('client'));
+    const info = select(await d.exporter.scrape(), 'outpost_container_info').filter((s) =>
+      d.roles.get(s.labels.container ?? '')?.startsWith('client'),
+    );
     expect(info.map((s) => s.labels.network_mode)).toEqual([d.scenario.name('inner'), d.scenario.name('inner')]);
     // A container started and then joined to a second network is seen by events, not by the
     // re-list a minute later: its new address shows within seconds.
     const late = await d.scenario.run('late', [...PodmanService.RUN_OPTIONS, '--network', d.scenario.name('inner')], ['sleep', '1000000']);
-    await waitFor('the late container', async () => select(await d.exporter.scrape(), 'outpost_container_info', { container: late }).length === 1, 10_000);
+    await waitFor(
+      'the late container',
+      async () => select(await d.exporter.scrape(), 'outpost_container_info', { container: late }).length === 1,
+      10_000,
+    );
     await docker(['network', 'connect', d.scenario.name('outer'), late], podman.host);
     const outerAddress = await d.scenario.ip(late, d.scenario.name('outer'));
-    await waitFor('its address on the second network', async () => select(await d.exporter.scrape(), 'outpost_container_address_info', { container: late, address: outerAddress }).length === 1, 10_000);
+    await waitFor(
+      'its address on the second network',
+      async () =>
+        select(await d.exporter.scrape(), 'outpost_container_address_info', { container: late, address: outerAddress }).length === 1,
+      10_000,
+    );
     await docker(['rm', '-f', late], podman.host);
-    await waitFor('it to go', async () => select(await d.exporter.scrape(), 'outpost_container_info', { container: late }).length === 0, 10_000);
+    await waitFor(
+      'it to go',
+      async () => select(await d.exporter.scrape(), 'outpost_container_info', { container: late }).length === 0,
+      10_000,
+    );
   });
 });

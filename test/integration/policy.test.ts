@@ -46,7 +46,8 @@ class Shop {
 
   /** The traffic of the scenario: web's requests, the stray connection, and (once) api → cache. */
   async traffic({ cache }: { cache: boolean }): Promise<void> {
-    for (let i = 0; i < WEB_REQUESTS; i++) await docker(['exec', this.c.web, 'wget', '-q', '-O', '/dev/null', `http://${this.c.api}:8080/`]);
+    for (let i = 0; i < WEB_REQUESTS; i++)
+      await docker(['exec', this.c.web, 'wget', '-q', '-O', '/dev/null', `http://${this.c.api}:8080/`]);
     await docker(['exec', this.c.stray, 'sh', '-c', `echo hello | timeout 2 nc ${this.c.db} 5432; true`]);
     if (cache) {
       await docker(['exec', '-d', this.c.api, 'sh', '-c', `sleep 100000 | nc ${this.c.cache} 6379`]);
@@ -88,9 +89,16 @@ describe('expected links from container labels', () => {
   it('counts exactly the stray and the cache connections as unexpected, on both ends, once each', () => {
     const { web, api, db, cache, stray } = shop.c;
     expect(shop.series(after, 'container_tcp_unexpected_connections_total')).toEqual(
-      [line(api, 'outbound', cache, 6379, 1), line(cache, 'inbound', api, 6379, 1), line(db, 'inbound', stray, 5432, 1), line(stray, 'outbound', db, 5432, 1)].sort(),
+      [
+        line(api, 'outbound', cache, 6379, 1),
+        line(cache, 'inbound', api, 6379, 1),
+        line(db, 'inbound', stray, 5432, 1),
+        line(stray, 'outbound', db, 5432, 1),
+      ].sort(),
     );
-    expect(shop.series(after, 'container_tcp_unexpected_established')).toEqual([line(api, 'outbound', cache, 6379, 1), line(cache, 'inbound', api, 6379, 1)].sort());
+    expect(shop.series(after, 'container_tcp_unexpected_established')).toEqual(
+      [line(api, 'outbound', cache, 6379, 1), line(cache, 'inbound', api, 6379, 1)].sort(),
+    );
     // The allowed links are there, and counted in full; they are just not unexpected.
     expect(shop.series(after, 'container_tcp_connections_total')).toEqual(
       expect.arrayContaining([line(web, 'outbound', api, 8080, WEB_REQUESTS), line(api, 'inbound', web, 8080, WEB_REQUESTS)]),
@@ -183,7 +191,12 @@ ${extra}`;
     const series = await exporter.scrape();
     const { api, db, cache, stray } = shop.c;
     expect(shop.series(series, 'container_tcp_unexpected_connections_total')).toEqual(
-      [line(api, 'outbound', cache, 6379, 1), line(cache, 'inbound', api, 6379, 1), line(db, 'inbound', stray, 5432, 1), line(stray, 'outbound', db, 5432, 1)].sort(),
+      [
+        line(api, 'outbound', cache, 6379, 1),
+        line(cache, 'inbound', api, 6379, 1),
+        line(db, 'inbound', stray, 5432, 1),
+        line(stray, 'outbound', db, 5432, 1),
+      ].sort(),
     );
     expect(select(series, 'outpost_policy_rules', { source: 'file' })[0]!.value).toBe(2);
     expect(select(series, 'outpost_policy_last_reload_success', { file })[0]!.value).toBe(1);
@@ -191,8 +204,13 @@ ${extra}`;
 
   it('applies an edit on the next scrape, and keeps the running policy when an edit is broken', async () => {
     const { db, stray } = shop.c;
-    await writePolicy(policy(`  - from: {project: ${shop.project}, service: stray}\n    to: {project: ${shop.project}, service: db}\n    ports: [5432]\n`));
-    await waitFor('the edit to load', async () => select(await exporter.scrape(), 'outpost_policy_rules', { source: 'file' })[0]?.value === 3);
+    await writePolicy(
+      policy(`  - from: {project: ${shop.project}, service: stray}\n    to: {project: ${shop.project}, service: db}\n    ports: [5432]\n`),
+    );
+    await waitFor(
+      'the edit to load',
+      async () => select(await exporter.scrape(), 'outpost_policy_rules', { source: 'file' })[0]?.value === 3,
+    );
     const strayUnexpected = async () =>
       select(await exporter.scrape(), 'container_tcp_unexpected_connections_total', { container: db, remote_container: stray })[0]?.value;
     const before = await strayUnexpected();
@@ -205,7 +223,9 @@ ${extra}`;
       return select(series, 'outpost_policy_last_reload_success', { file })[0]?.value === 0 && series;
     });
     expect(select(failed, 'outpost_policy_rules', { source: 'file' })[0]!.value).toBe(3);
-    expect(exporter.logs()).toMatch(/policy file not reloaded, the running policy stays: invalid --policy.file \\"[^"]+\\" line 10: rules\[2\]\.from: expected/);
+    expect(exporter.logs()).toMatch(
+      /policy file not reloaded, the running policy stays: invalid --policy.file \\"[^"]+\\" line 10: rules\[2\]\.from: expected/,
+    );
     const report = JSON.parse((await exporter.fetchText('/policy')).text) as { file: { last_reload_success: boolean; last_error: string } };
     expect(report.file.last_reload_success).toBe(false);
     expect(report.file.last_error).toContain('line');

@@ -27,9 +27,7 @@ describe('alerts and dashboard on a live Prometheus', () => {
   let unexpectedFiredAfter: number;
 
   const alertsNamed = async (name: string, labels: Record<string, string>): Promise<PromAlert[]> =>
-    (await prometheus.alerts()).filter(
-      (a) => a.labels.alertname === name && Object.entries(labels).every(([k, v]) => a.labels[k] === v),
-    );
+    (await prometheus.alerts()).filter((a) => a.labels.alertname === name && Object.entries(labels).every(([k, v]) => a.labels[k] === v));
 
   beforeAll(async () => {
     await ensureTestImage();
@@ -42,7 +40,11 @@ describe('alerts and dashboard on a live Prometheus', () => {
     api = await scenario.run('api', ['--network', net], ['sh', '-c', 'mkdir -p /www; echo ok > /www/index.html; httpd -f -p 9000 -h /www']);
     poller = await scenario.run('poller', ['--network', net], ['sleep', '100000']);
     // A database that expects its clients: only the steady client may connect, on 5432.
-    guarded = await scenario.run('guarded', ['--network', net, '--label', `outpost.allow.inbound=${steadyClient}:5432`], ['nc', '-ll', '-p', '5432', '-e', 'cat']);
+    guarded = await scenario.run(
+      'guarded',
+      ['--network', net, '--label', `outpost.allow.inbound=${steadyClient}:5432`],
+      ['nc', '-ll', '-p', '5432', '-e', 'cat'],
+    );
     intruder = await scenario.run('intruder', ['--network', net], ['sleep', '100000']);
     const serverPid = await pidOf(server);
     await waitFor('the steady connection', async () => (await kernelSockets(serverPid)).some((s) => s.state === 'established'));
@@ -95,7 +97,11 @@ describe('alerts and dashboard on a live Prometheus', () => {
     expect(inbound[0]!.labels).toMatchObject({ direction: 'inbound', port: '9000' });
     // Never open at a scrape, only counted.
     expect(await prometheus.query(`max_over_time(container_tcp_established{container="${poller}"}[5m])`)).toEqual([]);
-    await waitFor('the poller counted', async () => (await prometheus.query(`container_tcp_connections_total{container="${poller}", remote_container="${api}"} > 3`)).length === 1);
+    await waitFor(
+      'the poller counted',
+      async () =>
+        (await prometheus.query(`container_tcp_connections_total{container="${poller}", remote_container="${api}"} > 3`)).length === 1,
+    );
   }, 60_000);
 
   it('raises OutpostUnexpectedConnection at once for one short connection the policy does not allow', async () => {
@@ -110,7 +116,10 @@ describe('alerts and dashboard on a live Prometheus', () => {
     expect(firing[0]!.labels).toMatchObject({ instance, direction: 'inbound', peer: intruder, port: '5432', severity: 'critical' });
     expect(firing[0]!.annotations.summary).toBe(`Unexpected connection ${guarded} inbound ${intruder}:5432`);
     // Both ends: the intruder, whom no rule covers, is named by the guarded end's rule.
-    await waitFor('the alert of the intruder end', async () => (await alertsNamed('OutpostUnexpectedConnection', { container: intruder, peer: guarded })).length > 0);
+    await waitFor(
+      'the alert of the intruder end',
+      async () => (await alertsNamed('OutpostUnexpectedConnection', { container: intruder, peer: guarded })).length > 0,
+    );
     // Never open at a scrape: the counter alone made it fire.
     expect(await prometheus.query(`max_over_time(container_tcp_established{container="${intruder}"}[5m])`)).toEqual([]);
     // Scrapes and evaluations are 1 s apart: firing within a few of them.
@@ -118,7 +127,10 @@ describe('alerts and dashboard on a live Prometheus', () => {
     console.info(`OutpostUnexpectedConnection fired ${unexpectedFiredAfter.toFixed(1)} s after the connection`);
     // Now a long-lived one, for the dashboard's table and the map's red edge.
     await docker(['exec', '-d', intruder, 'sh', '-c', `sleep 100000 | nc ${guarded} 5432`]);
-    await waitFor('the long unexpected connection', async () => (await prometheus.query(`container_tcp_unexpected_established{container="${guarded}"}`)).length === 1);
+    await waitFor(
+      'the long unexpected connection',
+      async () => (await prometheus.query(`container_tcp_unexpected_established{container="${guarded}"}`)).length === 1,
+    );
   }, 60_000);
 
   it('raises OutpostConnectFailures at once for a burst of refused connects (the ebpf source)', async () => {
@@ -162,7 +174,11 @@ describe('alerts and dashboard on a live Prometheus', () => {
     // The link of short connections, used every second, is steady too, as the rules define it
     // (present in at least steadyRatio, 0.9, of the window's evaluations), and does not flap.
     expect(
-      (await prometheus.query(`count_over_time(outpost:link:active{container="${poller}"}[40s]) >= on (instance) group_left () 0.9 * count_over_time(outpost:instance:up[40s])`)).length,
+      (
+        await prometheus.query(
+          `count_over_time(outpost:link:active{container="${poller}"}[40s]) >= on (instance) group_left () 0.9 * count_over_time(outpost:instance:up[40s])`,
+        )
+      ).length,
     ).toBe(1);
     expect(gone.sort()).toEqual([`${client} outbound ${server}:8080 warning`, `${server} inbound ${client}:8080 warning`].sort());
   }, 90_000);
@@ -170,7 +186,11 @@ describe('alerts and dashboard on a live Prometheus', () => {
   it('returns data for every query of every dashboard panel and variable', async () => {
     const dashboard = buildDashboard();
     const substitute = (expr: string) =>
-      expr.replaceAll('$instance', instance).replaceAll('$container', '.*').replaceAll('$__range', '1m').replaceAll('$__rate_interval', '1m');
+      expr
+        .replaceAll('$instance', instance)
+        .replaceAll('$container', '.*')
+        .replaceAll('$__range', '1m')
+        .replaceAll('$__rate_interval', '1m');
     let checked = 0;
     for (const panel of dashboard.panels ?? []) {
       if (panel.type === 'row') continue;
@@ -191,7 +211,7 @@ describe('alerts and dashboard on a live Prometheus', () => {
     }
   });
 
-  it("feeds the link map panel frames of nodes (id, title, subtitle) and edges (id, source, target, port)", async () => {
+  it('feeds the link map panel frames of nodes (id, title, subtitle) and edges (id, source, target, port)', async () => {
     const panel = buildDashboard().panels!.find((p) => p.type === 'nodeGraph') as unknown as { targets: { expr: string }[] };
     expect(panel.targets).toHaveLength(2);
     const [nodes, edges] = await Promise.all(
@@ -202,7 +222,12 @@ describe('alerts and dashboard on a live Prometheus', () => {
     expect(nodes!.map((n) => n.id).sort()).toEqual(expect.arrayContaining([server, steadyClient, client].map(node).sort()));
     for (const n of nodes!.filter((n) => n.id!.includes('@'))) expect(`${n.title}@${n.subtitle}`).toBe(n.id);
     expect(edges).toContainEqual(
-      expect.objectContaining({ source: node(steadyClient), target: node(server), port: '8080', id: `${node(steadyClient)} → ${node(server)} → 8080` }),
+      expect.objectContaining({
+        source: node(steadyClient),
+        target: node(server),
+        port: '8080',
+        id: `${node(steadyClient)} → ${node(server)} → 8080`,
+      }),
     );
     // The link of short connections is an edge too.
     expect(edges).toContainEqual(expect.objectContaining({ source: node(poller), target: node(api), port: '9000', color: 'gray' }));
@@ -210,6 +235,6 @@ describe('alerts and dashboard on a live Prometheus', () => {
     expect(edges).toContainEqual(expect.objectContaining({ source: node(intruder), target: node(guarded), port: '5432', color: 'red' }));
     // Every edge ends at a node.
     const ids = new Set(nodes!.map((n) => n.id));
-    for (const edge of edges!) expect(ids.has(edge.source!) && ids.has(edge.target!), edge.id).toBe(true);
+    for (const edge of edges!) expect(ids.has(edge.source) && ids.has(edge.target), edge.id).toBe(true);
   });
 });

@@ -23,11 +23,17 @@ describe('host network: a container in the host namespace', () => {
       ['sh', '-c', `nc -ll -p ${HOST_PORT} -e cat & sleep 0.5; sleep 100000 | nc 127.0.0.1 ${HOST_PORT} & wait`],
     );
     const pid = await pidOf(hostnet);
-    await waitFor('the container connected to itself', async () => (await socketsHeldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 2);
+    await waitFor(
+      'the container connected to itself',
+      async () => (await socketsHeldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 2,
+    );
     // A process of the host (this test) connected to the container's listener.
     hostClient = connect({ host: '127.0.0.1', port: HOST_PORT });
     await new Promise((resolve) => hostClient.once('connect', resolve));
-    await waitFor('the host connection accepted', async () => (await socketsHeldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 3);
+    await waitFor(
+      'the host connection accepted',
+      async () => (await socketsHeldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 3,
+    );
     exporter = await startTestExporter();
     series = await exporter.scrape();
   });
@@ -80,8 +86,9 @@ describe('--network container:<server>: a sidecar with its own connection', () =
     const thirdIp = await scenario.ip(third, net);
     sidecar = await scenario.run('sidecar', ['--network', `container:${server}`], ['sh', '-c', `sleep 100000 | nc ${thirdIp} 9090`]);
     const pid = await pidOf(server);
-    await waitFor('both connections in the shared namespace', async () =>
-      (await kernelSockets(pid)).filter((s) => s.state === 'established').length === 2,
+    await waitFor(
+      'both connections in the shared namespace',
+      async () => (await kernelSockets(pid)).filter((s) => s.state === 'established').length === 2,
     );
     exporter = await startTestExporter();
     series = await exporter.scrape();

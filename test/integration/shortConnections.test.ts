@@ -8,7 +8,11 @@ const SCRAPE_EVERY_MS = 3_000;
 
 /** A container that makes one HTTP request a second, REQUESTS times, and logs "ok" for each that worked. */
 function poller(url: string): string[] {
-  return ['sh', '-c', `i=0; while [ $i -lt ${REQUESTS} ]; do wget -q -O /dev/null ${url} && echo ok; i=$((i+1)); sleep 1; done; echo done; sleep 100000`];
+  return [
+    'sh',
+    '-c',
+    `i=0; while [ $i -lt ${REQUESTS} ]; do wget -q -O /dev/null ${url} && echo ok; i=$((i+1)); sleep 1; done; echo done; sleep 100000`,
+  ];
 }
 
 async function loggedRequests(container: string): Promise<number> {
@@ -40,18 +44,18 @@ describe('short-lived connections: every connection counted once, at both ends',
   beforeAll(async () => {
     await ensureTestImage();
     net = await scenario.network('net', ['10.213.51.0/24', 'fd00:213:51::/64']);
-    c.web = await scenario.run('web', ['--network', net], [
-      'sh',
-      '-c',
-      'mkdir -p /www; echo ok > /www/index.html; nc -ll -p 8080 -e cat & httpd -f -p 9000 -h /www',
-    ]);
+    c.web = await scenario.run(
+      'web',
+      ['--network', net],
+      ['sh', '-c', 'mkdir -p /www; echo ok > /www/index.html; nc -ll -p 8080 -e cat & httpd -f -p 9000 -h /www'],
+    );
     // A sidecar serving: it holds the listener in the namespace of a container that does nothing.
     c.svcOwner = await scenario.run('svc-owner', ['--network', net], ['sleep', '100000']);
-    c.svcSidecar = await scenario.run('svc-sidecar', ['--network', `container:${c.svcOwner}`], [
-      'sh',
-      '-c',
-      'mkdir -p /www; echo ok > /www/index.html; httpd -f -p 9001 -h /www',
-    ]);
+    c.svcSidecar = await scenario.run(
+      'svc-sidecar',
+      ['--network', `container:${c.svcOwner}`],
+      ['sh', '-c', 'mkdir -p /www; echo ok > /www/index.html; httpd -f -p 9001 -h /www'],
+    );
     // A sidecar making the requests, from the namespace of a container that does nothing.
     c.cliOwner = await scenario.run('cli-owner', ['--network', net], ['sleep', '100000']);
     c.long = await scenario.run('long', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${c.web} 8080`]);
@@ -104,8 +108,16 @@ describe('short-lived connections: every connection counted once, at both ends',
   };
 
   it('counts each IPv4 request on the client (outbound, naming the server) and on the server (inbound, naming the client)', () => {
-    expectWithin10Percent(total({ container: c.poller4!, direction: 'outbound', port: '9000', remote_container: c.web! }), logged[c.poller4!]!, 'IPv4 client');
-    expectWithin10Percent(total({ container: c.web!, direction: 'inbound', port: '9000', remote_container: c.poller4! }), logged[c.poller4!]!, 'IPv4 server');
+    expectWithin10Percent(
+      total({ container: c.poller4!, direction: 'outbound', port: '9000', remote_container: c.web! }),
+      logged[c.poller4!]!,
+      'IPv4 client',
+    );
+    expectWithin10Percent(
+      total({ container: c.web!, direction: 'inbound', port: '9000', remote_container: c.poller4! }),
+      logged[c.poller4!]!,
+      'IPv4 server',
+    );
   });
 
   it('does the same over IPv6, with IPv6 addresses', async () => {
@@ -116,15 +128,29 @@ describe('short-lived connections: every connection counted once, at both ends',
       'IPv6 client',
     );
     expectWithin10Percent(
-      total({ container: c.web!, direction: 'inbound', port: '9000', remote_container: c.poller6!, remote_address: await scenario.ip(c.poller6!, net, 6) }),
+      total({
+        container: c.web!,
+        direction: 'inbound',
+        port: '9000',
+        remote_container: c.poller6!,
+        remote_address: await scenario.ip(c.poller6!, net, 6),
+      }),
       logged[c.poller6!]!,
       'IPv6 server',
     );
   });
 
   it('gives a sidecar serving short connections its own counts, by the listener it holds, and names it on the client', () => {
-    expectWithin10Percent(total({ container: c.svcSidecar!, direction: 'inbound', port: '9001', remote_container: c.pollerSvc! }), logged[c.pollerSvc!]!, 'sidecar server');
-    expectWithin10Percent(total({ container: c.pollerSvc!, direction: 'outbound', port: '9001', remote_container: c.svcSidecar! }), logged[c.pollerSvc!]!, 'client of the sidecar');
+    expectWithin10Percent(
+      total({ container: c.svcSidecar!, direction: 'inbound', port: '9001', remote_container: c.pollerSvc! }),
+      logged[c.pollerSvc!]!,
+      'sidecar server',
+    );
+    expectWithin10Percent(
+      total({ container: c.pollerSvc!, direction: 'outbound', port: '9001', remote_container: c.svcSidecar! }),
+      logged[c.pollerSvc!]!,
+      'client of the sidecar',
+    );
     expect(select(final, 'container_tcp_connections_total', { container: c.svcOwner! })).toEqual([]);
   });
 
@@ -137,13 +163,21 @@ describe('short-lived connections: every connection counted once, at both ends',
     expect(select(final, 'container_tcp_connections_total', { container: c.cliOwner! })).toEqual([]);
     expect(select(final, 'container_tcp_connections_total', { container: c.cliSidecar! })).toEqual([]);
     // The server's end is exact; its peer is named by the address, which is the owner's.
-    expectWithin10Percent(total({ container: c.web!, direction: 'inbound', port: '9000', remote_container: c.cliOwner! }), logged[c.cliSidecar!]!, 'server of the sidecar');
+    expectWithin10Percent(
+      total({ container: c.web!, direction: 'inbound', port: '9000', remote_container: c.cliOwner! }),
+      logged[c.cliSidecar!]!,
+      'server of the sidecar',
+    );
   });
 
   it('counts the same connections from procfs (by 4-tuple) as from netlink (by cookie)', () => {
     const counters = (series: Series[]) =>
       series
-        .filter((s) => (s.name === 'container_tcp_connections_total' && s.labels.container?.startsWith(scenario.prefix)) || s.name === 'outpost_unattributed_connections_total')
+        .filter(
+          (s) =>
+            (s.name === 'container_tcp_connections_total' && s.labels.container?.startsWith(scenario.prefix)) ||
+            s.name === 'outpost_unattributed_connections_total',
+        )
         .map((s) => `${s.name} ${JSON.stringify(s.labels)} ${s.value}`)
         .sort();
     expect(select(finalProcfs, 'outpost_build_info')[0]?.labels.source).toBe('procfs');
@@ -157,13 +191,23 @@ describe('short-lived connections: every connection counted once, at both ends',
       select(finalEbpf, 'container_tcp_connections_total', labels).reduce((sum, s) => sum + s.value, 0);
     expect(select(finalEbpf, 'outpost_build_info')[0]?.labels.source).toBe('ebpf');
     for (const poller of [c.poller4!, c.poller6!]) {
-      expect(ebpfTotal({ container: poller, direction: 'outbound', port: '9000', remote_container: c.web! }), `${poller} client`).toBe(logged[poller]);
-      expect(ebpfTotal({ container: c.web!, direction: 'inbound', port: '9000', remote_container: poller }), `${poller} server`).toBe(logged[poller]);
+      expect(ebpfTotal({ container: poller, direction: 'outbound', port: '9000', remote_container: c.web! }), `${poller} client`).toBe(
+        logged[poller],
+      );
+      expect(ebpfTotal({ container: c.web!, direction: 'inbound', port: '9000', remote_container: poller }), `${poller} server`).toBe(
+        logged[poller],
+      );
     }
-    expect(ebpfTotal({ container: c.svcSidecar!, direction: 'inbound', port: '9001', remote_container: c.pollerSvc! })).toBe(logged[c.pollerSvc!]);
-    expect(ebpfTotal({ container: c.pollerSvc!, direction: 'outbound', port: '9001', remote_container: c.svcSidecar! })).toBe(logged[c.pollerSvc!]);
+    expect(ebpfTotal({ container: c.svcSidecar!, direction: 'inbound', port: '9001', remote_container: c.pollerSvc! })).toBe(
+      logged[c.pollerSvc!],
+    );
+    expect(ebpfTotal({ container: c.pollerSvc!, direction: 'outbound', port: '9001', remote_container: c.svcSidecar! })).toBe(
+      logged[c.pollerSvc!],
+    );
     // netlink cannot tell which container of the namespace made a closed connection; the connecting process tells ebpf.
-    expect(ebpfTotal({ container: c.cliSidecar!, direction: 'outbound', port: '9000', remote_container: c.web! })).toBe(logged[c.cliSidecar!]);
+    expect(ebpfTotal({ container: c.cliSidecar!, direction: 'outbound', port: '9000', remote_container: c.web! })).toBe(
+      logged[c.cliSidecar!],
+    );
     expect(select(finalEbpf, 'container_tcp_connections_total', { container: c.cliOwner! })).toEqual([]);
     expect(select(finalEbpf, 'outpost_unattributed_connections_total', { namespace: c.cliOwner! })).toEqual([]);
     // The long connection, open through every scrape, once on each end.
@@ -183,18 +227,36 @@ describe('short-lived connections: every connection counted once, at both ends',
     expect(before.status).toBe(200);
     // Two more requests from the IPv4 poller's namespace, then the next collection sees exactly them.
     const webIp = await scenario.ip(c.web!, net);
-    await docker(['exec', c.poller4!, 'sh', '-c', `wget -q -O /dev/null http://${webIp}:9000/ && wget -q -O /dev/null http://${webIp}:9000/`]);
+    await docker([
+      'exec',
+      c.poller4!,
+      'sh',
+      '-c',
+      `wget -q -O /dev/null http://${webIp}:9000/ && wget -q -O /dev/null http://${webIp}:9000/`,
+    ]);
     const entries = JSON.parse((await exporter.fetchText('/connections')).text) as {
       name: string;
       established: { address: string; port: number; direction: string; remote_container: string; count: number; new_connections: number }[];
     }[];
     const poller = entries.find((e) => e.name === c.poller4)!;
     // The counter as /metrics has it now (a collection with no new connection: the same total).
-    const counted = select(await exporter.scrape(), 'container_tcp_connections_total', { container: c.poller4!, direction: 'outbound', port: '9000', remote_container: c.web! })
-      .reduce((sum, s) => sum + s.value, 0);
+    const counted = select(await exporter.scrape(), 'container_tcp_connections_total', {
+      container: c.poller4!,
+      direction: 'outbound',
+      port: '9000',
+      remote_container: c.web!,
+    }).reduce((sum, s) => sum + s.value, 0);
     expect(counted).toBeGreaterThanOrEqual(2);
     expect(poller.established).toEqual([
-      { address: webIp, port: 9000, direction: 'outbound', remote_container: c.web, count: 0, new_connections: 2, connections_total: counted },
+      {
+        address: webIp,
+        port: 9000,
+        direction: 'outbound',
+        remote_container: c.web,
+        count: 0,
+        new_connections: 2,
+        connections_total: counted,
+      },
     ]);
   });
 });

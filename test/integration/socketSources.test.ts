@@ -45,7 +45,9 @@ beforeAll(() => {
   if (addon instanceof Error) throw addon;
   ebpf = new EbpfSocketSource({ addon, handle: addon.load(defaultBpfObjectPath()), procfsPath: '/proc' });
 });
-afterAll(() => ebpf?.close());
+afterAll(() => {
+  ebpf?.close();
+});
 
 /** The sockets the ebpf source lists in the network namespace of `pid`. */
 async function ebpfSockets(pid: number): Promise<{ sockets: TcpSocket[]; parseErrors: number }> {
@@ -58,23 +60,43 @@ async function ebpfSockets(pid: number): Promise<{ sockets: TcpSocket[]; parseEr
 beforeAll(async () => {
   await ensureTestImage();
   const net = await scenario.network('net', ['10.213.28.0/24', 'fd00:213:28::/64']);
-  server = await scenario.run('server', ['--network', net], ['sh', '-c', 'httpd -f -p 127.0.0.1:6060 & httpd -f -p [::1]:7070 & nc -ll -p 8080 -e cat']);
+  server = await scenario.run(
+    'server',
+    ['--network', net],
+    ['sh', '-c', 'httpd -f -p 127.0.0.1:6060 & httpd -f -p [::1]:7070 & nc -ll -p 8080 -e cat'],
+  );
   // The sidecar shares the server's namespace: both sources must read it once, the same way.
   sidecar = await scenario.run('sidecar', ['--network', `container:${server}`], ['sh', '-c', 'sleep 1; sleep 100000 | nc 127.0.0.1 8080']);
   const v4 = await scenario.ip(server, net);
   serverV4 = v4;
   const v6 = await scenario.ip(server, net, 6);
-  client = await scenario.run('client', ['--network', net], [
-    'sh',
-    '-c',
-    `sleep 1; sleep 100000 | nc ${v4} 8080 & sleep 0.5; sleep 100000 | nc ${v6} 8080 & sleep 0.5; sleep 100000 | nc ${v4} 8080`,
-  ]);
+  client = await scenario.run(
+    'client',
+    ['--network', net],
+    [
+      'sh',
+      '-c',
+      `sleep 1; sleep 100000 | nc ${v4} 8080 & sleep 0.5; sleep 100000 | nc ${v6} 8080 & sleep 0.5; sleep 100000 | nc ${v4} 8080`,
+    ],
+  );
   // On the host's network (this process's: pid 1 may be out of reach in a sandbox): a listener on loopback and a connection to it, both ends in the host's namespace.
   hostPort = await freePort();
-  await scenario.run('hostnet', ['--network', 'host'], ['sh', '-c', `httpd -f -p 127.0.0.1:${hostPort} & sleep 1; sleep 100000 | nc 127.0.0.1 ${hostPort}`]);
+  await scenario.run(
+    'hostnet',
+    ['--network', 'host'],
+    ['sh', '-c', `httpd -f -p 127.0.0.1:${hostPort} & sleep 1; sleep 100000 | nc 127.0.0.1 ${hostPort}`],
+  );
   const serverPid = await pidOf(server);
-  await waitFor('5 connections in the server namespace', async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 5);
-  await waitFor('the connection on the host network', async () => (await kernelSockets(process.pid)).filter((s) => s.state === 'established' && (s.localPort === hostPort || s.remotePort === hostPort)).length === 2);
+  await waitFor(
+    '5 connections in the server namespace',
+    async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 5,
+  );
+  await waitFor(
+    'the connection on the host network',
+    async () =>
+      (await kernelSockets(process.pid)).filter((s) => s.state === 'established' && (s.localPort === hostPort || s.remotePort === hostPort))
+        .length === 2,
+  );
 });
 
 afterAll(() => scenario.cleanup());
@@ -102,17 +124,22 @@ describe('the ebpf, netlink, procfs and exec sources read the same sockets', () 
     // One walk of every namespace, cut to this one: the same sockets, inodes and cookies as sock_diag's.
     expect(keys(fromEbpf.sockets)).toEqual(keys(netlink.sockets));
     expect(fromEbpf.sockets.map((s) => s.cookie).sort()).toEqual(netlink.sockets.map((s) => s.cookie).sort());
-    const kernel = (await kernelSockets(pid)).map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`).sort();
+    const kernel = (await kernelSockets(pid))
+      .map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`)
+      .sort();
     expect(keys(netlink.sockets).map((k) => k.replace(/ ino=\d+$/, ''))).toEqual(kernel);
   });
 
-  it('gives a connection accepted after its listener was listed its own inode, not the listener\'s', async () => {
+  it("gives a connection accepted after its listener was listed its own inode, not the listener's", async () => {
     const pid = await pidOf(server);
     const listener = (await ebpfSockets(pid)).sockets.find((s) => s.state === 'listen' && s.localPort === 8080)!;
     expect(listener.inode).toBeGreaterThan(0);
     const before = (await kernelSockets(pid)).filter((s) => s.state === 'established').length;
     await dockerCli(['exec', '-d', client, 'sh', '-c', `sleep 100000 | nc ${serverV4} 8080`]);
-    await waitFor('the new connection in the server namespace', async () => (await kernelSockets(pid)).filter((s) => s.state === 'established').length === before + 1);
+    await waitFor(
+      'the new connection in the server namespace',
+      async () => (await kernelSockets(pid)).filter((s) => s.state === 'established').length === before + 1,
+    );
     const netlink = await new NetlinkSocketSource({ addon, procfsPath: '/proc' }).readTable(pid);
     const fromEbpf = await ebpfSockets(pid);
     expect(keys(fromEbpf.sockets)).toEqual(keys(netlink.sockets));
@@ -120,17 +147,22 @@ describe('the ebpf, netlink, procfs and exec sources read the same sockets', () 
   });
 
   it("in the host's namespace, a host-network container's listener and connection, as ss sees them", async () => {
-    const ours = <T extends { localPort: number; remotePort: number }>(sockets: readonly T[]) => sockets.filter((s) => s.localPort === hostPort || s.remotePort === hostPort);
+    const ours = <T extends { localPort: number; remotePort: number }>(sockets: readonly T[]) =>
+      sockets.filter((s) => s.localPort === hostPort || s.remotePort === hostPort);
     const netlink = ours((await new NetlinkSocketSource({ addon, procfsPath: '/proc' }).readTable(process.pid)).sockets);
     const fromEbpf = ours((await ebpfSockets(process.pid)).sockets);
     expect(netlink.map((s) => s.state).sort()).toEqual(['established', 'established', 'listen']);
     expect(keys(fromEbpf)).toEqual(keys(netlink));
-    const kernel = ours(await kernelSockets(process.pid)).map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`).sort();
+    const kernel = ours(await kernelSockets(process.pid))
+      .map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`)
+      .sort();
     expect(keys(fromEbpf).map((k) => k.replace(/ ino=\d+$/, ''))).toEqual(kernel);
   });
 
   it('reports a container that is gone as such (ENOENT), not as a crash', async () => {
-    await expect(new NetlinkSocketSource({ addon, procfsPath: '/proc' }).readTable(2 ** 22 + 12345)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(new NetlinkSocketSource({ addon, procfsPath: '/proc' }).readTable(2 ** 22 + 12345)).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
   });
 });
 
@@ -174,8 +206,12 @@ describe('the exporter gives the same series with every source', () => {
 describe('falling back: ebpf, then netlink, then procfs', () => {
   const brokenAddon = join(tmpdir(), 'outpost-broken-addon.node');
   const missing = (name: string) => join(tmpdir(), `outpost-no-such-${name}`);
-  beforeAll(() => writeFileSync(brokenAddon, 'not an ELF file'));
-  afterAll(() => rmSync(brokenAddon, { force: true }));
+  beforeAll(() => {
+    writeFileSync(brokenAddon, 'not an ELF file');
+  });
+  afterAll(() => {
+    rmSync(brokenAddon, { force: true });
+  });
 
   async function choose(choice: SourceChoice, paths: { addonPath?: string; bpfAddonPath?: string; bpfObjectPath?: string } = {}) {
     const stream = new PassThrough();
@@ -202,8 +238,16 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
   });
 
   it.each([
-    ['the BPF object is missing', { bpfObjectPath: missing('object.bpf.o') }, /opening .*outpost-no-such-object\.bpf\.o failed \(open: No such file or directory.*is .*outpost-no-such-object\.bpf\.o there\?/],
-    ['the eBPF addon is not built', { bpfAddonPath: missing('bpf.node') }, /the eBPF addon is not usable \(cannot load .*outpost-no-such-bpf\.node/],
+    [
+      'the BPF object is missing',
+      { bpfObjectPath: missing('object.bpf.o') },
+      /opening .*outpost-no-such-object\.bpf\.o failed \(open: No such file or directory.*is .*outpost-no-such-object\.bpf\.o there\?/,
+    ],
+    [
+      'the eBPF addon is not built',
+      { bpfAddonPath: missing('bpf.node') },
+      /the eBPF addon is not usable \(cannot load .*outpost-no-such-bpf\.node/,
+    ],
     ['the eBPF addon is broken', { bpfAddonPath: brokenAddon }, /the eBPF addon is not usable \(cannot load .*outpost-broken-addon\.node/],
   ])('uses netlink when %s, said in one log line (a warning when ebpf was asked for)', async (_what, paths, reason) => {
     for (const choice of ['auto', 'ebpf'] as const) {
@@ -232,12 +276,16 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
     expect(auto.lines().map((l) => /msg="(\w+)/.exec(l)?.[1])).toEqual(['eBPF', 'netlink']);
   });
 
-  it('uses netlink when the kernel refuses a program the source needs, naming it and the verifier\'s last line, not capabilities', async () => {
+  it("uses netlink when the kernel refuses a program the source needs, naming it and the verifier's last line, not capabilities", async () => {
     for (const program of ['list_sockets', 'on_state_change'] as const) {
       const { source, lines } = await choose('auto', { bpfObjectPath: objectRefusing(program) });
       expect(source.name).toBe('netlink');
       expect(lines()).toHaveLength(1);
-      expect(lines()[0]).toMatch(new RegExp(`eBPF socket source unavailable: loading .* failed \\(load: Permission denied.*\\); the kernel's verifier refused program ${program}: R0 invalid mem access 'map_value_or_null'; trying netlink instead`));
+      expect(lines()[0]).toMatch(
+        new RegExp(
+          `eBPF socket source unavailable: loading .* failed \\(load: Permission denied.*\\); the kernel's verifier refused program ${program}: R0 invalid mem access 'map_value_or_null'; trying netlink instead`,
+        ),
+      );
       expect(lines()[0]).not.toMatch(/CAP_/);
     }
   });
@@ -246,14 +294,22 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
     const stream = new PassThrough();
     let logs = '';
     stream.on('data', (chunk: Buffer) => (logs += chunk.toString()));
-    const source = await chooseSocketSource({ choice: 'ebpf', procfsPath: '/proc', docker, log: createLogger('info', 'logfmt', stream), bpfObjectPath: objectRefusing('seed_sockets') });
+    const source = await chooseSocketSource({
+      choice: 'ebpf',
+      procfsPath: '/proc',
+      docker,
+      log: createLogger('info', 'logfmt', stream),
+      bpfObjectPath: objectRefusing('seed_sockets'),
+    });
     try {
       expect(source.name).toBe('ebpf');
       expect(source.capabilities).not.toContain('sockets_opened_before_start');
       expect(source.capabilities).toEqual(expect.arrayContaining(['sockets', 'connection_events', 'connect_failures', 'time_wait_events']));
       const lines = logs.trim().split('\n');
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^level=warn .*msg="eBPF program seed_sockets left out: loading .* failed \(load: Permission denied.*\); the kernel's verifier refused program seed_sockets: R0 invalid mem access 'map_value_or_null'; sockets opened before outpost started are listed once they change state"/);
+      expect(lines[0]).toMatch(
+        /^level=warn .*msg="eBPF program seed_sockets left out: loading .* failed \(load: Permission denied.*\); the kernel's verifier refused program seed_sockets: R0 invalid mem access 'map_value_or_null'; sockets opened before outpost started are listed once they change state"/,
+      );
       // The server's listener was there before: not listed. A connection made now is.
       const pid = await pidOf(server);
       const id = readlinkSync(`/proc/${pid}/ns/net`);
@@ -272,9 +328,11 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
   /** outpost started with `wrapper` before it; its source, a container's series seen, and its fallback lines. */
   async function startUnder(wrapper: string[]) {
     const port = await freePort();
-    const child = spawn(wrapper[0]!, [...wrapper.slice(1), process.execPath, MAIN, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(wrapper[0]!, [...wrapper.slice(1), process.execPath, MAIN, `--web.listen-address=127.0.0.1:${port}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {
       const url = `http://127.0.0.1:${port}/metrics`;
       await waitFor('outpost to listen', async () => (await fetch(url)).ok);
@@ -302,13 +360,24 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
     expect(run.source).toBe('procfs');
     expect(run.seesClient).toBe(true);
     expect(run.fallbacks).toHaveLength(2);
-    expect(run.fallbacks[0]).toMatch(/eBPF socket source unavailable: .*Operation not permitted.*it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: this process lacks CAP_BPF and CAP_PERFMON/);
+    expect(run.fallbacks[0]).toMatch(
+      /eBPF socket source unavailable: .*Operation not permitted.*it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: this process lacks CAP_BPF and CAP_PERFMON/,
+    );
     expect(run.fallbacks[1]).toMatch(/netlink socket source unavailable: .*setns .*Operation not permitted.*CAP_SYS_ADMIN/);
   });
 
   it('uses netlink on a kernel without BTF, said in one log line', async () => {
     // The kernel's BTF hidden from outpost alone: /dev/null mounted over it in a mount namespace of its own.
-    const run = await startUnder(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind /dev/null /sys/kernel/btf/vmlinux && exec "$@"', 'sh']);
+    const run = await startUnder([
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount --bind /dev/null /sys/kernel/btf/vmlinux && exec "$@"',
+      'sh',
+    ]);
     expect(run.source).toBe('netlink');
     expect(run.seesClient).toBe(true);
     expect(run.fallbacks).toHaveLength(1);

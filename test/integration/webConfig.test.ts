@@ -36,7 +36,8 @@ interface Answer {
 
 function get(port: number, path: string, client: Client = {}): Promise<Answer> {
   const headers: Record<string, string> = {};
-  if (client.user !== undefined) headers.Authorization = `Basic ${Buffer.from(`${client.user}:${client.password ?? ''}`).toString('base64')}`;
+  if (client.user !== undefined)
+    headers.Authorization = `Basic ${Buffer.from(`${client.user}:${client.password ?? ''}`).toString('base64')}`;
   const options: RequestOptions = {
     host: '127.0.0.1',
     port,
@@ -54,7 +55,9 @@ function get(port: number, path: string, client: Client = {}): Promise<Answer> {
       const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body, serverCertFingerprint: fingerprint }));
+      res.on('end', () => {
+        resolve({ status: res.statusCode!, body, serverCertFingerprint: fingerprint });
+      });
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -83,7 +86,9 @@ const users = `basic_auth_users:\n  alice: '${HASH}'\n`;
 beforeAll(() => {
   pki = createTestPki();
 });
-afterAll(() => pki.remove());
+afterAll(() => {
+  pki.remove();
+});
 afterEach(async () => {
   await exporter?.close();
   exporter = undefined;
@@ -107,13 +112,16 @@ describe('TLS with basic auth', () => {
     // The liveness probe of the image's HEALTHCHECK needs no credentials and tells nothing.
     expect(await get(port, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
     expect((await get(port, '/metrics', { user: 'alice', password: 's3cret' })).status).toBe(200);
-    for (const path of ['/policy', '/policy/suggest', '/map', '/map/graph.json', '/map/map.js']) expect((await get(port, path, { user: 'alice', password: 's3cret' })).status).toBe(200);
+    for (const path of ['/policy', '/policy/suggest', '/map', '/map/graph.json', '/map/map.js'])
+      expect((await get(port, path, { user: 'alice', password: 's3cret' })).status).toBe(200);
   });
 
   it('refuses plain HTTP on the TLS port', async () => {
     const port = await startWith(tls() + users);
     const plain = new Promise<number>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port, path: '/healthz', agent: false, timeout: 5_000 }, (res) => resolve(res.statusCode!));
+      const req = httpRequest({ host: '127.0.0.1', port, path: '/healthz', agent: false, timeout: 5_000 }, (res) => {
+        resolve(res.statusCode!);
+      });
       req.on('error', reject);
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.end();
@@ -131,7 +139,17 @@ describe('TLS with basic auth', () => {
   it('works with curl, the way an operator checks it', async () => {
     const port = await startWith(tls() + users);
     const curl = (...args: string[]) =>
-      promisify(execFile)('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', pki.path(pki.files.caCert), ...args, `https://127.0.0.1:${port}/metrics`]).then((r) => r.stdout);
+      promisify(execFile)('curl', [
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--cacert',
+        pki.path(pki.files.caCert),
+        ...args,
+        `https://127.0.0.1:${port}/metrics`,
+      ]).then((r) => r.stdout);
     expect(await curl('-u', 'alice:s3cret')).toBe('200');
     expect(await curl('-u', 'alice:nope')).toBe('401');
   });
@@ -195,7 +213,10 @@ describe('reloading the web config', () => {
     expect((await get(port, '/metrics', { user: 'alice', password: 's3cret' })).status).toBe(200);
 
     const newHash = bcrypt.hashSync('n3w', 6);
-    writeFileSync(webConfigPath, `tls_server_config:\n  cert_file: server-rotated.crt\n  key_file: server-rotated.key\nbasic_auth_users:\n  alice: '${newHash}'\n`);
+    writeFileSync(
+      webConfigPath,
+      `tls_server_config:\n  cert_file: server-rotated.crt\n  key_file: server-rotated.key\nbasic_auth_users:\n  alice: '${newHash}'\n`,
+    );
     await waitFor('the new password to work', async () => (await get(port, '/metrics', { user: 'alice', password: 'n3w' })).status === 200);
     expect((await get(port, '/metrics', { user: 'alice', password: 's3cret' })).status).toBe(401);
     expect((await get(port, '/healthz')).serverCertFingerprint).toBe(fingerprintOf(pki.files.otherServerCert));
@@ -220,7 +241,10 @@ describe('a bad web config at start', () => {
     const path = pki.path('bad-web.yml');
     writeFileSync(path, text);
     const port = await freePort();
-    const result = spawnSync(process.execPath, [MAIN, `--web.listen-address=127.0.0.1:${port}`, `--web.config.file=${path}`], { encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(process.execPath, [MAIN, `--web.listen-address=127.0.0.1:${port}`, `--web.config.file=${path}`], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(`invalid --web.config.file "${path}"`);
     expect(result.stderr).toContain(reason);
@@ -228,7 +252,9 @@ describe('a bad web config at start', () => {
     const refused = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
       socket.on('connect', () => (socket.destroy(), resolve(false)));
-      socket.on('error', () => resolve(true));
+      socket.on('error', () => {
+        resolve(true);
+      });
     });
     expect(refused).toBe(true);
     expect(result.stderr).not.toContain('listening');

@@ -20,7 +20,12 @@ let source: EbpfSocketSource;
 const key = (s: { state: string; localAddress: string; localPort: number; remoteAddress: string; remotePort: number; inode?: number }) =>
   `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort} ino=${s.inode ?? 0}`;
 
-async function readNamespaces(): Promise<{ server: Required<Pick<NamespaceSockets, 'sockets'>>; client: NamespaceSockets; passed: TcpSocket[]; failed: TcpSocket[] }> {
+async function readNamespaces(): Promise<{
+  server: Required<Pick<NamespaceSockets, 'sockets'>>;
+  client: NamespaceSockets;
+  passed: TcpSocket[];
+  failed: TcpSocket[];
+}> {
   const namespaces = [pair.server, pair.client].map((ns) => ({ id: pair.id(ns), host: false, containers: [] }));
   const result = await source.read(namespaces);
   expect(result.failed).toEqual([]);
@@ -37,7 +42,11 @@ async function readNamespaces(): Promise<{ server: Required<Pick<NamespaceSocket
 /** Runs `connect` (a busybox nc command line) TIMES in the client namespace, all between two reads. */
 async function between(connect: string): Promise<Awaited<ReturnType<typeof readNamespaces>>> {
   await readNamespaces();
-  await pair.run(pair.client, ['sh', '-c', `i=0; while [ $i -lt ${TIMES} ]; do ${connect} </dev/null >/dev/null 2>&1; i=$((i+1)); done; true`]);
+  await pair.run(pair.client, [
+    'sh',
+    '-c',
+    `i=0; while [ $i -lt ${TIMES} ]; do ${connect} </dev/null >/dev/null 2>&1; i=$((i+1)); done; true`,
+  ]);
   return readNamespaces();
 }
 
@@ -54,8 +63,12 @@ beforeAll(async () => {
   if (addon instanceof Error) throw addon; // built at npm ci here: missing is a failure, not a skip
   source = new EbpfSocketSource({ addon, handle: addon.load(defaultBpfObjectPath()), procfsPath: '/proc' });
   // Connections kept open, made after the load: known from their state changes.
-  for (const server of [pair.serverV4, pair.serverV4, pair.serverV6]) await pair.start(pair.client, ['sh', '-c', `sleep 100000 | busybox nc ${server} 8080`]);
-  await waitFor('3 connections in the server namespace', async () => (await pair.kernelSockets(pair.server)).filter((s) => s.state === 'established').length === 3);
+  for (const server of [pair.serverV4, pair.serverV4, pair.serverV6])
+    await pair.start(pair.client, ['sh', '-c', `sleep 100000 | busybox nc ${server} 8080`]);
+  await waitFor(
+    '3 connections in the server namespace',
+    async () => (await pair.kernelSockets(pair.server)).filter((s) => s.state === 'established').length === 3,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -65,9 +78,21 @@ afterAll(async () => {
 
 describe(`the ebpf source on this kernel`, () => {
   it('loads every program', () => {
-    expect(source.programs.map((p) => `${p.name} ${p.loaded} ${p.reason}`).sort()).toEqual(['list_sockets true ', 'on_state_change true ', 'seed_sockets true ']);
+    expect(source.programs.map((p) => `${p.name} ${p.loaded} ${p.reason}`).sort()).toEqual([
+      'list_sockets true ',
+      'on_state_change true ',
+      'seed_sockets true ',
+    ]);
     expect([...source.capabilities].sort()).toEqual(
-      ['connect_failures', 'connection_events', 'socket_cookies', 'socket_processes', 'sockets', 'sockets_opened_before_start', 'time_wait_events'].sort(),
+      [
+        'connect_failures',
+        'connection_events',
+        'socket_cookies',
+        'socket_processes',
+        'sockets',
+        'sockets_opened_before_start',
+        'time_wait_events',
+      ].sort(),
     );
   });
 
@@ -103,7 +128,9 @@ describe(`the ebpf source on this kernel`, () => {
 
   it('sees every refused connect, with the address and port it was aimed at', async () => {
     const { passed, failed } = await between(`busybox nc ${pair.serverV4} 9999`);
-    expect(failed.map((s) => `${s.state} ${s.remoteAddress}:${s.remotePort}`)).toEqual(Array<string>(TIMES).fill(`syn_sent ${pair.serverV4}:9999`));
+    expect(failed.map((s) => `${s.state} ${s.remoteAddress}:${s.remotePort}`)).toEqual(
+      Array<string>(TIMES).fill(`syn_sent ${pair.serverV4}:9999`),
+    );
     expect(passed.filter((s) => s.remotePort === 9999)).toEqual([]);
   });
 

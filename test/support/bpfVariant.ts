@@ -14,10 +14,25 @@ export function objectRefusing(program: 'seed_sockets' | 'list_sockets' | 'on_st
   const source = readFileSync(join(NATIVE, 'bpf/outpost.bpf.c'), 'utf8');
   const opening = new RegExp(`(int (BPF_PROG\\()?${program}\\b[^{]*\\{)`);
   if (!opening.test(source)) throw new Error(`no program ${program} in outpost.bpf.c`);
-  const refused = source.replace(opening, '$1\n  __u64 refused_key = 0;\n  if (*(__u64 *)bpf_map_lookup_elem(&sockets, &refused_key) == 12345) return 0;');
+  const refused = source.replace(
+    opening,
+    '$1\n  __u64 refused_key = 0;\n  if (*(__u64 *)bpf_map_lookup_elem(&sockets, &refused_key) == 12345) return 0;',
+  );
   const directory = mkdtempSync(join(tmpdir(), `outpost-refusing-${program}-`));
   writeFileSync(join(directory, 'outpost.bpf.c'), refused);
   const object = join(directory, 'outpost.bpf.o');
-  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', join(NATIVE, 'build'), '-c', join(directory, 'outpost.bpf.c'), '-o', object]);
+  execFileSync('clang', [
+    '-g',
+    '-O2',
+    '-target',
+    'bpf',
+    '-D__TARGET_ARCH_x86',
+    '-I',
+    join(NATIVE, 'build'),
+    '-c',
+    join(directory, 'outpost.bpf.c'),
+    '-o',
+    object,
+  ]);
   return object;
 }

@@ -12,7 +12,16 @@ export function launchBrowser(): Promise<Browser> {
     executablePath: CHROMIUM,
     // Root in CI: no sandbox. The rest keeps Chromium from calling Google's services, which this
     // machine's closed network refuses (and which would be requests leaving 127.0.0.1).
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-default-apps',
+    ],
   });
 }
 

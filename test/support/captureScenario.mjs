@@ -12,17 +12,42 @@ export async function startCaptureScenario(prefix, subnet4, subnet6) {
   const net = `${prefix}-net`;
   const names = { server: `${prefix}-server`, client: `${prefix}-client` };
   const cleanup = () => {
-    try { docker('rm', '-f', names.server, names.client); } catch {}
-    try { docker('network', 'rm', net); } catch {}
+    try {
+      docker('rm', '-f', names.server, names.client);
+    } catch {}
+    try {
+      docker('network', 'rm', net);
+    } catch {}
   };
   cleanup();
   docker('network', 'create', '--internal', '--ipv6', '--subnet', subnet4, '--subnet', subnet6, net);
   try {
-    docker('run', '-d', '--name', names.server, '--network', net, 'outpost-test/busybox:1', 'sh', '-c',
-      'mkdir -p /www && echo ok > /www/index.html && httpd -p 9000 -h /www && nc -ll -p 8080 -e cat');
+    docker(
+      'run',
+      '-d',
+      '--name',
+      names.server,
+      '--network',
+      net,
+      'outpost-test/busybox:1',
+      'sh',
+      '-c',
+      'mkdir -p /www && echo ok > /www/index.html && httpd -p 9000 -h /www && nc -ll -p 8080 -e cat',
+    );
     const serverIp = (field) => docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").${field}}}`, names.server);
     const [ip4, ip6] = [serverIp('IPAddress'), serverIp('GlobalIPv6Address')];
-    docker('run', '-d', '--name', names.client, '--network', net, 'outpost-test/busybox:1', 'sh', '-c', `sleep 100000 | nc ${ip4} 8080; sleep 100000`);
+    docker(
+      'run',
+      '-d',
+      '--name',
+      names.client,
+      '--network',
+      net,
+      'outpost-test/busybox:1',
+      'sh',
+      '-c',
+      `sleep 100000 | nc ${ip4} 8080; sleep 100000`,
+    );
     await sleep(1000);
     return { net, names, ip4, ip6, cleanup };
   } catch (error) {

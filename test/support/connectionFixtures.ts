@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import type { ContainerInspectInfo } from 'dockerode';
 import { containerFromInspect, type Container } from '../../src/inventory/container.js';
 import { attributeSockets, type AttributedSocket, type RememberedHolder } from '../../src/attribution/attribution.js';
 import type { NetNamespace } from '../../src/namespaces/netNamespaces.js';
 import { parseProcNetTcp } from '../../src/sockets/procNetTcp.js';
 import { decodeSockDiagRecords } from '../../src/sockets/sockDiagRecords.js';
 import type { TcpSocket } from '../../src/sockets/tcpSocket.js';
+import { InspectAnswer } from '../../src/inventory/dockerAnswers.js';
 
 /**
  * The captures of test/unit/connections/fixtures (capture.mjs): a server and a client, phase a
@@ -14,7 +14,7 @@ import type { TcpSocket } from '../../src/sockets/tcpSocket.js';
  */
 const fixture = (name: string) => readFileSync(new URL(`../unit/connections/fixtures/${name}`, import.meta.url));
 
-const [serverInfo, clientInfo] = JSON.parse(fixture('containers.json').toString()) as ContainerInspectInfo[];
+const [serverInfo, clientInfo] = InspectAnswer.array().parse(JSON.parse(fixture('containers.json').toString()));
 export const server: Container = containerFromInspect(serverInfo!)!;
 export const client: Container = containerFromInspect(clientInfo!)!;
 export const serverNs: NetNamespace = { id: 'net:[server]', host: false, containers: [server] };

@@ -25,13 +25,22 @@ export async function aptOptions(suite: string | undefined): Promise<string[]> {
   if (!suite) return [];
   const dir = join(PACKAGE_CACHE, `apt-${suite}`);
   const options = [
-    '-o', `Dir::Etc::SourceList=${join(dir, 'sources.list')}`, '-o', 'Dir::Etc::SourceParts=/dev/null',
-    '-o', `Dir::State::Lists=${join(dir, 'lists')}`, '-o', `Dir::Cache=${join(dir, 'cache')}`,
+    '-o',
+    `Dir::Etc::SourceList=${join(dir, 'sources.list')}`,
+    '-o',
+    'Dir::Etc::SourceParts=/dev/null',
+    '-o',
+    `Dir::State::Lists=${join(dir, 'lists')}`,
+    '-o',
+    `Dir::Cache=${join(dir, 'cache')}`,
   ];
   if (!existsSync(join(dir, 'lists', '.complete'))) {
     await mkdir(join(dir, 'lists', 'partial'), { recursive: true });
     await mkdir(join(dir, 'cache'), { recursive: true });
-    await writeFile(join(dir, 'sources.list'), `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${machineArchive()} ${suite} main\n`);
+    await writeFile(
+      join(dir, 'sources.list'),
+      `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${machineArchive()} ${suite} main\n`,
+    );
     await exec('apt-get', [...options, 'update', '-qq']);
     await writeFile(join(dir, 'lists', '.complete'), '');
   }
@@ -43,7 +52,12 @@ export async function aptOptions(suite: string | undefined): Promise<string[]> {
  * PACKAGE_CACHE/<name> — not installed: the machine's own packages stay as they are. `prepare` runs
  * on the unpacked tree before it is kept.
  */
-export async function unpackedPackages(name: string, packages: readonly string[], apt: readonly string[], prepare?: (root: string) => Promise<void>): Promise<string> {
+export async function unpackedPackages(
+  name: string,
+  packages: readonly string[],
+  apt: readonly string[],
+  prepare?: (root: string) => Promise<void>,
+): Promise<string> {
   const root = join(PACKAGE_CACHE, name);
   if (existsSync(join(root, '.complete'))) return root;
   const partial = `${root}.partial`;

@@ -24,7 +24,9 @@ export async function docker(args: string[], host?: string): Promise<string> {
  * here (ENVIRONMENT.md).
  */
 export async function ensureTestImage(host?: string): Promise<void> {
-  const applets = await docker(['image', 'inspect', '-f', `{{index .Config.Labels "${APPLETS_LABEL}"}}`, TEST_IMAGE], host).catch(() => undefined);
+  const applets = await docker(['image', 'inspect', '-f', `{{index .Config.Labels "${APPLETS_LABEL}"}}`, TEST_IMAGE], host).catch(
+    () => undefined,
+  );
   if (applets === APPLETS.join(',')) return;
   const root = await mkdtemp(join(tmpdir(), 'outpost-rootfs-'));
   try {
@@ -32,7 +34,10 @@ export async function ensureTestImage(host?: string): Promise<void> {
     await copyFile('/usr/bin/busybox', join(root, 'bin', 'busybox'));
     for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
     const hostArgs = host ? `-H ${host}` : '';
-    await exec('sh', ['-c', `tar -C ${root} -c . | docker ${hostArgs} import --change 'LABEL ${APPLETS_LABEL}=${APPLETS.join(',')}' - ${TEST_IMAGE}`]);
+    await exec('sh', [
+      '-c',
+      `tar -C ${root} -c . | docker ${hostArgs} import --change 'LABEL ${APPLETS_LABEL}=${APPLETS.join(',')}' - ${TEST_IMAGE}`,
+    ]);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -118,7 +123,10 @@ export class Scenario {
       // Docker 20.10 sometimes keeps a stale endpoint on a removed container's network ("has
       // active endpoints" with none left), so an earlier run's network cannot be removed. The
       // same network, as internal and on the same subnets, serves as well.
-      const existing = await docker(['network', 'inspect', '-f', '{{.Internal}} {{range .IPAM.Config}}{{.Subnet}} {{end}}', name], this.host).catch(() => '');
+      const existing = await docker(
+        ['network', 'inspect', '-f', '{{.Internal}} {{range .IPAM.Config}}{{.Subnet}} {{end}}', name],
+        this.host,
+      ).catch(() => '');
       if (existing !== `${internal} ${subnets.join(' ')}` || (options.extra ?? []).length > 0) throw error;
     }
     this.#networks.push(name);

@@ -61,10 +61,7 @@ export class DockerApiProxy {
     private readonly allow: readonly RegExp[] | undefined,
   ) {}
 
-  static async start(
-    socketPath: string,
-    options: { upstream?: string; allow?: readonly RegExp[] } = {},
-  ): Promise<DockerApiProxy> {
+  static async start(socketPath: string, options: { upstream?: string; allow?: readonly RegExp[] } = {}): Promise<DockerApiProxy> {
     await rm(socketPath, { force: true });
     const proxy = new DockerApiProxy(socketPath, options.upstream ?? '/var/run/docker.sock', options.allow);
     proxy.#server.listen(socketPath);

@@ -42,7 +42,8 @@ export async function debianKernel(wanted: KernelPackage): Promise<BootableKerne
   const root = await unpackedPackages(pkg, [pkg, ...parts], apt, async (partial) => {
     const { release, modules } = modulesOf(partial);
     // Newer packages ship no modules.dep: made here, as the package's own scripts would at install.
-    if (!existsSync(join(modules, 'modules.dep'))) await exec('depmod', ['-b', modules.slice(0, modules.indexOf('/lib/modules/')), release]);
+    if (!existsSync(join(modules, 'modules.dep')))
+      await exec('depmod', ['-b', modules.slice(0, modules.indexOf('/lib/modules/')), release]);
   });
   const { release, modules } = modulesOf(root);
   const image = [join(root, 'boot', `vmlinuz-${release}`), join(modules, 'vmlinuz')].find((f) => existsSync(f));

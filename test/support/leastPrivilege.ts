@@ -7,13 +7,20 @@
 export const LEAST_PRIVILEGE = [
   '--init',
   '--read-only',
-  '--cap-drop', 'ALL',
-  '--cap-add', 'SYS_PTRACE',
-  '--cap-add', 'BPF',
-  '--cap-add', 'PERFMON',
-  '--pid', 'host',
-  '--security-opt', 'no-new-privileges',
-  '-v', '/proc:/host/proc:ro',
+  '--cap-drop',
+  'ALL',
+  '--cap-add',
+  'SYS_PTRACE',
+  '--cap-add',
+  'BPF',
+  '--cap-add',
+  'PERFMON',
+  '--pid',
+  'host',
+  '--security-opt',
+  'no-new-privileges',
+  '-v',
+  '/proc:/host/proc:ro',
 ] as const;
 
 /** `flags` without the consecutive pairs given (e.g. ['--cap-add', 'SYS_PTRACE']); a pair not there is an error. */

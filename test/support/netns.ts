@@ -33,7 +33,10 @@ export class NamespacePair {
     await ip('netns', 'add', s);
     await ip('netns', 'add', c);
     await ip('link', 'add', `${prefix}0`, 'netns', s, 'type', 'veth', 'peer', 'name', `${prefix}1`, 'netns', c);
-    for (const [ns, dev, v4, v6] of [[s, `${prefix}0`, pair.serverV4, pair.serverV6], [c, `${prefix}1`, pair.clientV4, pair.clientV6]] as const) {
+    for (const [ns, dev, v4, v6] of [
+      [s, `${prefix}0`, pair.serverV4, pair.serverV6],
+      [c, `${prefix}1`, pair.clientV4, pair.clientV6],
+    ] as const) {
       await ip('-n', ns, 'addr', 'add', `${v4}/30`, 'dev', dev);
       await ip('-n', ns, 'addr', 'add', `${v6}/64`, 'dev', dev, 'nodad');
       await ip('-n', ns, 'link', 'set', dev, 'up');
@@ -59,9 +62,9 @@ export class NamespacePair {
     this.#processes.push(child);
     if (!ready) return;
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     await Promise.race([
-      new Promise<void>((resolve) => child.stdout!.on('data', () => out.includes(ready) && resolve())),
+      new Promise<void>((resolve) => child.stdout.on('data', () => out.includes(ready) && resolve())),
       once(child, 'exit').then(([code]) => Promise.reject(new Error(`${command.join(' ')} exited with ${code} before "${ready}"`))),
     ]);
   }

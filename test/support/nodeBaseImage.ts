@@ -34,9 +34,21 @@ export async function ensureNodeStandIn(): Promise<string> {
     await mkdir(join(root, 'usr/local/bin'), { recursive: true });
     await symlink('../lib/node_modules/npm/bin/npm-cli.js', join(root, 'usr/local/bin/npm'));
     await symlink('../lib/node_modules/npm/bin/npx-cli.js', join(root, 'usr/local/bin/npx'));
-    await exec('chroot', [root, 'sh', '-c', 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --create-home --shell /bin/bash node && apt-get clean']);
+    await exec('chroot', [
+      root,
+      'sh',
+      '-c',
+      'groupadd --gid 1000 node && useradd --uid 1000 --gid node --create-home --shell /bin/bash node && apt-get clean',
+    ]);
     await exec('chmod', ['755', root]); // mkdtemp made it 0700: "/" of the image
-    await exec('sh', ['-c', `tar -C ${root} -c . | docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -c 'CMD ["node"]' - ${NODE_STAND_IN}`], { maxBuffer: 64 * 1024 * 1024 });
+    await exec(
+      'sh',
+      [
+        '-c',
+        `tar -C ${root} -c . | docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' -c 'CMD ["node"]' - ${NODE_STAND_IN}`,
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }

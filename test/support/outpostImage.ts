@@ -8,7 +8,19 @@ import { ensureNodeStandIn } from './nodeBaseImage.js';
 
 const exec = promisify(execFile);
 const REPO = new URL('../../', import.meta.url).pathname;
-const CONTEXT = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts', 'src', 'native', 'bin', 'build-ca'];
+const CONTEXT = [
+  'Dockerfile',
+  '.dockerignore',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'scripts',
+  'src',
+  'native',
+  'bin',
+  'build-ca',
+];
 
 /**
  * Builds the project's Dockerfile on the stand-in Node base. The build reaches the npm registry

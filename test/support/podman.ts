@@ -35,9 +35,15 @@ export class PodmanService {
 
   static async start(): Promise<PodmanService> {
     await rm('/run/outpost-it-podman.sock', { force: true });
-    const child = spawn('podman', [...PodmanService.#runtime(), 'system', 'service', '--time=0', 'unix:///run/outpost-it-podman.sock'], { stdio: 'ignore' });
+    const child = spawn('podman', [...PodmanService.#runtime(), 'system', 'service', '--time=0', 'unix:///run/outpost-it-podman.sock'], {
+      stdio: 'ignore',
+    });
     const service = new PodmanService(child);
-    await waitFor('the Podman API to answer', async () => (await docker(['version', '-f', '{{.Server.Version}}'], service.host)) !== '', 30_000);
+    await waitFor(
+      'the Podman API to answer',
+      async () => (await docker(['version', '-f', '{{.Server.Version}}'], service.host)) !== '',
+      30_000,
+    );
     await exec('sh', ['-c', `docker save ${TEST_IMAGE} | podman load -q`]);
     return service;
   }

@@ -18,20 +18,31 @@ export class PrivateDaemon {
       [
         '--net',
         'dockerd',
-        '--host', this.socket,
-        '--data-root', '/var/lib/outpost-it-d2',
-        '--exec-root', '/run/outpost-it-d2',
-        '--pidfile', this.#pidFile,
-        '--storage-driver', 'vfs',
-        '--bridge', 'none',
+        '--host',
+        this.socket,
+        '--data-root',
+        '/var/lib/outpost-it-d2',
+        '--exec-root',
+        '/run/outpost-it-d2',
+        '--pidfile',
+        this.#pidFile,
+        '--storage-driver',
+        'vfs',
+        '--bridge',
+        'none',
         '--iptables=false',
         '--ip6tables=false',
-        '--shutdown-timeout', '1',
+        '--shutdown-timeout',
+        '1',
       ],
       { stdio: 'ignore', detached: true },
     );
     child.unref();
-    await waitFor('the private Docker daemon to answer', async () => (await docker(['version', '-f', '{{.Server.Version}}'], this.socket)) !== '', 30_000);
+    await waitFor(
+      'the private Docker daemon to answer',
+      async () => (await docker(['version', '-f', '{{.Server.Version}}'], this.socket)) !== '',
+      30_000,
+    );
   }
 
   async stop(): Promise<void> {

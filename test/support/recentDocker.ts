@@ -33,22 +33,37 @@ export class RecentDockerEngine {
     const child = spawn(
       join(root, 'usr/sbin/dockerd'),
       [
-        '--host', engine.socket,
-        '--data-root', '/var/lib/outpost-it-d26',
-        '--exec-root', '/run/outpost-it-d26',
-        '--pidfile', engine.#pidFile,
-        '--storage-driver', 'vfs',
+        '--host',
+        engine.socket,
+        '--data-root',
+        '/var/lib/outpost-it-d26',
+        '--exec-root',
+        '/run/outpost-it-d26',
+        '--pidfile',
+        engine.#pidFile,
+        '--storage-driver',
+        'vfs',
         // A default bridge of its own: with none (or docker0) it would take this machine's engine's docker0.
-        '--bridge', RecentDockerEngine.BRIDGE,
+        '--bridge',
+        RecentDockerEngine.BRIDGE,
         '--iptables=false',
         '--ip6tables=false',
-        '--shutdown-timeout', '1',
+        '--shutdown-timeout',
+        '1',
       ],
       // Its own containerd; this machine's runc and docker-init.
-      { stdio: 'ignore', detached: true, env: { ...process.env, PATH: `${join(root, 'usr/bin')}:${join(root, 'usr/sbin')}:${process.env.PATH}` } },
+      {
+        stdio: 'ignore',
+        detached: true,
+        env: { ...process.env, PATH: `${join(root, 'usr/bin')}:${join(root, 'usr/sbin')}:${process.env.PATH}` },
+      },
     );
     child.unref();
-    await waitFor('the recent Docker Engine to answer', async () => (await docker(['version', '-f', '{{.Server.Version}}'], engine.socket).catch(() => '')) !== '', 60_000);
+    await waitFor(
+      'the recent Docker Engine to answer',
+      async () => (await docker(['version', '-f', '{{.Server.Version}}'], engine.socket).catch(() => '')) !== '',
+      60_000,
+    );
     return engine;
   }
 

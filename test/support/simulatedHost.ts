@@ -31,7 +31,12 @@ export class TestNamespace {
    * outer end becomes a port of that bridge and `address` (on its subnet) is given inside;
    * else each end gets its /24 address.
    */
-  static async create(name: string, short: string, linkPrefix: string, bridge?: { device: string; address: string; prefixLength: number }): Promise<TestNamespace> {
+  static async create(
+    name: string,
+    short: string,
+    linkPrefix: string,
+    bridge?: { device: string; address: string; prefixLength: number },
+  ): Promise<TestNamespace> {
     await TestNamespace.remove(name, `${short}0`);
     const ns = new TestNamespace(name, `${short}0`, bridge?.address ?? `${linkPrefix}.2`, bridge ? '' : `${linkPrefix}.1`);
     const inside = `${short}1`;
@@ -111,15 +116,25 @@ export class SimulatedHost {
     await rm(host.#dataRoot, { recursive: true, force: true });
     await mkdir(host.#dir, { recursive: true });
     host.#daemon = namespace.spawn('dockerd', [
-      '--host', host.dockerHost,
-      '--data-root', host.#dataRoot,
-      '--exec-root', `${host.#dir}/exec`,
-      '--pidfile', `${host.#dir}/docker.pid`,
-      '--storage-driver', 'vfs',
-      '--shutdown-timeout', '1',
+      '--host',
+      host.dockerHost,
+      '--data-root',
+      host.#dataRoot,
+      '--exec-root',
+      `${host.#dir}/exec`,
+      '--pidfile',
+      `${host.#dir}/docker.pid`,
+      '--storage-driver',
+      'vfs',
+      '--shutdown-timeout',
+      '1',
       ...dockerdArgs,
     ]);
-    await waitFor(`the Docker Engine of ${name} to answer`, async () => (await docker(['version', '-f', '{{.Server.Version}}'], host.dockerHost)) !== '', 30_000);
+    await waitFor(
+      `the Docker Engine of ${name} to answer`,
+      async () => (await docker(['version', '-f', '{{.Server.Version}}'], host.dockerHost)) !== '',
+      30_000,
+    );
     await exec('sh', ['-c', `docker save ${TEST_IMAGE} | docker -H ${host.dockerHost} load -q`]);
     return host;
   }
@@ -154,7 +169,9 @@ export class SimulatedHost {
       daemon.kill('SIGTERM');
       await Promise.race([once(daemon, 'exit'), new Promise((r) => setTimeout(r, 20_000))]);
     }
-    await waitFor(`the Docker Engine of ${this.name} to stop`, async () => !existsSync(`${this.#dir}/docker.pid`), 20_000).catch(() => undefined);
+    await waitFor(`the Docker Engine of ${this.name} to stop`, async () => !existsSync(`${this.#dir}/docker.pid`), 20_000).catch(
+      () => undefined,
+    );
     await this.namespace.destroy();
     await rm(this.#dir, { recursive: true, force: true });
     await rm(this.#dataRoot, { recursive: true, force: true });

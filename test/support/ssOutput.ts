@@ -53,14 +53,21 @@ export function parseSsOutput(text: string): SsSocket[] {
     const pids = [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
     const inode = /\bino:(\d+)/.exec(line)?.[1];
     const cookie = /\bsk:([0-9a-f]+)/.exec(line)?.[1];
-    sockets.push({ state, localAddress, localPort, remoteAddress, remotePort, pids, ...(inode && { inode: Number(inode) }), ...(cookie && { cookie: parseInt(cookie, 16) }) });
+    sockets.push({
+      state,
+      localAddress,
+      localPort,
+      remoteAddress,
+      remotePort,
+      pids,
+      ...(inode && { inode: Number(inode) }),
+      ...(cookie && { cookie: parseInt(cookie, 16) }),
+    });
   }
   return sockets;
 }
 
 /** One comparable string per socket, sorted: equal lists mean equal socket tables. */
 export function socketKeys(sockets: readonly Omit<SsSocket, 'pids'>[]): string[] {
-  return sockets
-    .map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`)
-    .sort();
+  return sockets.map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`).sort();
 }

@@ -44,15 +44,27 @@ async function bootModules(kernel: BootableKernel, into: string): Promise<string
     // modprobe says "builtin NAME" for what the kernel has built in, "insmod FILE" for the rest.
     // A kernel package without modules.builtin (7.x) makes modprobe call a built-in module "not
     // found": taken as built in; one truly missing shows as the guest's failure to mount its root.
-    const { stdout } = await exec('modprobe', ['-d', base, '-S', kernel.release, '--show-depends', name]).catch((error: Error & { stderr?: string }) => {
-      if (/not found in directory/.test(error.stderr ?? '') && !existsSync(join(kernel.modules, 'modules.builtin'))) return { stdout: '' };
-      throw error;
-    });
+    const { stdout } = await exec('modprobe', ['-d', base, '-S', kernel.release, '--show-depends', name]).catch(
+      (error: Error & { stderr?: string }) => {
+        if (/not found in directory/.test(error.stderr ?? '') && !existsSync(join(kernel.modules, 'modules.builtin')))
+          return { stdout: '' };
+        throw error;
+      },
+    );
     for (const [, file] of stdout.matchAll(/^insmod (\S+)/gm)) {
       const plain = basename(file!).replace(/\.(xz|zst|gz)$/, '');
       if (order.includes(plain)) continue;
-      const decompress = file!.endsWith('.xz') ? ['xz', '-dc'] : file!.endsWith('.zst') ? ['zstd', '-dqc'] : file!.endsWith('.gz') ? ['gzip', '-dc'] : ['cat'];
-      const { stdout: bytes } = await exec(decompress[0]!, [...decompress.slice(1), file!], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+      const decompress = file!.endsWith('.xz')
+        ? ['xz', '-dc']
+        : file!.endsWith('.zst')
+          ? ['zstd', '-dqc']
+          : file!.endsWith('.gz')
+            ? ['gzip', '-dc']
+            : ['cat'];
+      const { stdout: bytes } = await exec(decompress[0]!, [...decompress.slice(1), file!], {
+        encoding: 'buffer',
+        maxBuffer: 64 * 1024 * 1024,
+      });
       await writeFile(join(into, plain), bytes);
       order.push(plain);
     }
@@ -97,7 +109,11 @@ const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
  * by virtio-fs, writes kept in the guest's memory), runs `command` there as root in `cwd`, and
  * returns its status and output. Nothing of the guest's reaches this machine but that output.
  */
-export async function runInVm(kernel: BootableKernel, command: string, options: { cwd: string; timeoutMs: number; memoryMb?: number }): Promise<VmRun> {
+export async function runInVm(
+  kernel: BootableKernel,
+  command: string,
+  options: { cwd: string; timeoutMs: number; memoryMb?: number },
+): Promise<VmRun> {
   const started = performance.now();
   const work = await mkdtemp(join(tmpdir(), 'outpost-vm-'));
   const daemons: ReturnType<typeof spawn>[] = [];
@@ -117,7 +133,11 @@ export async function runInVm(kernel: BootableKernel, command: string, options: 
     const shares = { host: '/', out };
     for (const [tag, directory] of Object.entries(shares)) {
       const socket = join(work, `${tag}.sock`);
-      const daemon = spawn(VIRTIOFSD, [`--socket-path=${socket}`, '-o', `source=${directory}`, '-o', 'cache=auto', '-o', 'sandbox=chroot'], { stdio: 'ignore' });
+      const daemon = spawn(
+        VIRTIOFSD,
+        [`--socket-path=${socket}`, '-o', `source=${directory}`, '-o', 'cache=auto', '-o', 'sandbox=chroot'],
+        { stdio: 'ignore' },
+      );
       daemons.push(daemon);
       for (let i = 0; i < 200 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 25));
       if (!existsSync(socket)) throw new Error(`${VIRTIOFSD} did not start for ${directory}`);
@@ -126,21 +146,40 @@ export async function runInVm(kernel: BootableKernel, command: string, options: 
     const accel = accelerator();
     const memory = `${options.memoryMb ?? 2048}M`;
     const args = [
-      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-      ...(accel === 'kvm' ? ['-machine', 'q35,accel=kvm', '-cpu', 'host'] : ['-machine', 'q35', '-accel', 'tcg,thread=multi', '-cpu', 'max']),
-      '-smp', '2', '-m', memory,
-      '-object', `memory-backend-memfd,id=mem,size=${memory},share=on`, '-numa', 'node,memdev=mem',
-      '-kernel', kernel.image, '-initrd', join(work, 'initramfs.cpio'),
-      '-append', 'console=ttyS0 rdinit=/init panic=-1 loglevel=4',
-      '-serial', `file:${join(work, 'console.log')}`,
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-no-reboot',
+      ...(accel === 'kvm'
+        ? ['-machine', 'q35,accel=kvm', '-cpu', 'host']
+        : ['-machine', 'q35', '-accel', 'tcg,thread=multi', '-cpu', 'max']),
+      '-smp',
+      '2',
+      '-m',
+      memory,
+      '-object',
+      `memory-backend-memfd,id=mem,size=${memory},share=on`,
+      '-numa',
+      'node,memdev=mem',
+      '-kernel',
+      kernel.image,
+      '-initrd',
+      join(work, 'initramfs.cpio'),
+      '-append',
+      'console=ttyS0 rdinit=/init panic=-1 loglevel=4',
+      '-serial',
+      `file:${join(work, 'console.log')}`,
       ...Object.keys(shares).flatMap((tag, i) => [
-        '-chardev', `socket,id=fs${i},path=${join(work, `${tag}.sock`)}`,
-        '-device', `vhost-user-fs-pci,chardev=fs${i},tag=${tag}`,
+        '-chardev',
+        `socket,id=fs${i},path=${join(work, `${tag}.sock`)}`,
+        '-device',
+        `vhost-user-fs-pci,chardev=fs${i},tag=${tag}`,
       ]),
     ];
     const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let qemuErrors = '';
-    qemu.stderr!.on('data', (chunk: Buffer) => (qemuErrors += chunk.toString()));
+    qemu.stderr.on('data', (chunk: Buffer) => (qemuErrors += chunk.toString()));
     const timer = setTimeout(() => qemu.kill('SIGKILL'), options.timeoutMs);
     const [code] = await once(qemu, 'exit');
     clearTimeout(timer);
@@ -149,9 +188,16 @@ export async function runInVm(kernel: BootableKernel, command: string, options: 
     if (status === undefined) {
       const console = await readFile(join(work, 'console.log'), 'utf8').catch(() => '');
       const why = code === null ? `timed out after ${options.timeoutMs / 1000} s` : `qemu exited with ${code}`;
-      throw new Error(`the VM of ${kernel.release} gave no status (${why}): ${qemuErrors}\n${console.split('\n').slice(-40).join('\n')}\n${await readFile(join(out, 'output'), 'utf8').catch(() => '')}`);
+      throw new Error(
+        `the VM of ${kernel.release} gave no status (${why}): ${qemuErrors}\n${console.split('\n').slice(-40).join('\n')}\n${await readFile(join(out, 'output'), 'utf8').catch(() => '')}`,
+      );
     }
-    return { status: Number(status), output: await readFile(join(out, 'output'), 'utf8'), seconds: (performance.now() - started) / 1000, accelerator: accel };
+    return {
+      status: Number(status),
+      output: await readFile(join(out, 'output'), 'utf8'),
+      seconds: (performance.now() - started) / 1000,
+      accelerator: accel,
+    };
   } finally {
     for (const d of daemons) d.kill();
     await rm(work, { recursive: true, force: true });

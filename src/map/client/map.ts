@@ -25,13 +25,61 @@ const cy = cytoscape({
   minZoom: 0.05,
   maxZoom: 4,
   style: [
-    { selector: 'node', style: { label: 'data(label)', 'text-wrap': 'wrap', 'font-size': 11, 'text-valign': 'bottom', 'text-margin-y': 3, width: 26, height: 26, 'background-color': '#4c78a8', color: '#1b1b1b', 'min-zoomed-font-size': 7 } },
+    {
+      selector: 'node',
+      style: {
+        label: 'data(label)',
+        'text-wrap': 'wrap',
+        'font-size': 11,
+        'text-valign': 'bottom',
+        'text-margin-y': 3,
+        width: 26,
+        height: 26,
+        'background-color': '#4c78a8',
+        color: '#1b1b1b',
+        'min-zoomed-font-size': 7,
+      },
+    },
     { selector: 'node.host', style: { shape: 'diamond', 'background-color': '#2a9d8f', width: 32, height: 32 } },
     { selector: 'node.external', style: { shape: 'ellipse', 'background-color': '#8d8d8d' } },
     { selector: 'node.group', style: { shape: 'round-rectangle', 'background-color': '#e07b00', width: 40, height: 30 } },
-    { selector: ':parent', style: { 'background-color': '#eef2f7', 'background-opacity': 0.7, 'border-color': '#9fb3c8', 'border-width': 1, shape: 'round-rectangle', 'text-valign': 'top', 'text-halign': 'center', 'font-size': 12, color: '#3d5166', padding: '12px' } },
-    { selector: 'edge', style: { width: 1.6, 'line-color': '#8a97a8', 'target-arrow-color': '#8a97a8', 'target-arrow-shape': 'triangle', 'curve-style': 'bezier', label: 'data(label)', 'font-size': 9, 'text-rotation': 'autorotate', 'text-background-color': '#ffffff', 'text-background-opacity': 0.85, 'text-background-padding': '1px', 'min-zoomed-font-size': 8, color: '#33414f' } },
-    { selector: 'edge.unexpected', style: { width: 3, 'line-color': '#c81e1e', 'target-arrow-color': '#c81e1e', 'line-style': 'dashed', color: '#a01010' } },
+    {
+      selector: ':parent',
+      style: {
+        'background-color': '#eef2f7',
+        'background-opacity': 0.7,
+        'border-color': '#9fb3c8',
+        'border-width': 1,
+        shape: 'round-rectangle',
+        'text-valign': 'top',
+        'text-halign': 'center',
+        'font-size': 12,
+        color: '#3d5166',
+        padding: '12px',
+      },
+    },
+    {
+      selector: 'edge',
+      style: {
+        width: 1.6,
+        'line-color': '#8a97a8',
+        'target-arrow-color': '#8a97a8',
+        'target-arrow-shape': 'triangle',
+        'curve-style': 'bezier',
+        label: 'data(label)',
+        'font-size': 9,
+        'text-rotation': 'autorotate',
+        'text-background-color': '#ffffff',
+        'text-background-opacity': 0.85,
+        'text-background-padding': '1px',
+        'min-zoomed-font-size': 8,
+        color: '#33414f',
+      },
+    },
+    {
+      selector: 'edge.unexpected',
+      style: { width: 3, 'line-color': '#c81e1e', 'target-arrow-color': '#c81e1e', 'line-style': 'dashed', color: '#a01010' },
+    },
     { selector: ':selected', style: { 'overlay-color': '#ffbf00', 'overlay-opacity': 0.35, 'overlay-padding': 6 } },
   ],
 });
@@ -73,7 +121,8 @@ function elementsOf(g: LinkGraph, asGroups: boolean): cytoscape.ElementDefinitio
   const boxed = !asGroups && new Set(g.nodes.map((n) => n.group).filter(Boolean)).size > 1;
   const nodes = g.nodes.map((n): cytoscape.ElementDefinition => {
     const parent = boxed && n.group ? COMPOUND + n.group : undefined;
-    if (parent && !compounds.has(parent)) compounds.set(parent, { group: 'nodes', data: { id: parent, label: n.group }, classes: 'compound' });
+    if (parent && !compounds.has(parent))
+      compounds.set(parent, { group: 'nodes', data: { id: parent, label: n.group }, classes: 'compound' });
     const ports = [...new Set((n.listening ?? []).map((l) => l.port))].sort((a, b) => a - b);
     // The name, and under it the ports it listens on.
     const label = ports.length > 0 ? `${displayName(n)}\n:${ports.join(' :')}` : displayName(n);
@@ -124,7 +173,8 @@ function draw(g: LinkGraph, asGroups: boolean): void {
       const { parent, ...data } = def.data;
       existing.data(data);
       existing.classes(def.classes ?? '');
-      if (existing.isNode() && !isCompound(def) && (existing.parent().first().id() || undefined) !== parent) existing.move({ parent: parent ?? null });
+      if (existing.isNode() && !isCompound(def) && (existing.parent().first().id() || undefined) !== parent)
+        existing.move({ parent: parent ?? null });
     }
     cy.elements()
       .filter((e) => !wantedIds.has(e.id()))
@@ -212,7 +262,9 @@ function row(cells: (string | number | HTMLElement)[]): HTMLTableRowElement {
 
 function selectButton(id: string, label: string): HTMLButtonElement {
   const button = text('button', label, { type: 'button', 'data-id': id }) as HTMLButtonElement;
-  button.addEventListener('click', () => select(id));
+  button.addEventListener('click', () => {
+    select(id);
+  });
   return button;
 }
 
@@ -222,20 +274,19 @@ const nameOf = (id: string) => nodesById.get(id)?.label ?? id;
 function fillTables(g: LinkGraph): void {
   const focused = (document.activeElement as HTMLElement | null)?.dataset?.id;
   $('#nodes tbody').replaceChildren(
-    ...g.nodes.map((n) =>
-      row([
-        selectButton(n.id, displayName(n)),
-        n.kind,
-        n.group,
-        n.image ?? '',
-        addressesText(n),
-        listeningText(n),
-      ]),
-    ),
+    ...g.nodes.map((n) => row([selectButton(n.id, displayName(n)), n.kind, n.group, n.image ?? '', addressesText(n), listeningText(n)])),
   );
   $('#edges tbody').replaceChildren(
     ...g.edges.map((e) => {
-      const tr = row([selectButton(e.id, `${nameOf(e.source)} → ${nameOf(e.target)}:${e.port}`), nameOf(e.source), nameOf(e.target), String(e.port), e.open, e.counted, isUnexpected(e) ? 'unexpected' : '']);
+      const tr = row([
+        selectButton(e.id, `${nameOf(e.source)} → ${nameOf(e.target)}:${e.port}`),
+        nameOf(e.source),
+        nameOf(e.target),
+        String(e.port),
+        e.open,
+        e.counted,
+        isUnexpected(e) ? 'unexpected' : '',
+      ]);
       if (isUnexpected(e)) tr.className = 'unexpected';
       return tr;
     }),
@@ -286,7 +337,9 @@ function select(id: string): void {
   showDetails(id);
 }
 
-cy.on('tap', 'node, edge', (event) => showDetails((event.target as cytoscape.SingularElementArgument).id()));
+cy.on('tap', 'node, edge', (event) => {
+  showDetails((event.target as cytoscape.SingularElementArgument).id());
+});
 
 let drawnFilter = '';
 
@@ -306,7 +359,9 @@ function render(): void {
     full.up ? '' : 'The Docker API does not answer: nothing to draw.',
     `${containers} containers, ${full.edges.length} links`,
     filter.value.trim() ? `${filtered.nodes.length} nodes shown (filter)` : '',
-    asGroups ? `drawn one node per project or network: ${filtered.nodes.length} nodes and ${filtered.edges.length} links are too many to draw one by one; filter to see them` : '',
+    asGroups
+      ? `drawn one node per project or network: ${filtered.nodes.length} nodes and ${filtered.edges.length} links are too many to draw one by one; filter to see them`
+      : '',
     `collected ${new Date(full.collectedAt).toLocaleTimeString()}`,
     `layout ${lastLayoutMs} ms`,
   ];
@@ -337,7 +392,9 @@ filter.addEventListener('input', () => {
   window.clearTimeout(typing);
   typing = window.setTimeout(render, 150);
 });
-$('#controls').addEventListener('submit', (event) => event.preventDefault());
+$('#controls').addEventListener('submit', (event) => {
+  event.preventDefault();
+});
 pause.addEventListener('change', () => void refresh());
 $('#fit').addEventListener('click', fitView);
 document.addEventListener('visibilitychange', () => {

@@ -80,16 +80,22 @@ describe('ends a source saw pass between two reads (ebpf)', () => {
 
   it('counts a passed end that is gone, once, and does not remember it', () => {
     const ledger = new ConnectionLedger();
-    const listed = capturedCollection('b', 'netlink').filter((s) => s.localPort !== longEnd().localPort && s.remotePort !== longEnd().localPort);
+    const listed = capturedCollection('b', 'netlink').filter(
+      (s) => s.localPort !== longEnd().localPort && s.remotePort !== longEnd().localPort,
+    );
     ledger.observe(listed);
     const size = ledger.size;
-    expect(ends(ledger.observe(listed, new Set(), [longEnd()]))).toEqual(['outpost-capture-client established 10.213.41.3:57406 10.213.41.2:8080']);
+    expect(ends(ledger.observe(listed, new Set(), [longEnd()]))).toEqual([
+      'outpost-capture-client established 10.213.41.3:57406 10.213.41.2:8080',
+    ]);
     expect(ledger.size).toBe(size);
   });
 
   it('does not count it again once the kernel lists it established, when it was listed opening', () => {
     const ledger = new ConnectionLedger();
-    const opening = capturedCollection('a', 'netlink').map((s) => (s.cookie === longEnd().cookie ? { ...s, state: 'syn_sent' as const } : s));
+    const opening = capturedCollection('a', 'netlink').map((s) =>
+      s.cookie === longEnd().cookie ? { ...s, state: 'syn_sent' as const } : s,
+    );
     const first = ledger.observe(opening, new Set(), [longEnd()]);
     expect(ends(first).filter((e) => e.includes('57406'))).toHaveLength(2);
     expect(ends(ledger.observe(capturedCollection('a', 'netlink')))).toEqual([]);
@@ -113,7 +119,12 @@ describe('a passed end on a 4-tuple the kernel reused', () => {
     const reused = capturedCollection('a', 'netlink').map((s) => (ofIt(s) ? { ...s, cookie: s.cookie + 1000 } : s));
     const fresh = ledger.observe(reused, new Set(), [old]);
     // The newer connection, at both ends; the old one not again.
-    expect(fresh.map((s) => s.cookie).sort()).toEqual(reused.filter(ofIt).map((s) => s.cookie).sort());
+    expect(fresh.map((s) => s.cookie).sort()).toEqual(
+      reused
+        .filter(ofIt)
+        .map((s) => s.cookie)
+        .sort(),
+    );
     expect(fresh).toHaveLength(2);
   });
 });

@@ -9,7 +9,12 @@ import type { NetNamespace } from '../../../src/namespaces/netNamespaces.js';
 import type { NamespaceSockets } from '../../../src/sockets/socketSource.js';
 import { capturedCollection, capturedSockets, client, clientNs, server, serverNs } from '../../support/connectionFixtures.js';
 
-function count(sockets: AttributedSocket[], namespaces: NetNamespace[], peerContainers: Container[], hostAddresses: string[] = []): NewConnections {
+function count(
+  sockets: AttributedSocket[],
+  namespaces: NetNamespace[],
+  peerContainers: Container[],
+  hostAddresses: string[] = [],
+): NewConnections {
   const context = new LinkContext({ sockets, namespaces, peerContainers, hostAddresses });
   return countNewConnections(new ConnectionLedger().observe(sockets), context);
 }
@@ -41,7 +46,9 @@ describe('countNewConnections on captured tables (a long connection and three sh
 describe('countNewConnections when the client end is established before the server has accepted it', () => {
   it('counts the server end at once, and not again once it is a connection of its own', () => {
     // The captured long connection, its server end still a request socket (SYN_RECV, no inode).
-    const pending = capturedSockets('server', 'a', 'netlink').map((s) => (s.state === 'established' ? { ...s, state: 'syn_recv' as const, inode: 0 } : s));
+    const pending = capturedSockets('server', 'a', 'netlink').map((s) =>
+      s.state === 'established' ? { ...s, state: 'syn_recv' as const, inode: 0 } : s,
+    );
     const read = (serverSockets: typeof pending) =>
       attributeSockets([
         { namespace: serverNs, sockets: serverSockets.filter((s) => s.state !== 'time_wait'), parseErrors: 0 },
@@ -49,7 +56,10 @@ describe('countNewConnections when the client end is established before the serv
       ]);
     const ledger = new ConnectionLedger();
     const countWith = (sockets: AttributedSocket[]) =>
-      countNewConnections(ledger.observe(sockets), new LinkContext({ sockets, namespaces: [serverNs, clientNs], peerContainers: [server, client], hostAddresses: [] }));
+      countNewConnections(
+        ledger.observe(sockets),
+        new LinkContext({ sockets, namespaces: [serverNs, clientNs], peerContainers: [server, client], hostAddresses: [] }),
+      );
     const first = countWith(read(pending));
     expect(describeGroups(first.byContainer.get(server.id))).toEqual(['inbound 10.213.41.3 8080 outpost-capture-client ×1']);
     expect(describeGroups(first.byContainer.get(client.id))).toEqual(['outbound 10.213.41.2 8080 outpost-capture-server ×1']);
@@ -62,7 +72,9 @@ describe('countNewConnections through a published port (NAT: each end has its ow
   it('counts each end once, and does not add the other end on top of the one seen', () => {
     // As with Docker's userland proxy off: the client called a host address on a published port,
     // the server saw the client's own address. (The captured client end, its destination rewritten.)
-    const natted = capturedSockets('client', 'a', 'netlink').map((s) => (s.state === 'established' ? { ...s, remoteAddress: '192.0.2.10', remotePort: 18080 } : s));
+    const natted = capturedSockets('client', 'a', 'netlink').map((s) =>
+      s.state === 'established' ? { ...s, remoteAddress: '192.0.2.10', remotePort: 18080 } : s,
+    );
     const sockets = attributeSockets([
       { namespace: serverNs, sockets: capturedSockets('server', 'a', 'netlink').filter((s) => s.state !== 'time_wait'), parseErrors: 0 },
       { namespace: clientNs, sockets: natted, parseErrors: 0 },

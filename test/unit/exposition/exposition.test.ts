@@ -29,7 +29,10 @@ const golden = fixture('collection.prom');
 function totalsOf(series: readonly ConnectionSeries[], unattributed: [string, number][] = []): ConnectionTotals {
   const totals = new ConnectionTotals({ maxSeriesPerContainer: Number.MAX_SAFE_INTEGER, retentionMs: Number.MAX_SAFE_INTEGER });
   const containerNamed = (name: string) => captured.collection.containers.find((c) => c.name === name)!;
-  const links = series.map(({ container, group, total }) => ({ container: containerNamed(container), newConnections: [{ ...group, count: total }] }));
+  const links = series.map(({ container, group, total }) => ({
+    container: containerNamed(container),
+    newConnections: [{ ...group, count: total }],
+  }));
   totals.add(links, new Map(unattributed), Date.now());
   return totals;
 }
@@ -47,7 +50,10 @@ function countersOf(): CollectorCounters {
 
 /** The build's own versions, as at the capture. */
 const asCaptured = (text: string) =>
-  text.replace(`version="${VERSION}",node_version="${process.version}"`, `version="${captured.version}",node_version="${captured.nodeVersion}"`);
+  text.replace(
+    `version="${VERSION}",node_version="${process.version}"`,
+    `version="${captured.version}",node_version="${captured.nodeVersion}"`,
+  );
 
 describe('Exposition of a captured collection', () => {
   it('is byte for byte the golden exposition', async () => {

@@ -15,7 +15,9 @@ beforeAll(() => {
   // The config lives one folder down: the names in it are relative to it, not to the working directory.
   mkdirSync(join(pki.dir, 'conf'));
 });
-afterAll(() => pki.remove());
+afterAll(() => {
+  pki.remove();
+});
 
 function configFile(text: string): string {
   const path = join(pki.dir, 'conf', `web-${Math.random().toString(36).slice(2)}.yml`);
@@ -67,17 +69,49 @@ describe('loadWebConfig', () => {
 
   it.each([
     ['an unknown top-level key', 'tls_config:\n  cert_file: x\n', 'unknown key "tls_config"'],
-    ['an unknown TLS key', 'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n', 'tls_server_config: unknown key "cipher_suites"'],
+    [
+      'an unknown TLS key',
+      'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n',
+      'tls_server_config: unknown key "cipher_suites"',
+    ],
     ['a password in clear', 'basic_auth_users:\n  alice: s3cret\n', 'basic_auth_users.alice: expected a bcrypt hash'],
     ['a user name with a colon', `basic_auth_users:\n  "a:b": '${HASH}'\n`, 'cannot contain ":"'],
     ['a certificate without its key', 'tls_server_config:\n  cert_file: ../server.crt\n', 'tls_server_config.key_file'],
-    ['a certificate file that is not there', 'tls_server_config:\n  cert_file: ../nope.crt\n  key_file: ../server.key\n', 'cert_file: cannot read "../nope.crt"'],
-    ['a key that does not match the certificate', 'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../client.key\n', 'do not load'],
-    ['a client CA without a policy', 'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  client_ca_file: ../test-ca.crt\n', 'client_auth_type is NoClientCert'],
-    ['a verifying policy without a CA', 'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  client_auth_type: RequireAndVerifyClientCert\n', 'no client_ca_file'],
-    ['an unknown policy', 'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  client_auth_type: Maybe\n', 'tls_server_config.client_auth_type'],
-    ['an unknown TLS version', 'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  min_version: SSL3\n', 'tls_server_config.min_version'],
-    ['versions the wrong way round', 'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  min_version: TLS13\n  max_version: TLS12\n', 'min_version is above max_version'],
+    [
+      'a certificate file that is not there',
+      'tls_server_config:\n  cert_file: ../nope.crt\n  key_file: ../server.key\n',
+      'cert_file: cannot read "../nope.crt"',
+    ],
+    [
+      'a key that does not match the certificate',
+      'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../client.key\n',
+      'do not load',
+    ],
+    [
+      'a client CA without a policy',
+      'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  client_ca_file: ../test-ca.crt\n',
+      'client_auth_type is NoClientCert',
+    ],
+    [
+      'a verifying policy without a CA',
+      'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  client_auth_type: RequireAndVerifyClientCert\n',
+      'no client_ca_file',
+    ],
+    [
+      'an unknown policy',
+      'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  client_auth_type: Maybe\n',
+      'tls_server_config.client_auth_type',
+    ],
+    [
+      'an unknown TLS version',
+      'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  min_version: SSL3\n',
+      'tls_server_config.min_version',
+    ],
+    [
+      'versions the wrong way round',
+      'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  min_version: TLS13\n  max_version: TLS12\n',
+      'min_version is above max_version',
+    ],
     ['broken YAML', 'basic_auth_users: [\n', 'not valid YAML'],
     ['a key given twice', `basic_auth_users:\n  alice: '${HASH}'\n  alice: '${HASH}'\n`, 'not valid YAML'],
     ['a list instead of a mapping', '- a\n- b\n', 'expected object'],

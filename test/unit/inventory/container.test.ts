@@ -1,17 +1,16 @@
 import { readFileSync } from 'node:fs';
-import type { ContainerInspectInfo, NetworkInspectInfo } from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import {
   INVENTORY_ACTIONS,
   containerFromInspect,
   inventoryChangeOf,
   joinedContainerId,
-  type DockerEvent,
 } from '../../../src/inventory/container.js';
 import { networkFromListEntry, networksByIdAndName, type DockerNetwork } from '../../../src/inventory/network.js';
+import { DockerEvent, InspectAnswer, NetworkList } from '../../../src/inventory/dockerAnswers.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
-const inspect = (name: string) => JSON.parse(fixture(`inspect-${name}.json`)) as ContainerInspectInfo;
+const inspect = (name: string) => InspectAnswer.parse(JSON.parse(fixture(`inspect-${name}.json`)));
 
 describe('containerFromInspect (real API answers)', () => {
   it('reads a container on two networks with IPv4 and IPv6', () => {
@@ -53,10 +52,14 @@ describe('containerFromInspect (real API answers)', () => {
 
   it("takes each address's scope from its network, and host when the network is unknown", () => {
     const answer = inspect('probe6-srv');
-    const probe6 = answer.NetworkSettings.Networks['outpost-probe6']!.NetworkID;
+    const probe6 = answer.NetworkSettings!.Networks!['outpost-probe6']!.NetworkID!;
     const networks = new Map<string, DockerNetwork>([[probe6, { id: probe6, name: 'outpost-probe6', scope: 'global', bridgeSubnets: [] }]]);
     const scopes = containerFromInspect(answer, networks)!.addresses.map((a) => `${a.network} ${a.address} ${a.scope}`);
-    expect(scopes.sort()).toEqual(['outpost-probe 10.213.7.4 host', 'outpost-probe6 10.213.8.2 global', 'outpost-probe6 fd00:213:7::2 global']);
+    expect(scopes.sort()).toEqual([
+      'outpost-probe 10.213.7.4 host',
+      'outpost-probe6 10.213.8.2 global',
+      'outpost-probe6 fd00:213:7::2 global',
+    ]);
   });
 
   it('returns undefined for a container that is not running', () => {
@@ -70,7 +73,7 @@ describe('inventoryChangeOf (a real event stream)', () => {
   const events = fixture('events.ndjson')
     .trim()
     .split('\n')
-    .map((line) => JSON.parse(line) as DockerEvent);
+    .map((line) => DockerEvent.parse(JSON.parse(line)));
 
   it('maps start, rename and network changes to a refresh and die/destroy to a removal', () => {
     const changes = events.map((e) => [`${e.Type} ${e.Action}`, inventoryChangeOf(e)?.kind ?? 'ignore']);
@@ -100,27 +103,29 @@ describe('inventoryChangeOf (a real event stream)', () => {
 
 /** Podman 4.3's Docker-compatible API, answers captured from a rootful `podman system service`. */
 describe("Podman's Docker-compatible API", () => {
-  const networks = networksByIdAndName((JSON.parse(fixture('podman-networks-list.json')) as NetworkInspectInfo[]).map(networkFromListEntry));
+  const networks = networksByIdAndName(
+    NetworkList.parse(JSON.parse(fixture('podman-networks-list.json'))).map(networkFromListEntry),
+  );
   const events = fixture('podman-events.ndjson')
     .trim()
     .split('\n')
-    .map((line) => JSON.parse(line) as DockerEvent);
+    .map((line) => DockerEvent.parse(JSON.parse(line)));
 
   it('reads a container on a named network: the network by name (Podman gives no id there), its published port', () => {
-    const answer = JSON.parse(fixture('podman-inspect-srv.json')) as ContainerInspectInfo;
-    expect(answer.NetworkSettings.Networks['outpost-pm-net']!.NetworkID).toBe('outpost-pm-net');
+    const answer = InspectAnswer.parse(JSON.parse(fixture('podman-inspect-srv.json')));
+    expect(answer.NetworkSettings!.Networks!['outpost-pm-net']!.NetworkID).toBe('outpost-pm-net');
     const c = containerFromInspect(answer, networks)!;
     expect(c.name).toBe('outpost-pm-srv');
     expect(c.image).toBe('localhost/outpost-test/busybox:1');
     // Podman says "bridge"; Docker would say the network's name.
-    expect(answer.HostConfig.NetworkMode).toBe('bridge');
+    expect(answer.HostConfig!.NetworkMode).toBe('bridge');
     expect(c.networkMode).toBe('outpost-pm-net');
     expect(c.addresses).toEqual([{ network: 'outpost-pm-net', address: '10.213.85.2', scope: 'host' }]);
     expect(c.publishedPorts).toEqual([{ hostAddress: '127.0.0.1', hostPort: 18085, containerPort: 8080 }]);
   });
 
   it("names a container on Podman's default network by that network", () => {
-    const c = containerFromInspect(JSON.parse(fixture('podman-inspect-default.json')) as ContainerInspectInfo, networks)!;
+    const c = containerFromInspect(InspectAnswer.parse(JSON.parse(fixture('podman-inspect-default.json'))), networks)!;
     expect(c.networkMode).toBe('podman');
     expect(c.addresses.map((a) => `${a.network} ${a.scope}`)).toEqual(['podman host']);
   });
@@ -131,11 +136,16 @@ describe("Podman's Docker-compatible API", () => {
     const started = events.find((e) => e.Type === 'container' && e.Action === 'start')!;
     expect(inventoryChangeOf(connect)).toEqual({ kind: 'refresh', id: started.Actor!.ID });
     const changes = events.map((e) => `${e.Type} ${e.Action} ${inventoryChangeOf(e)?.kind ?? 'ignore'}`);
-    expect(changes).toEqual(expect.arrayContaining(['container start refresh', 'container rename refresh', 'network disconnect refresh', 'container die remove']));
+    expect(changes).toEqual(
+      expect.arrayContaining(['container start refresh', 'container rename refresh', 'network disconnect refresh', 'container die remove']),
+    );
   });
 
-  it("asks Podman for die and destroy by its own names, died and remove, and forgets a removed container", () => {
+  it('asks Podman for die and destroy by its own names, died and remove, and forgets a removed container', () => {
     expect(INVENTORY_ACTIONS).toEqual(expect.arrayContaining(['die', 'died', 'destroy', 'remove']));
-    expect(inventoryChangeOf({ Type: 'container', Action: 'remove', Actor: { ID: 'a'.repeat(64) } })).toEqual({ kind: 'remove', id: 'a'.repeat(64) });
+    expect(inventoryChangeOf({ Type: 'container', Action: 'remove', Actor: { ID: 'a'.repeat(64) } })).toEqual({
+      kind: 'remove',
+      id: 'a'.repeat(64),
+    });
   });
 });

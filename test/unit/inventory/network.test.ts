@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
-import type { NetworkInspectInfo } from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { networkFromListEntry, networksByIdAndName } from '../../../src/inventory/network.js';
+import { NetworkList } from '../../../src/inventory/dockerAnswers.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 
 describe('networkFromListEntry (a real network list)', () => {
-  const list = JSON.parse(fixture('networks-list.json')) as NetworkInspectInfo[];
+  const list = NetworkList.parse(JSON.parse(fixture('networks-list.json')));
   const byName = new Map(list.map((n) => [n.Name, networkFromListEntry(n)]));
 
   it('gives masqueraded and internal bridges host scope, routed bridges and macvlan/ipvlan global scope', () => {
@@ -31,7 +31,7 @@ describe('networkFromListEntry (a real network list)', () => {
 
 describe('networksByIdAndName', () => {
   it("finds Podman's networks by the name its endpoints give, Docker's by id", () => {
-    const podman = (JSON.parse(fixture('podman-networks-list.json')) as NetworkInspectInfo[]).map(networkFromListEntry);
+    const podman = NetworkList.parse(JSON.parse(fixture('podman-networks-list.json'))).map(networkFromListEntry);
     const index = networksByIdAndName(podman);
     const named = index.get('outpost-pm-net')!;
     expect(index.get(named.id)).toBe(named);

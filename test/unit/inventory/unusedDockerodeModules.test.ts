@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 
 // In a process of its own: the require cache is per process, and other tests load dockerode whole.
 function loadedWith(script: string): string {
-  return execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('../../../', import.meta.url), encoding: 'utf8' });
+  return execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: new URL('../../../', import.meta.url),
+    encoding: 'utf8',
+  });
 }
 
 describe('importing the Docker client', () => {

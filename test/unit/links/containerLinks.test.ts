@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { ContainerInspectInfo } from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { containerFromInspect, type Container } from '../../../src/inventory/container.js';
 import { attributeSockets, type AttributedSocket, type RememberedHolder } from '../../../src/attribution/attribution.js';
@@ -9,10 +8,11 @@ import { parseFibTrieLocalAddresses } from '../../../src/net/hostAddresses.js';
 import { parseProcNetTcp } from '../../../src/sockets/procNetTcp.js';
 import type { NamespaceSockets } from '../../../src/sockets/socketSource.js';
 import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
+import { InspectAnswer } from '../../../src/inventory/dockerAnswers.js';
 
 const read = (path: string) => readFileSync(new URL(path, import.meta.url));
 const container = (name: string) =>
-  containerFromInspect(JSON.parse(read(`../inventory/fixtures/inspect-${name}.json`).toString()) as ContainerInspectInfo)!;
+  containerFromInspect(InspectAnswer.parse(JSON.parse(read(`../inventory/fixtures/inspect-${name}.json`).toString())))!;
 const tables = (prefix: string): TcpSocket[] => {
   const out: TcpSocket[] = [];
   parseProcNetTcp(read(`../sockets/fixtures/${prefix}.tcp`), 4, out);
@@ -38,7 +38,12 @@ describe('links from real captured tables (a server and its client on a dual-sta
     { namespace: namespace('net:[2]', [client]), sockets: tables('bridge-client'), parseErrors: 0 },
   ];
   const attributed = attributeSockets(input);
-  const context = new LinkContext({ sockets: attributed, namespaces: input.map((i) => i.namespace), peerContainers: [server, client], hostAddresses });
+  const context = new LinkContext({
+    sockets: attributed,
+    namespaces: input.map((i) => i.namespace),
+    peerContainers: [server, client],
+    hostAddresses,
+  });
   const links = buildContainerLinks(attributed, [server, client], context, { maxSeriesPerContainer: 100 });
   const byName = new Map(links.map((l) => [l.container.name, l]));
 
@@ -95,7 +100,8 @@ describe('attribution in shared namespaces', () => {
       ],
       remembered,
     );
-  const described = (sockets: AttributedSocket[]) => sockets.map((s) => `${s.state} ${s.container?.name ?? (s.unattributed ? '?' : 'host')}`);
+  const described = (sockets: AttributedSocket[]) =>
+    sockets.map((s) => `${s.state} ${s.container?.name ?? (s.unattributed ? '?' : 'host')}`);
 
   it('gives each socket to the container holding its inode; a closed one no process holds to no one, not to a guess', () => {
     // The TIME_WAIT socket is the client end of a loopback connection: either container may have made it.
@@ -107,7 +113,7 @@ describe('attribution in shared namespaces', () => {
     expect(described(shared(remembered))).toEqual(['listen probe-pub', 'established probe-sidecar', 'time_wait probe-sidecar']);
   });
 
-  it("gives a closed inbound socket to the holder of the listener that accepted it", () => {
+  it('gives a closed inbound socket to the holder of the listener that accepted it', () => {
     const accepted = { ...timeWait, localAddress: '10.213.8.2', localPort: 8080, remoteAddress: '10.213.8.3', remotePort: 40000 };
     expect(described(shared(undefined, [listener, accepted]))).toEqual(['listen probe-pub', 'time_wait probe-pub']);
   });
@@ -171,18 +177,28 @@ describe('peer resolution beyond the exact socket', () => {
   it('names the publisher of a wildcard-bound port on any host address, the host for an unpublished one', () => {
     const viaBridge = socket('172.17.0.1', 40001, '172.17.0.1', 18082, 21);
     const unpublished = socket('172.17.0.1', 40002, '172.17.0.1', 5432, 22);
-    expect(linksOf([viaBridge, unpublished], new Map([[21, hostnet.id], [22, hostnet.id]]))).toEqual([
-      'outbound 172.17.0.1 5432 host ×1',
-      'outbound 172.17.0.1 18082 probe-pub ×1',
-    ]);
+    expect(
+      linksOf(
+        [viaBridge, unpublished],
+        new Map([
+          [21, hostnet.id],
+          [22, hostnet.id],
+        ]),
+      ),
+    ).toEqual(['outbound 172.17.0.1 5432 host ×1', 'outbound 172.17.0.1 18082 probe-pub ×1']);
   });
 
   it('names the owner of a container address, and nobody for an address off the host', () => {
     const toContainer = socket('192.0.2.2', 40003, '10.213.9.2', 8080, 31);
     const offHost = socket('192.0.2.2', 40004, '198.51.100.7', 443, 32);
-    expect(linksOf([toContainer, offHost], new Map([[31, hostnet.id], [32, hostnet.id]]))).toEqual([
-      'outbound 10.213.9.2 8080 probe-pub ×1',
-      'outbound 198.51.100.7 443 - ×1',
-    ]);
+    expect(
+      linksOf(
+        [toContainer, offHost],
+        new Map([
+          [31, hostnet.id],
+          [32, hostnet.id],
+        ]),
+      ),
+    ).toEqual(['outbound 10.213.9.2 8080 probe-pub ×1', 'outbound 198.51.100.7 443 - ×1']);
   });
 });

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { ContainerInspectInfo } from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { containerFromInspect } from '../../../src/inventory/container.js';
 import { attributeSockets } from '../../../src/attribution/attribution.js';
@@ -8,13 +7,22 @@ import { buildContainerLinks, LinkContext } from '../../../src/links/containerLi
 import { FOLDED_ADDRESS } from '../../../src/links/seriesBudget.js';
 import type { NetNamespace } from '../../../src/namespaces/netNamespaces.js';
 import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
+import { InspectAnswer } from '../../../src/inventory/dockerAnswers.js';
 
 const server = containerFromInspect(
-  JSON.parse(readFileSync(new URL('../inventory/fixtures/inspect-probe6-srv.json', import.meta.url), 'utf8')) as ContainerInspectInfo,
+  InspectAnswer.parse(JSON.parse(readFileSync(new URL('../inventory/fixtures/inspect-probe6-srv.json', import.meta.url), 'utf8'))),
 )!;
 const namespace: NetNamespace = { id: 'net:[1]', host: false, containers: [server] };
 
-const listener: TcpSocket = { localAddress: '::', localPort: 8080, remoteAddress: '::', remotePort: 0, state: 'listen', inode: 1, cookie: 0 };
+const listener: TcpSocket = {
+  localAddress: '::',
+  localPort: 8080,
+  remoteAddress: '::',
+  remotePort: 0,
+  state: 'listen',
+  inode: 1,
+  cookie: 0,
+};
 function client(i: number, port = 8080): TcpSocket {
   return {
     localAddress: '10.213.8.2',
@@ -57,9 +65,12 @@ describe('the established series budget', () => {
     const sockets = [listener, { ...listener, localPort: 9090, inode: 2 }];
     for (let i = 0; i < 20; i++) sockets.push(client(i, 8080), { ...client(i, 9090), inode: 500 + i });
     const links = linksOf(sockets, 10);
-    expect(links.established.filter((g) => g.remoteAddress === FOLDED_ADDRESS).map((g) => `${g.port}:${g.count}`).sort()).toEqual(
-      ['8080:15', '9090:15'],
-    );
+    expect(
+      links.established
+        .filter((g) => g.remoteAddress === FOLDED_ADDRESS)
+        .map((g) => `${g.port}:${g.count}`)
+        .sort(),
+    ).toEqual(['8080:15', '9090:15']);
     expect(links.foldedGroups).toBe(30);
   });
 
@@ -76,7 +87,9 @@ describe('direction without a listener: the ephemeral port range', () => {
     attributeSockets([
       {
         namespace,
-        sockets: [{ localAddress: '10.213.8.2', localPort, remoteAddress: '10.213.8.9', remotePort, state: 'established', inode: 7, cookie: 0 }],
+        sockets: [
+          { localAddress: '10.213.8.2', localPort, remoteAddress: '10.213.8.9', remotePort, state: 'established', inode: 7, cookie: 0 },
+        ],
         parseErrors: 0,
       },
     ])[0]!;
@@ -88,9 +101,33 @@ describe('direction without a listener: the ephemeral port range', () => {
   });
 
   it('takes a remote end that is a listener seen for the server, even with a port in the range', () => {
-    const serverSide: TcpSocket = { localAddress: '127.0.0.1', localPort: 39091, remoteAddress: '127.0.0.1', remotePort: 45000, state: 'established', inode: 8, cookie: 0 };
-    const clientSide: TcpSocket = { localAddress: '127.0.0.1', localPort: 45000, remoteAddress: '127.0.0.1', remotePort: 39091, state: 'established', inode: 9, cookie: 0 };
-    const listening: TcpSocket = { localAddress: '0.0.0.0', localPort: 39091, remoteAddress: '0.0.0.0', remotePort: 0, state: 'listen', inode: 10, cookie: 0 };
+    const serverSide: TcpSocket = {
+      localAddress: '127.0.0.1',
+      localPort: 39091,
+      remoteAddress: '127.0.0.1',
+      remotePort: 45000,
+      state: 'established',
+      inode: 8,
+      cookie: 0,
+    };
+    const clientSide: TcpSocket = {
+      localAddress: '127.0.0.1',
+      localPort: 45000,
+      remoteAddress: '127.0.0.1',
+      remotePort: 39091,
+      state: 'established',
+      inode: 9,
+      cookie: 0,
+    };
+    const listening: TcpSocket = {
+      localAddress: '0.0.0.0',
+      localPort: 39091,
+      remoteAddress: '0.0.0.0',
+      remotePort: 0,
+      state: 'listen',
+      inode: 10,
+      cookie: 0,
+    };
     const attributed = attributeSockets([{ namespace, sockets: [listening, serverSide, clientSide], parseErrors: 0 }]);
     const classifier = new DirectionClassifier(attributed, range);
     expect(classifier.classify(attributed[1]!)).toEqual({ direction: 'inbound', port: 39091 });

@@ -1,7 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { edgeId, exceedsLimits, filterGraph, GRAPH_LIMITS, groupGraph, type GraphEdge, type GraphNode, type LinkGraph } from '../../../src/map/graphModel.js';
+import {
+  edgeId,
+  exceedsLimits,
+  filterGraph,
+  GRAPH_LIMITS,
+  groupGraph,
+  type GraphEdge,
+  type GraphNode,
+  type LinkGraph,
+} from '../../../src/map/graphModel.js';
 
-const node = (label: string, group: string, extra: Partial<GraphNode> = {}): GraphNode => ({ id: `container:${label}`, kind: 'container', label, group, ...extra });
+const node = (label: string, group: string, extra: Partial<GraphNode> = {}): GraphNode => ({
+  id: `container:${label}`,
+  kind: 'container',
+  label,
+  group,
+  ...extra,
+});
 const edge = (source: string, target: string, port: number, open: number, counted = open, unexpectedCounted = 0): GraphEdge => ({
   id: edgeId(source, target, port),
   source,
@@ -75,6 +90,11 @@ describe('exceedsLimits', () => {
     const edges = many(1000).map((i) => edge(`container:c${i % 200}`, `container:c${(i * 7 + 1) % 200}`, 8000 + Math.floor(i / 200), 1));
     expect(exceedsLimits({ nodes, edges })).toBe(false);
     expect(exceedsLimits({ nodes: [...nodes, ...many(GRAPH_LIMITS.nodes - 199).map((i) => node(`x${i}`, ''))], edges })).toBe(true);
-    expect(exceedsLimits({ nodes, edges: [...edges, ...many(GRAPH_LIMITS.edges - 999).map((i) => edge('host', `container:c${i % 200}`, 9000 + i, 1))] })).toBe(true);
+    expect(
+      exceedsLimits({
+        nodes,
+        edges: [...edges, ...many(GRAPH_LIMITS.edges - 999).map((i) => edge('host', `container:c${i % 200}`, 9000 + i, 1))],
+      }),
+    ).toBe(true);
   });
 });

@@ -13,7 +13,12 @@ const toPeer = (direction: 'inbound' | 'outbound', peer: Container | string, por
   remoteContainer: typeof peer === 'string' ? '' : peer.name,
   count,
 });
-const series = (container: Container, { count, ...group }: EstablishedGroup): ConnectionSeries => ({ container: container.name, image: container.image, group, total: count });
+const series = (container: Container, { count, ...group }: EstablishedGroup): ConnectionSeries => ({
+  container: container.name,
+  image: container.image,
+  group,
+  total: count,
+});
 const input = (over: Partial<LinkGraphInput>): LinkGraphInput => ({
   up: true,
   atMs: Date.parse('2026-11-25T08:00:00Z'),
@@ -25,7 +30,9 @@ const input = (over: Partial<LinkGraphInput>): LinkGraphInput => ({
   ...over,
 });
 const edgesOf = (g: ReturnType<typeof buildLinkGraph>) =>
-  g.edges.map((e) => `${e.source} → ${e.target}:${e.port} open ${e.open} counted ${e.counted} unexpected ${e.unexpectedOpen}/${e.unexpectedCounted}`);
+  g.edges.map(
+    (e) => `${e.source} → ${e.target}:${e.port} open ${e.open} counted ${e.counted} unexpected ${e.unexpectedOpen}/${e.unexpectedCounted}`,
+  );
 
 describe('buildLinkGraph', () => {
   it('draws a connection seen at both ends once, counted as the larger end, and groups containers by compose project or network', () => {
@@ -49,7 +56,11 @@ describe('buildLinkGraph', () => {
     ]);
     expect(edgesOf(graph)).toEqual(['container:shop-web → container:shop-api:8080 open 2 counted 6 unexpected 0/0']);
     const apiNode = graph.nodes.find((n) => n.label === 'shop-api')!;
-    expect(apiNode).toMatchObject({ image: 'outpost-test/busybox:1', composeService: 'api', listening: [{ address: '0.0.0.0', port: 8080, count: 1 }] });
+    expect(apiNode).toMatchObject({
+      image: 'outpost-test/busybox:1',
+      composeService: 'api',
+      listening: [{ address: '0.0.0.0', port: 8080, count: 1 }],
+    });
     expect(apiNode.addresses).toEqual([{ network: 'outpost-fixture-policy', address: '10.213.63.3' }]);
     expect(graph.collectedAt).toBe('2026-11-25T08:00:00.000Z');
   });
@@ -58,7 +69,11 @@ describe('buildLinkGraph', () => {
     const graph = buildLinkGraph(
       input({
         links: [
-          { container: web, listening: [], established: [toPeer('inbound', '192.0.2.7', 80, 3), { ...toPeer('outbound', '10.213.63.1', 9100), remoteContainer: 'host' }] },
+          {
+            container: web,
+            listening: [],
+            established: [toPeer('inbound', '192.0.2.7', 80, 3), { ...toPeer('outbound', '10.213.63.1', 9100), remoteContainer: 'host' }],
+          },
         ],
       }),
     );
@@ -85,7 +100,9 @@ describe('buildLinkGraph', () => {
 
   it('leaves out the links of a container that stopped since, at either end: the map shows what runs', () => {
     const gone = { ...stray, id: 'f'.repeat(64), name: 'stopped-client' };
-    const graph = buildLinkGraph(input({ counted: [series(gone, toPeer('outbound', db, 5432, 4)), series(db, toPeer('inbound', gone, 5432, 4))] }));
+    const graph = buildLinkGraph(
+      input({ counted: [series(gone, toPeer('outbound', db, 5432, 4)), series(db, toPeer('inbound', gone, 5432, 4))] }),
+    );
     expect(graph.nodes.map((n) => n.label)).toEqual(['shop-api', 'shop-db', 'shop-web', 'stray']);
     expect(graph.edges).toEqual([]);
   });

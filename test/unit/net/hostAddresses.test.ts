@@ -16,10 +16,7 @@ const ipAddrOracle = () => ipAddrLines().map((l) => l.address);
 
 describe('host addresses from procfs', () => {
   it('equal what ip addr showed, for IPv4 and IPv6', () => {
-    const fromProc = [
-      ...parseFibTrieLocalAddresses(fixture('host.fib_trie')),
-      ...parseIfInet6Addresses(fixture('host.if_inet6')),
-    ].sort();
+    const fromProc = [...parseFibTrieLocalAddresses(fixture('host.fib_trie')), ...parseIfInet6Addresses(fixture('host.if_inet6'))].sort();
     expect(fromProc).toEqual([...new Set(ipAddrOracle())].sort());
   });
 

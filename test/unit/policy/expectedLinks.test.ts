@@ -91,7 +91,10 @@ describe('ExpectedLinks', () => {
       await writeFile(file, 'rules:\n  - from: {service: web}\n');
       await policy.reloadFile();
       expect(policy.rules([]).map((r) => r.id)).toEqual(['file:2']);
-      expect(policyReport(policy, containers).file).toMatchObject({ last_reload_success: false, last_error: expect.stringContaining('line 2: rules[0].to: missing') });
+      expect(policyReport(policy, containers).file).toMatchObject({
+        last_reload_success: false,
+        last_error: expect.stringContaining('line 2: rules[0].to: missing'),
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -47,9 +47,12 @@ describe('allow labels (real inspect answers)', () => {
     expect(parseAllowEntry(entry, 'p')).toEqual(expected);
   });
 
-  it.each(['api:', ':80', 'api:0', 'api:80-79', '[api]:80', '10.0.0.0/40', 'a b', 'api:80:90', '-x'])('refuses %s with a reason', (entry) => {
-    expect(parseAllowEntry(entry, 'p')).toMatch(new RegExp(`^"${entry.replace(/[[\]]/g, '\\$&')}": `));
-  });
+  it.each(['api:', ':80', 'api:0', 'api:80-79', '[api]:80', '10.0.0.0/40', 'a b', 'api:80:90', '-x'])(
+    'refuses %s with a reason',
+    (entry) => {
+      expect(parseAllowEntry(entry, 'p')).toMatch(new RegExp(`^"${entry.replace(/[[\]]/g, '\\$&')}": `));
+    },
+  );
 
   it('never throws on any label value: each entry is a rule or a named error (fuzzed)', () => {
     fc.assert(

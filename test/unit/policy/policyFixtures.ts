@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { ContainerInspectInfo } from 'dockerode';
 import { containerFromInspect, type Container } from '../../../src/inventory/container.js';
+import { InspectAnswer } from '../../../src/inventory/dockerAnswers.js';
 
 /**
  * Real inspect answers of a labelled compose-like project "shop" (web, api, db) and an unlabelled
@@ -9,7 +9,7 @@ import { containerFromInspect, type Container } from '../../../src/inventory/con
  * - api: outpost.allow.inbound="web:8080", outpost.allow.outbound="db:5432,cache:99999,bad peer", team=payments
  * - db: outpost.allow.inbound="api:5432"
  */
-const answers = JSON.parse(readFileSync(new URL('./fixtures/containers.json', import.meta.url), 'utf8')) as ContainerInspectInfo[];
+const answers = InspectAnswer.array().parse(JSON.parse(readFileSync(new URL('./fixtures/containers.json', import.meta.url), 'utf8')));
 const byName = new Map(answers.map((a) => [a.Name.slice(1), containerFromInspect(a)!]));
 export const web = byName.get('shop-web')!;
 export const api = byName.get('shop-api')!;

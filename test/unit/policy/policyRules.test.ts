@@ -24,7 +24,11 @@ describe('judgeLink with the labels of a real compose-like project', () => {
   it('finds the stray connection unexpected by the server it reached, and a wrong port by the client', () => {
     expect(judgeLink(labels, link(end(stray), end(db), 5432))).toEqual({ kind: 'unexpected', side: 'server', container: 'shop-db' });
     expect(judgeLink(labels, link(end(web), end(api), 9000))).toEqual({ kind: 'unexpected', side: 'server', container: 'shop-api' });
-    expect(judgeLink(labels, link(end(web), address('192.0.2.1'), 8080))).toEqual({ kind: 'unexpected', side: 'client', container: 'shop-web' });
+    expect(judgeLink(labels, link(end(web), address('192.0.2.1'), 8080))).toEqual({
+      kind: 'unexpected',
+      side: 'client',
+      container: 'shop-web',
+    });
     // A label entry that did not parse ("cache:99999") allows nothing.
     expect(judgeLink(labels, link(end(api), address('10.213.63.9'), 99999))).toMatchObject({ kind: 'unexpected', side: 'client' });
   });

@@ -5,10 +5,16 @@ import { suggestPolicy, type SeenLink } from '../../../src/policy/policySuggesti
 import { api, containers, db, stray, web } from './policyFixtures.js';
 
 const seen: SeenLink[] = [
-  { container: web.name, group: { direction: 'outbound', remoteAddress: api.addresses[0]!.address, port: 8080, remoteContainer: api.name } },
+  {
+    container: web.name,
+    group: { direction: 'outbound', remoteAddress: api.addresses[0]!.address, port: 8080, remoteContainer: api.name },
+  },
   { container: api.name, group: { direction: 'inbound', remoteAddress: web.addresses[0]!.address, port: 8080, remoteContainer: web.name } },
   { container: api.name, group: { direction: 'outbound', remoteAddress: db.addresses[0]!.address, port: 5432, remoteContainer: db.name } },
-  { container: stray.name, group: { direction: 'outbound', remoteAddress: db.addresses[0]!.address, port: 5432, remoteContainer: db.name } },
+  {
+    container: stray.name,
+    group: { direction: 'outbound', remoteAddress: db.addresses[0]!.address, port: 5432, remoteContainer: db.name },
+  },
   { container: stray.name, group: { direction: 'outbound', remoteAddress: '172.17.0.1', port: 9100, remoteContainer: 'host' } },
   { container: stray.name, group: { direction: 'outbound', remoteAddress: '192.0.2.7', port: 443, remoteContainer: '' } },
   { container: db.name, group: { direction: 'inbound', remoteAddress: '192.0.2.8', port: 5432, remoteContainer: '' } },
@@ -42,8 +48,15 @@ describe('suggestPolicy', () => {
     const byName = new Map(containers.map((c) => [c.name, c]));
     for (const { container, group } of seen) {
       const self = { container: byName.get(container)!, host: false };
-      const peer = { host: group.remoteContainer === 'host', address: group.remoteAddress, ...(byName.has(group.remoteContainer) ? { container: byName.get(group.remoteContainer)! } : {}) };
-      const link: Link = group.direction === 'outbound' ? { client: self, server: peer, port: group.port } : { client: peer, server: self, port: group.port };
+      const peer = {
+        host: group.remoteContainer === 'host',
+        address: group.remoteAddress,
+        ...(byName.has(group.remoteContainer) ? { container: byName.get(group.remoteContainer)! } : {}),
+      };
+      const link: Link =
+        group.direction === 'outbound'
+          ? { client: self, server: peer, port: group.port }
+          : { client: peer, server: self, port: group.port };
       expect(judgeLink(rules, link).kind, `${container} ${group.direction} ${group.remoteAddress}:${group.port}`).toBe('allowed');
       if (typeof group.port === 'number') expect(judgeLink(rules, { ...link, port: group.port + 1 }).kind).toBe('unexpected');
     }

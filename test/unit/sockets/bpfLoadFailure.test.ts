@@ -22,24 +22,36 @@ const OBJECT = '/opt/outpost/native/build/outpost.bpf.o';
 
 function explain(capture: Captured, name: string, kernelHasBtf = true): string {
   const c = capture.cases[name]!;
-  return explainBpfLoadFailure(c.error, { objectPath: OBJECT, kernelHasBtf, effectiveCapabilities: BigInt(`0x${c.effectiveCapabilities}`) });
+  return explainBpfLoadFailure(c.error, {
+    objectPath: OBJECT,
+    kernelHasBtf,
+    effectiveCapabilities: BigInt(`0x${c.effectiveCapabilities}`),
+  });
 }
 
 describe('why the kernel did not take the eBPF source, from what load() threw on a real kernel', () => {
-  it('has captures', () => expect(captures.length).toBeGreaterThan(0));
+  it('has captures', () => {
+    expect(captures.length).toBeGreaterThan(0);
+  });
 
   for (const capture of captures) {
     describe(capture.kernel, () => {
-      it('a refusal of the verifier: the program and the verifier\'s own last line, not capabilities', () => {
+      it("a refusal of the verifier: the program and the verifier's own last line, not capabilities", () => {
         const text = explain(capture, 'untrusted-helper');
-        expect(text).toContain("the kernel's verifier refused program walked_pointer: R2 type=untrusted_ptr_ expected=ptr_, trusted_ptr_, rcu_ptr_");
+        expect(text).toContain(
+          "the kernel's verifier refused program walked_pointer: R2 type=untrusted_ptr_ expected=ptr_, trusted_ptr_, rcu_ptr_",
+        );
         expect(text).not.toMatch(/CAP_/);
-        expect(explain(capture, 'wrong-helper')).toMatch(/verifier refused program seq_in_tracepoint: program of this type cannot use helper bpf_seq_write#127$/);
+        expect(explain(capture, 'wrong-helper')).toMatch(
+          /verifier refused program seq_in_tracepoint: program of this type cannot use helper bpf_seq_write#127$/,
+        );
       });
 
       it('a program type the kernel does not allow: refused before verification, said as such', () => {
         const text = explain(capture, 'refused-type');
-        expect(text).toContain("this kernel does not allow program element_iterator's program type (refused before verification, with CAP_BPF and CAP_PERFMON held)");
+        expect(text).toContain(
+          "this kernel does not allow program element_iterator's program type (refused before verification, with CAP_BPF and CAP_PERFMON held)",
+        );
         expect(text).not.toMatch(/verifier refused/);
       });
 
@@ -56,11 +68,15 @@ describe('why the kernel did not take the eBPF source, from what load() threw on
       });
 
       it('no BTF: said before anything else the kernel refused', () => {
-        expect(explain(capture, 'untrusted-helper', false)).toMatch(/this kernel has no BTF \(\/sys\/kernel\/btf\/vmlinux is missing or empty/);
+        expect(explain(capture, 'untrusted-helper', false)).toMatch(
+          /this kernel has no BTF \(\/sys\/kernel\/btf\/vmlinux is missing or empty/,
+        );
       });
 
       it('the object missing: its path', () => {
-        expect(explain(capture, 'object-missing')).toMatch(/^opening \/opt\/outpost\/native\/build\/outpost\.bpf\.o failed \(open: No such file or directory.*\); is \/opt\/outpost\/native\/build\/outpost\.bpf\.o there\?$/);
+        expect(explain(capture, 'object-missing')).toMatch(
+          /^opening \/opt\/outpost\/native\/build\/outpost\.bpf\.o failed \(open: No such file or directory.*\); is \/opt\/outpost\/native\/build\/outpost\.bpf\.o there\?$/,
+        );
       });
 
       it("outpost's own object loads on this kernel", () => {
@@ -84,7 +100,9 @@ describe('the parts', () => {
   });
 
   it("takes the verifier's last line, not its statistics", () => {
-    const lines = verifierLog('libbpf: x\n-- BEGIN PROG LOAD LOG --\n0: R1=ctx()\nR2 bad\nprocessed 4 insns (limit 1000000)\n-- END PROG LOAD LOG --\n')!;
+    const lines = verifierLog(
+      'libbpf: x\n-- BEGIN PROG LOAD LOG --\n0: R1=ctx()\nR2 bad\nprocessed 4 insns (limit 1000000)\n-- END PROG LOAD LOG --\n',
+    )!;
     expect(lines).toEqual(['0: R1=ctx()', 'R2 bad', 'processed 4 insns (limit 1000000)']);
     expect(verifierVerdict(lines)).toBe('R2 bad');
     expect(verifierLog('libbpf: failed to load object')).toBeUndefined();

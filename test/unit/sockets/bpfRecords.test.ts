@@ -16,11 +16,21 @@ const known = decodeBpfRecords(fixture('ebpf.sockets'));
 const events = decodeBpfRecords(fixture('ebpf.events'));
 const timeWaitEvents = events.sockets.filter((e) => e.sinceNs > 0);
 const ss = { server: fixture('ebpf-server.ss').toString(), client: fixture('ebpf-client.ss').toString() };
-const cookiesOf = (text: string) => text.trim().split('\n').map((line) => parseInt(/ sk:(\w+)/.exec(line)![1]!, 16));
-const inodesOf = (text: string) => text.trim().split('\n').map((line) => Number(/ ino:(\d+)/.exec(line)![1]));
+const cookiesOf = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((line) => parseInt(/ sk:(\w+)/.exec(line)![1]!, 16));
+const inodesOf = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((line) => Number(/ ino:(\d+)/.exec(line)![1]));
 
 const listed = (role: 'server' | 'client'): BpfSocket[] =>
-  [...known.sockets, ...new TimeWaitSockets().update(timeWaitEvents, known.sockets, monotonicNs)].filter((s) => s.netns === namespaces[role].net);
+  [...known.sockets, ...new TimeWaitSockets().update(timeWaitEvents, known.sockets, monotonicNs)].filter(
+    (s) => s.netns === namespaces[role].net,
+  );
 
 describe('decodeBpfRecords, and the listing of the known sockets and the TIME_WAIT events', () => {
   it('read whole records only', () => {
@@ -31,18 +41,21 @@ describe('decodeBpfRecords, and the listing of the known sockets and the TIME_WA
     expect(cut.skippedRecords).toBe(1);
   });
 
-  it.each([['server'], ['client']] as const)('list in the %s namespace what ss lists, with its cookies and inodes: the known sockets, then TIME_WAIT from the events', (role) => {
-    const sockets = listed(role);
-    expect(socketKeys(sockets.map((s) => s.socket))).toEqual(socketKeys(parseSsOutput(ss[role])));
-    expect(sockets.map((s) => s.socket.cookie).sort()).toEqual(cookiesOf(ss[role]).sort());
-    expect(sockets.map((s) => s.socket.inode).sort()).toEqual(inodesOf(ss[role]).sort());
-    const timeWait = sockets.filter((s) => s.socket.state === 'time_wait');
-    expect(timeWait.length).toBeGreaterThanOrEqual(2);
-    // No file holds them: no inode, as ss says; and the kernel's time they began.
-    for (const s of timeWait) expect([s.socket.inode, s.sinceNs > 0]).toEqual([0, true]);
-  });
+  it.each([['server'], ['client']] as const)(
+    'list in the %s namespace what ss lists, with its cookies and inodes: the known sockets, then TIME_WAIT from the events',
+    (role) => {
+      const sockets = listed(role);
+      expect(socketKeys(sockets.map((s) => s.socket))).toEqual(socketKeys(parseSsOutput(ss[role])));
+      expect(sockets.map((s) => s.socket.cookie).sort()).toEqual(cookiesOf(ss[role]).sort());
+      expect(sockets.map((s) => s.socket.inode).sort()).toEqual(inodesOf(ss[role]).sort());
+      const timeWait = sockets.filter((s) => s.socket.state === 'time_wait');
+      expect(timeWait.length).toBeGreaterThanOrEqual(2);
+      // No file holds them: no inode, as ss says; and the kernel's time they began.
+      for (const s of timeWait) expect([s.socket.inode, s.sinceNs > 0]).toEqual([0, true]);
+    },
+  );
 
-  it('list each socket once, with the process that listened or connected (an accepted socket: its listener\'s) and its pid namespace, which is its container', () => {
+  it("list each socket once, with the process that listened or connected (an accepted socket: its listener's) and its pid namespace, which is its container", () => {
     const established = known.sockets.filter((s) => s.socket.state === 'established');
     // The long connection, on both ends (the server's end held by nc and by the cat it runs).
     expect(established).toHaveLength(2);
@@ -64,7 +77,11 @@ describe('decodeBpfRecords, and the listing of the known sockets and the TIME_WA
     expect(new Set(established.map((e) => e.socket.cookie)).size).toBe(10);
     const failed = events.sockets.filter((e) => e.stateCode === TCP_STATE_CODE.close && e.oldStateCode === TCP_STATE_CODE.synSent);
     expect(failed).toHaveLength(1);
-    expect(failed[0]).toMatchObject({ netns: namespaces.client.net, pidNamespace: namespaces.client.pid, socket: { remoteAddress: ip4, remotePort: 9999 } });
+    expect(failed[0]).toMatchObject({
+      netns: namespaces.client.net,
+      pidNamespace: namespaces.client.pid,
+      socket: { remoteAddress: ip4, remotePort: 9999 },
+    });
     expect(failed[0]!.holder).toBeGreaterThan(0);
   });
 });
@@ -74,7 +91,7 @@ describe('TimeWaitSockets', () => {
   const live = known.sockets.find((s) => s.socket.state === 'established')!;
   const at = timeWait.sinceNs;
 
-  it('keeps a timewait socket until the kernel\'s 60 s are over', () => {
+  it("keeps a timewait socket until the kernel's 60 s are over", () => {
     const timeWaits = new TimeWaitSockets();
     expect(timeWaits.update([timeWait], [], at)).toEqual([timeWait]);
     expect(timeWaits.update([], [], at + TIME_WAIT_NS - 1)).toEqual([timeWait]);

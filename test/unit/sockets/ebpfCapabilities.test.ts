@@ -9,9 +9,15 @@ const programs = (seeded: boolean) => [
 
 describe('what the ebpf source can see, by the programs that run', () => {
   it('everything, with the three', () => {
-    expect(ebpfCapabilities(programs(true)).sort()).toEqual(
-      ['connect_failures', 'connection_events', 'socket_cookies', 'socket_processes', 'sockets', 'sockets_opened_before_start', 'time_wait_events'],
-    );
+    expect(ebpfCapabilities(programs(true)).sort()).toEqual([
+      'connect_failures',
+      'connection_events',
+      'socket_cookies',
+      'socket_processes',
+      'sockets',
+      'sockets_opened_before_start',
+      'time_wait_events',
+    ]);
   });
 
   it('not the sockets of before the start, without the seeding walk', () => {

@@ -60,13 +60,22 @@ describe('the /proc/net/tcp parser on hostile input (fast-check)', () => {
 
   it('still reads the good lines among bad ones', () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ maxLength: 80 }).filter((l) => !/^\s*[0-9A-Fa-f]+:/.test(l)), { maxLength: 20 }), (junk) => {
-        const good = fixture('bridge-server.tcp').split('\n').slice(1).filter((l) => l.trim());
-        const text = ['header', ...junk.flatMap((j, i) => [j.replace(/\n/g, ' '), good[i % good.length]!])].join('\n');
-        const out: TcpSocket[] = [];
-        parseProcNetTcp(Buffer.from(text, 'latin1'), 4, out);
-        expect(out).toHaveLength(junk.length);
-      }),
+      fc.property(
+        fc.array(
+          fc.string({ maxLength: 80 }).filter((l) => !/^\s*[0-9A-Fa-f]+:/.test(l)),
+          { maxLength: 20 },
+        ),
+        (junk) => {
+          const good = fixture('bridge-server.tcp')
+            .split('\n')
+            .slice(1)
+            .filter((l) => l.trim());
+          const text = ['header', ...junk.flatMap((j, i) => [j.replace(/\n/g, ' '), good[i % good.length]!])].join('\n');
+          const out: TcpSocket[] = [];
+          parseProcNetTcp(Buffer.from(text, 'latin1'), 4, out);
+          expect(out).toHaveLength(junk.length);
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -8,8 +8,13 @@ import { parseSsOutput, socketKeys } from '../../support/ssOutput.js';
 // (test/unit/connections/fixtures/capture.mjs).
 const records = readFileSync(new URL('../connections/fixtures/server-a.records', import.meta.url));
 const ss = readFileSync(new URL('../connections/fixtures/server-a.ss', import.meta.url), 'utf8');
-const ssField = (field: string) => ss.trim().split('\n').map((line) => new RegExp(`${field}:(\\w+)`).exec(line)?.[1]);
-const endpoints = (s: Omit<TcpSocket, 'inode' | 'cookie' | 'state'>) => `${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`;
+const ssField = (field: string) =>
+  ss
+    .trim()
+    .split('\n')
+    .map((line) => new RegExp(`${field}:(\\w+)`).exec(line)?.[1]);
+const endpoints = (s: Omit<TcpSocket, 'inode' | 'cookie' | 'state'>) =>
+  `${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`;
 
 function decode(buffer: Uint8Array): { sockets: TcpSocket[]; skipped: number } {
   const sockets: TcpSocket[] = [];

@@ -4,7 +4,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { build } from 'esbuild';
 
-const out = new URL('../dist/map/', import.meta.url).pathname;
+const out = new URL('../dist/ui/', import.meta.url).pathname;
 await mkdir(out, { recursive: true });
 await build({
   entryPoints: { map: 'src/map/client/map.ts' },

@@ -1,10 +1,19 @@
 import { isAbsolute } from 'node:path';
 import { parseArgs } from 'node:util';
+import parseDuration from 'parse-duration';
 import { z } from 'zod';
 import { parseDockerHost, type DockerEndpoint } from './inventory/dockerClient.js';
 import { InvalidFlagError } from './base/errors.js';
 import type { LogFormat, LogLevel } from './base/log.js';
 import { SOURCE_CHOICES, type SourceChoice } from './sockets/socketSourceChoice.js';
+import { isServedPath, servedPaths } from './http/server.js';
+
+/** The paths the server serves besides the telemetry path, read off its router. */
+const SERVED = servedPaths();
+const SERVED_LIST = [
+  ...SERVED.exact.filter((e) => !SERVED.prefixes.some((p) => e.startsWith(`${p}/`))),
+  ...SERVED.prefixes.map((p) => `${p}/…`),
+].join(', ');
 
 export interface ListenAddress {
   /** Undefined: every address. */
@@ -34,9 +43,6 @@ export interface Config {
   logFormat: LogFormat;
 }
 
-/** Routes the server owns; the telemetry path may not take one of them. */
-export const RESERVED_PATHS = ['/', '/healthz', '/readyz', '/connections', '/policy', '/policy/suggest'];
-
 const listenAddress = z.string().transform((value, ctx): ListenAddress => {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
   const port = match ? Number(match[3]) : NaN;
@@ -47,13 +53,20 @@ const listenAddress = z.string().transform((value, ctx): ListenAddress => {
   return { host: match[1] ?? (match[2] || undefined), port };
 });
 
-/** "500ms", "10s", "1m", "2h" → milliseconds (positive, or zero when `allowZero`). */
+/**
+ * A duration in Prometheus' form — whole numbers with units, largest first, such as "500ms", "10s",
+ * "1m30s" or "2h" (ms, s, m, h, d, w) — in milliseconds: positive, or zero when `allowZero`.
+ * parse-duration reads it; the form is checked first, as it would take "10" as 10 ms and "-5s".
+ */
+const DURATION_FORM = /^(?:\d+(?:ms|s|m|h|d|w))+$/;
 function duration({ allowZero = false } = {}) {
   return z.string().transform((value, ctx) => {
-    const match = /^(\d+)(ms|s|m|h)$/.exec(value);
-    const ms = match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'] : -1;
-    if (ms < 0 || (ms === 0 && !allowZero)) {
-      ctx.addIssue({ code: 'custom', message: `expected a ${allowZero ? '' : 'positive '}duration such as "500ms", "10s", "1m" or "2h"` });
+    const ms = DURATION_FORM.test(value) ? parseDuration(value) : null;
+    if (ms === null || (ms === 0 && !allowZero)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a ${allowZero ? '' : 'positive '}duration such as "500ms", "10s", "1m30s" or "2h"`,
+      });
       return z.NEVER;
     }
     return ms;
@@ -103,7 +116,7 @@ export const FLAGS: readonly FlagDefinition[] = [
     schema: z
       .string()
       .regex(/^\/[\w./-]*$/, 'expected a path starting with "/"')
-      .refine((p) => !RESERVED_PATHS.includes(p), `must not be one of ${RESERVED_PATHS.join(', ')}`),
+      .refine((p) => !isServedPath(p, SERVED), `must not be a path the server serves: ${SERVED_LIST}`),
     key: 'telemetryPath',
   },
   {

@@ -1,7 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { gzipSync } from 'node:zlib';
 import type Router from '@koa/router';
+import compress from 'koa-compress';
+import conditional from 'koa-conditional-get';
+import etag from 'koa-etag';
+import { errorMessage } from '../base/errors.js';
 import type { Collector } from '../collection/collection.js';
 import { buildLinkGraph } from '../map/linkGraph.js';
 import { MAP_CONTENT_SECURITY_POLICY, MAP_ICON, mapPage } from '../map/mapPage.js';
@@ -12,13 +14,6 @@ type AssetName = keyof typeof ASSETS;
 // From src/http/ (tests) and dist/http/ (the program) alike: the package's dist/ui/ (scripts/build-ui.mjs).
 const ASSET_DIR = new URL('../../dist/ui/', import.meta.url);
 
-interface Asset {
-  body: Buffer;
-  /** The same, compressed once: the script is most of the page's weight. */
-  gzipped: Buffer;
-  etag: string;
-}
-
 export interface MapRoutesOptions {
   collector: Collector;
   /** How often the page asks for the graph again. */
@@ -26,28 +21,23 @@ export interface MapRoutesOptions {
 }
 
 /** /map (the page), /map/graph.json (its data, from the same collection as /metrics) and the page's assets. */
-export function mapRoutes(router: Router, options: MapRoutesOptions): void {
-  const assets = new Map<AssetName, Promise<Asset>>();
+export function mapRoutes(router: Router, options: () => MapRoutesOptions): void {
+  // Read once; compressed per request (koa-compress), and answered 304 when the browser has it (ETag).
+  const assets = new Map<AssetName, Promise<Buffer>>();
   const asset = (name: AssetName) => {
     let loaded = assets.get(name);
     if (!loaded) {
-      loaded = readFile(new URL(name, ASSET_DIR)).then(
-        (body) => ({
-          body,
-          gzipped: gzipSync(body, { level: 9 }),
-          etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
-        }),
-        (error: NodeJS.ErrnoException) => {
-          assets.delete(name);
-          throw new Error(
-            `the link map's ${name} is missing from ${ASSET_DIR.pathname} (npm run build makes it): ${error.code ?? error.message}`,
-          );
-        },
-      );
+      loaded = readFile(new URL(name, ASSET_DIR)).catch((error: unknown) => {
+        assets.delete(name);
+        const reason = (error as NodeJS.ErrnoException).code ?? errorMessage(error);
+        throw new Error(`the link map's ${name} is missing from ${ASSET_DIR.pathname} (npm run build makes it): ${reason}`);
+      });
       assets.set(name, loaded);
     }
     return loaded;
   };
+  // Outermost first: the ETag is the uncompressed body's, so compression comes after it is set.
+  const cached = [compress({ threshold: 1024 }), conditional(), etag()];
 
   router.use('/map', async (ctx, next) => {
     ctx.set('Content-Security-Policy', MAP_CONTENT_SECURITY_POLICY);
@@ -57,7 +47,7 @@ export function mapRoutes(router: Router, options: MapRoutesOptions): void {
   });
   router.get('/map', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';
-    ctx.body = mapPage(options.refreshSeconds);
+    ctx.body = mapPage(options().refreshSeconds);
   });
   router.get('/map/icon.svg', (ctx) => {
     ctx.type = 'image/svg+xml';
@@ -65,7 +55,7 @@ export function mapRoutes(router: Router, options: MapRoutesOptions): void {
     ctx.body = MAP_ICON;
   });
   router.get('/map/graph.json', async (ctx) => {
-    const { collector } = options;
+    const { collector } = options();
     const collection = await collector.collect();
     ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
     ctx.set('Cache-Control', 'no-store');
@@ -80,20 +70,10 @@ export function mapRoutes(router: Router, options: MapRoutesOptions): void {
     });
   });
   for (const name of Object.keys(ASSETS) as AssetName[]) {
-    router.get(`/map/${name}`, async (ctx) => {
-      const { body, gzipped, etag } = await asset(name);
-      ctx.set('ETag', etag);
+    router.get(`/map/${name}`, ...cached, async (ctx) => {
       ctx.set('Cache-Control', 'no-cache');
-      ctx.vary('Accept-Encoding');
-      if (ctx.get('If-None-Match') === etag) {
-        ctx.status = 304;
-        return;
-      }
       ctx.type = ASSETS[name];
-      if (ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
-        ctx.set('Content-Encoding', 'gzip');
-        ctx.body = gzipped;
-      } else ctx.body = body;
+      ctx.body = await asset(name);
     });
   }
 }

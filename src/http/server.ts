@@ -59,8 +59,77 @@ ${link('/readyz', 'Readiness', 'the Docker API answers')}
 `;
 }
 
+/**
+ * Every route but the telemetry path's. The options are asked for only when a request comes, so
+ * that servedPaths() can read the paths off a router built without them.
+ */
+function addRoutes(router: Router, options: () => AppOptions): void {
+  router.get('/', (ctx) => {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = landingPage(options().telemetryPath);
+  });
+  router.get('/connections', async (ctx) => {
+    const { collector } = options();
+    const collection = await collector.collect();
+    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
+    ctx.body = connectionsJson(collection, collector.counters.connections.series());
+  });
+  router.get('/policy', async (ctx) => {
+    const { collector, policy } = options();
+    const collection = await collector.collect();
+    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
+    ctx.body = policyReport(policy, collection.containers);
+  });
+  router.get('/policy/suggest', async (ctx) => {
+    const { collector, connectionsRetention } = options();
+    const collection = await collector.collect();
+    const seen: SeenLink[] = [...collector.counters.connections.series()];
+    for (const { container, established } of collection.links)
+      for (const group of established) seen.push({ container: container.name, group });
+    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = suggestPolicy(seen, collection.containers, `open now or made in the last ${connectionsRetention} (--connections.retention)`);
+  });
+  mapRoutes(router, () => ({ collector: options().collector, refreshSeconds: MAP_REFRESH_SECONDS }));
+  router.get('/healthz', (ctx) => {
+    ctx.type = 'text/plain';
+    ctx.body = 'ok\n';
+  });
+  router.get('/readyz', async (ctx) => {
+    ctx.type = 'text/plain';
+    try {
+      await options().pingDocker();
+      ctx.body = 'ok\n';
+    } catch (error) {
+      ctx.status = 503;
+      ctx.body = `Docker API unreachable: ${errorMessage(error)}\n`;
+    }
+  });
+}
+
+/**
+ * What the server serves besides the telemetry path, read off its router: exact paths, and the
+ * prefixes whose every path it owns (the map's headers apply to all of /map/…).
+ */
+export function servedPaths(): { exact: string[]; prefixes: string[] } {
+  const router = new Router();
+  addRoutes(router, () => {
+    throw new Error('servedPaths() serves no request');
+  });
+  const paths = (middleware: boolean) =>
+    router.stack.flatMap((l) => (typeof l.path === 'string' && (l.methods.length === 0) === middleware ? [l.path] : []));
+  const exact = paths(false);
+  const prefixes = paths(true);
+  return { exact: [...new Set(exact)], prefixes: [...new Set(prefixes)] };
+}
+
+/** Whether `path` is one the server already serves (servedPaths): the telemetry path may not take it. */
+export function isServedPath(path: string, served = servedPaths()): boolean {
+  return served.exact.includes(path) || served.prefixes.some((p) => path === p || path.startsWith(`${p}/`));
+}
+
 export function createApp(options: AppOptions): Koa {
-  const { telemetryPath, collector, exposition, pingDocker, log, maxRequests, scrapeTimeoutOffsetSeconds } = options;
+  const { telemetryPath, collector, exposition, log, maxRequests, scrapeTimeoutOffsetSeconds } = options;
   const authenticate = basicAuth(options.basicAuthUsers);
   const app = new Koa();
   const router = new Router();
@@ -95,10 +164,6 @@ export function createApp(options: AppOptions): Koa {
 
   app.use((ctx, next) => (OPEN_PATHS.has(ctx.path) ? next() : authenticate(ctx, next)));
 
-  router.get('/', (ctx) => {
-    ctx.type = 'text/html; charset=utf-8';
-    ctx.body = landingPage(telemetryPath);
-  });
   router.get(telemetryPath, async (ctx) => {
     // Prometheus says how long it waits; answer with what is ready a little before that.
     const timeout = Number(ctx.get('X-Prometheus-Scrape-Timeout-Seconds'));
@@ -110,44 +175,7 @@ export function createApp(options: AppOptions): Koa {
     ctx.type = exposition.contentType;
     ctx.body = text;
   });
-  router.get('/connections', async (ctx) => {
-    const collection = await collector.collect();
-    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
-    ctx.body = connectionsJson(collection, collector.counters.connections.series());
-  });
-  router.get('/policy', async (ctx) => {
-    const collection = await collector.collect();
-    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
-    ctx.body = policyReport(options.policy, collection.containers);
-  });
-  router.get('/policy/suggest', async (ctx) => {
-    const collection = await collector.collect();
-    const seen: SeenLink[] = [...collector.counters.connections.series()];
-    for (const { container, established } of collection.links)
-      for (const group of established) seen.push({ container: container.name, group });
-    ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
-    ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = suggestPolicy(
-      seen,
-      collection.containers,
-      `open now or made in the last ${options.connectionsRetention} (--connections.retention)`,
-    );
-  });
-  mapRoutes(router, { collector, refreshSeconds: MAP_REFRESH_SECONDS });
-  router.get('/healthz', (ctx) => {
-    ctx.type = 'text/plain';
-    ctx.body = 'ok\n';
-  });
-  router.get('/readyz', async (ctx) => {
-    ctx.type = 'text/plain';
-    try {
-      await pingDocker();
-      ctx.body = 'ok\n';
-    } catch (error) {
-      ctx.status = 503;
-      ctx.body = `Docker API unreachable: ${errorMessage(error)}\n`;
-    }
-  });
+  addRoutes(router, () => options);
 
   app.use(router.routes());
   app.use(router.allowedMethods());

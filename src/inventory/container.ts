@@ -44,10 +44,7 @@ const COMPOSE_SERVICE = 'com.docker.compose.service';
  * networksByIdAndName's index; an address on a network missing from it is taken as host-scoped:
  * never joined across hosts.
  */
-export function containerFromInspect(
-  info: InspectAnswer,
-  networks: ReadonlyMap<string, DockerNetwork> = new Map(),
-): Container | undefined {
+export function containerFromInspect(info: InspectAnswer, networks: ReadonlyMap<string, DockerNetwork> = new Map()): Container | undefined {
   if (!info.State.Running || !info.State.Pid) return undefined;
   const labels = info.Config?.Labels ?? {};
   const addresses: ContainerAddress[] = [];

@@ -1,3 +1,4 @@
+import picomatch from 'picomatch';
 import type { BlockList } from 'node:net';
 import type { Container } from '../inventory/container.js';
 import { addressBlockList, inBlockList } from '../net/ipAddress.js';
@@ -43,8 +44,8 @@ export interface Selector {
 
 /** A selector's globs and CIDR, compiled once; kept as long as the selector (its rule) lives. */
 interface CompiledSelector {
-  container?: RegExp;
-  image?: RegExp;
+  container?: picomatch.Matcher;
+  image?: picomatch.Matcher;
   cidr?: BlockList;
 }
 
@@ -63,13 +64,12 @@ function compiled(s: Selector): CompiledSelector {
   return c;
 }
 
-/** `*` any run of characters, `?` one; everything else literal; the whole value must match. */
-function globPattern(glob: string): RegExp {
-  const body = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, 's');
+/**
+ * A glob over the whole value (picomatch): `*` any run of characters, `/` included (bash mode:
+ * an image's registry and path are one value), `?` one, `[abc]` and `{a,b}` as in a shell.
+ */
+function globPattern(glob: string): picomatch.Matcher {
+  return picomatch(glob, { bash: true, dot: true });
 }
 
 /** The selector names containers by what they are (not only by address or `host`). */
@@ -80,8 +80,8 @@ export function selectsContainers(s: Selector): boolean {
 function matchesContainer(s: Selector, c: Container): boolean {
   if (s.id !== undefined && c.id !== s.id) return false;
   const { container, image } = compiled(s);
-  if (container && !container.test(c.name)) return false;
-  if (image && !image.test(c.image)) return false;
+  if (container && !container(c.name)) return false;
+  if (image && !image(c.image)) return false;
   if (s.project !== undefined && c.composeProject !== s.project) return false;
   if (s.service !== undefined && c.composeService !== s.service) return false;
   if (s.network !== undefined && !c.addresses.some((a) => a.network === s.network) && c.networkMode !== s.network) return false;

@@ -1,11 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import {
-  INVENTORY_ACTIONS,
-  containerFromInspect,
-  inventoryChangeOf,
-  joinedContainerId,
-} from '../../../src/inventory/container.js';
+import { INVENTORY_ACTIONS, containerFromInspect, inventoryChangeOf, joinedContainerId } from '../../../src/inventory/container.js';
 import { networkFromListEntry, networksByIdAndName, type DockerNetwork } from '../../../src/inventory/network.js';
 import { DockerEvent, InspectAnswer, NetworkList } from '../../../src/inventory/dockerAnswers.js';
 
@@ -103,9 +98,7 @@ describe('inventoryChangeOf (a real event stream)', () => {
 
 /** Podman 4.3's Docker-compatible API, answers captured from a rootful `podman system service`. */
 describe("Podman's Docker-compatible API", () => {
-  const networks = networksByIdAndName(
-    NetworkList.parse(JSON.parse(fixture('podman-networks-list.json'))).map(networkFromListEntry),
-  );
+  const networks = networksByIdAndName(NetworkList.parse(JSON.parse(fixture('podman-networks-list.json'))).map(networkFromListEntry));
   const events = fixture('podman-events.ndjson')
     .trim()
     .split('\n')

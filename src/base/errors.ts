@@ -35,10 +35,14 @@ export class InvalidFlagError extends OutpostError {
 export class InvalidWebConfigError extends OutpostError {
   readonly file: string;
 
-  constructor(file: string, reason: string, cause?: unknown) {
-    super('OUTPOST_INVALID_WEB_CONFIG', `invalid --web.config.file "${file}": ${reason}`, { cause });
+  /** 1-based; 0 when the problem is not one line's (the file cannot be read, a certificate does not load). */
+  readonly line: number;
+
+  constructor(file: string, line: number, reason: string, cause?: unknown) {
+    super('OUTPOST_INVALID_WEB_CONFIG', `invalid --web.config.file: ${file}${line > 0 ? `:${line}` : ''}: ${reason}`, { cause });
     this.name = 'InvalidWebConfigError';
     this.file = file;
+    this.line = line;
   }
 }
 
@@ -49,7 +53,7 @@ export class InvalidPolicyFileError extends OutpostError {
   readonly line: number;
 
   constructor(file: string, line: number, reason: string, cause?: unknown) {
-    super('OUTPOST_INVALID_POLICY_FILE', `invalid --policy.file "${file}"${line > 0 ? ` line ${line}` : ''}: ${reason}`, { cause });
+    super('OUTPOST_INVALID_POLICY_FILE', `invalid --policy.file: ${file}${line > 0 ? `:${line}` : ''}: ${reason}`, { cause });
     this.name = 'InvalidPolicyFileError';
     this.file = file;
     this.line = line;

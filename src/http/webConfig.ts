@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext, type SecureVersion } from 'node:tls';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { InvalidWebConfigError } from '../base/errors.js';
+import { errorMessage, InvalidWebConfigError } from '../base/errors.js';
+import { loadYamlFile, YamlFileProblem } from '../base/yamlFile.js';
 
 /**
  * The web configuration file of Prometheus' exporter-toolkit (the `--web.config.file` of
@@ -65,7 +65,7 @@ const fileSchema = z
       )
       .optional(),
   })
-  .nullable();
+  .nullish();
 
 export interface TlsSettings {
   cert: Buffer;
@@ -88,39 +88,23 @@ export interface WebConfig {
 
 export const PLAIN_HTTP: WebConfig = { tls: undefined, basicAuthUsers: new Map() };
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const where = issue.path.length > 0 ? issue.path.join('.') : 'the file';
-  if (issue.code === 'unrecognized_keys')
-    return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (supported: tls_server_config, basic_auth_users)`;
-  if (issue.code === 'invalid_key' && issue.issues[0]) return `${where}: ${issue.issues[0].message}`;
-  return `${where}: ${issue.message}`;
-}
-
 /**
  * Reads and checks the file and everything it names (certificate, key, CA), so that a bad
  * file is refused at start and a bad edit never reaches a running server. File names inside
  * are relative to the file's own directory, as in exporter-toolkit.
  */
 export async function loadWebConfig(path: string): Promise<WebConfig> {
-  const fail = (reason: string, cause?: unknown): never => {
-    throw new InvalidWebConfigError(path, reason, cause);
+  const fail = (reason: string, cause?: unknown, line = 0): never => {
+    throw new InvalidWebConfigError(path, line, reason, cause);
   };
-  let text: string;
+  let settings: z.output<typeof fileSchema>;
+  let lineOf: (path: readonly (string | number)[]) => number;
   try {
-    text = await readFile(path, 'utf8');
+    ({ data: settings, lineOf } = await loadYamlFile(path, fileSchema));
   } catch (error) {
-    return fail(`cannot read it: ${(error as Error).message}`, error);
+    if (error instanceof YamlFileProblem) return fail(error.problem, error.cause, error.line);
+    throw error;
   }
-  let document: unknown;
-  try {
-    document = parseYaml(text, { uniqueKeys: true });
-  } catch (error) {
-    return fail(`not valid YAML: ${(error as Error).message.split('\n')[0]}`, error);
-  }
-  const parsed = fileSchema.safeParse(document ?? null);
-  if (!parsed.success) return fail(parsed.error.issues.map(describeIssue).join('; '));
-
-  const settings = parsed.data ?? {};
   const files: string[] = [];
   const readNamed = async (key: string, name: string): Promise<Buffer> => {
     const file = resolve(dirname(path), name);
@@ -128,12 +112,12 @@ export async function loadWebConfig(path: string): Promise<WebConfig> {
     try {
       return await readFile(file);
     } catch (error) {
-      return fail(`tls_server_config.${key}: cannot read "${name}": ${(error as Error).message}`, error);
+      return fail(`tls_server_config.${key}: cannot read "${name}": ${errorMessage(error)}`, error, lineOf(['tls_server_config', key]));
     }
   };
   let tls: TlsSettings | undefined;
-  if (settings.tls_server_config) {
-    const t = settings.tls_server_config;
+  const t = settings?.tls_server_config;
+  if (t) {
     tls = {
       cert: await readNamed('cert_file', t.cert_file),
       key: await readNamed('key_file', t.key_file),
@@ -149,7 +133,7 @@ export async function loadWebConfig(path: string): Promise<WebConfig> {
       return fail(`tls_server_config: the certificate, key or client CA do not load: ${(error as Error).message}`, error);
     }
   }
-  return { tls, basicAuthUsers: new Map(Object.entries(settings.basic_auth_users ?? {})) };
+  return { tls, basicAuthUsers: new Map(Object.entries(settings?.basic_auth_users ?? {})) };
 }
 
 /** What Node's TLS takes from the settings; the same for the first context and a reload. */

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { isNode, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { errorMessage, InvalidPolicyFileError } from '../base/errors.js';
+import { InvalidPolicyFileError } from '../base/errors.js';
+import { loadYamlFile, parseYamlFile, YamlFileProblem, type YamlFile } from '../base/yamlFile.js';
 import { parsePortSpan, type PolicyRule, type PortSpan } from './policyRules.js';
 import { parseCidr } from '../net/ipAddress.js';
 import { selectsContainers, type Selector } from './selectors.js';
@@ -48,10 +47,13 @@ const ruleSchema = z.strictObject({
   ports: z.array(port).min(1, 'expected at least one port; leave ports out for every port').optional(),
 });
 
-const fileSchema = z.strictObject(
-  { rules: z.array(ruleSchema, { error: expecting('a list of rules') }).nullish() },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? undefined : 'expected a mapping with a list "rules"') },
-);
+// An empty file is a policy of no rules.
+const fileSchema = z
+  .strictObject(
+    { rules: z.array(ruleSchema, { error: expecting('a list of rules') }).nullish() },
+    { error: (issue) => (issue.code === 'unrecognized_keys' ? undefined : 'expected a mapping with a list "rules"') },
+  )
+  .nullish();
 
 type WrittenSelector = z.infer<typeof selector>;
 
@@ -64,47 +66,15 @@ function toSelector(s: WrittenSelector): Selector {
 
 const asList = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 
-/**
- * Parses a policy file (YAML, see README "Expected links") into its rules. Throws only
- * InvalidPolicyFileError, naming the line and the problem.
- */
-export function parsePolicyFile(source: string, file: string): PolicyRule[] {
-  const lines = new LineCounter();
-  let doc;
-  try {
-    doc = parseDocument(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  } catch (error) {
-    throw new InvalidPolicyFileError(file, 0, `not YAML: ${errorMessage(error)}`, error);
-  }
-  const lineAt = (offset: number | undefined) => (offset === undefined ? 1 : lines.linePos(offset).line);
-  const yamlError = doc.errors[0];
-  if (yamlError) throw new InvalidPolicyFileError(file, lineAt(yamlError.pos[0]), `not YAML: ${yamlError.message.split('\n')[0]}`);
+/** A problem of the file as the policy's error (file:line: problem). */
+function policyError(problem: YamlFileProblem): InvalidPolicyFileError {
+  return new InvalidPolicyFileError(problem.file, problem.line, problem.problem, problem.cause);
+}
 
-  let written: unknown;
-  try {
-    written = doc.toJS({ maxAliasCount: 100 });
-  } catch (error) {
-    // An alias to no anchor, or one that expands too far.
-    throw new InvalidPolicyFileError(file, 1, `not YAML: ${errorMessage(error)}`, error);
-  }
-  const parsed = fileSchema.safeParse(written ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    // The deepest node of the path that exists carries the line.
-    let node: unknown;
-    for (let n = issue.path.length; n >= 0 && !isNode(node); n--) node = doc.getIn(issue.path.slice(0, n) as (string | number)[], true);
-    const where = issue.path.length
-      ? `${issue.path
-          .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
-          .join('')
-          .replace(/^\./, '')}: `
-      : '';
-    throw new InvalidPolicyFileError(file, lineAt(isNode(node) ? node.range?.[0] : undefined), `${where}${issue.message}`);
-  }
-
-  return (parsed.data.rules ?? []).map((rule, i) => {
-    const node = doc.getIn(['rules', i], true);
-    const line = lineAt(isNode(node) ? node.range?.[0] : undefined);
+/** The file's rules, each with the line it starts at. */
+function rulesOf({ data, lineOf }: YamlFile<z.output<typeof fileSchema>>, file: string): PolicyRule[] {
+  return (data?.rules ?? []).map((rule, i) => {
+    const line = lineOf(['rules', i]);
     const from = asList(rule.from).map(toSelector);
     const to = asList(rule.to).map(toSelector);
     return {
@@ -120,13 +90,23 @@ export function parsePolicyFile(source: string, file: string): PolicyRule[] {
   });
 }
 
+/**
+ * Parses a policy file (YAML, see docs/policy.md) into its rules. Throws only
+ * InvalidPolicyFileError, naming the line and the problem.
+ */
+export function parsePolicyFile(source: string, file: string): PolicyRule[] {
+  try {
+    return rulesOf(parseYamlFile(source, file, fileSchema), file);
+  } catch (error) {
+    throw error instanceof YamlFileProblem ? policyError(error) : error;
+  }
+}
+
 /** Reads and parses a policy file; throws InvalidPolicyFileError. */
 export async function loadPolicyFile(file: string): Promise<PolicyRule[]> {
-  let source: string;
   try {
-    source = await readFile(file, 'utf8');
+    return rulesOf(await loadYamlFile(file, fileSchema), file);
   } catch (error) {
-    throw new InvalidPolicyFileError(file, 0, `cannot read it: ${errorMessage(error)}`, error);
+    throw error instanceof YamlFileProblem ? policyError(error) : error;
   }
-  return parsePolicyFile(source, file);
 }

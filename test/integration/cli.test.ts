@@ -60,7 +60,7 @@ describe('command line', () => {
       const result = run([`--web.listen-address=127.0.0.1:${port}`, `--policy.file=${file}`]);
       expect(result.status).toBe(2);
       expect(result.stderr.trim()).toBe(
-        `outpost: invalid --policy.file "${file}" line 3: rules[0].to.cidr: expected an IP address or a CIDR such as 10.0.0.0/8`,
+        `outpost: invalid --policy.file: ${file}:3: rules[0].to.cidr: expected an IP address or a CIDR such as 10.0.0.0/8`,
       );
       const missing = run([`--web.listen-address=127.0.0.1:${port}`, `--policy.file=${join(dir, 'nothing.yaml')}`]);
       expect(missing.status).toBe(2);

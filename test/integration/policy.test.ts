@@ -224,7 +224,7 @@ ${extra}`;
     });
     expect(select(failed, 'outpost_policy_rules', { source: 'file' })[0]!.value).toBe(3);
     expect(exporter.logs()).toMatch(
-      /policy file not reloaded, the running policy stays: invalid --policy.file \\"[^"]+\\" line 10: rules\[2\]\.from: expected/,
+      /policy file not reloaded, the running policy stays: invalid --policy.file: [^"]+:10: rules\[2\]\.from: expected/,
     );
     const report = JSON.parse((await exporter.fetchText('/policy')).text) as { file: { last_reload_success: boolean; last_error: string } };
     expect(report.file.last_reload_success).toBe(false);

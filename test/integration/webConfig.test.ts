@@ -246,7 +246,7 @@ describe('a bad web config at start', () => {
       timeout: 10_000,
     });
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain(`invalid --web.config.file "${path}"`);
+    expect(result.stderr).toContain(`invalid --web.config.file: ${path}:`);
     expect(result.stderr).toContain(reason);
     // It exited; and the port was never taken by it (nothing listens there now either).
     const refused = await new Promise<boolean>((resolve) => {

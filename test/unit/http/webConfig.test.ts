@@ -112,17 +112,27 @@ describe('loadWebConfig', () => {
       'tls_server_config:\n  cert_file: ../server.crt\n  key_file: ../server.key\n  min_version: TLS13\n  max_version: TLS12\n',
       'min_version is above max_version',
     ],
-    ['broken YAML', 'basic_auth_users: [\n', 'not valid YAML'],
-    ['a key given twice', `basic_auth_users:\n  alice: '${HASH}'\n  alice: '${HASH}'\n`, 'not valid YAML'],
+    ['broken YAML', 'basic_auth_users: [\n', 'not YAML'],
+    ['a key given twice', `basic_auth_users:\n  alice: '${HASH}'\n  alice: '${HASH}'\n`, 'not YAML'],
     ['a list instead of a mapping', '- a\n- b\n', 'expected object'],
   ])('refuses %s, naming the file and the problem', async (_what, text, expected) => {
     const message = await refusal(text);
-    expect(message).toMatch(/^invalid --web\.config\.file ".*web-.*\.yml": /);
+    expect(message).toMatch(/^invalid --web\.config\.file: .*web-.*\.yml(:\d+)?: /);
     expect(message).toContain(expected);
   });
 
+  it('names the line at fault, as file:line: problem', async () => {
+    expect(await refusal(`basic_auth_users:\n  bob: '${HASH}'\n  alice: s3cret\n`)).toMatch(
+      /\.yml:3: basic_auth_users\.alice: expected a bcrypt hash/,
+    );
+    expect(await refusal('tls_server_config:\n  key_file: ../server.key\n  cert_file: ../nope.crt\n')).toMatch(
+      /\.yml:3: tls_server_config\.cert_file: cannot read "\.\.\/nope\.crt"/,
+    );
+    expect(await refusal('basic_auth_users: [\n')).toMatch(/\.yml:2: not YAML/);
+  });
+
   it('refuses a file that is not there', async () => {
-    await expect(loadWebConfig(join(pki.dir, 'absent.yml'))).rejects.toThrow(/absent\.yml": cannot read it: ENOENT/);
+    await expect(loadWebConfig(join(pki.dir, 'absent.yml'))).rejects.toThrow(/absent\.yml: cannot read it: ENOENT/);
   });
 });
 

@@ -49,13 +49,13 @@ describe('parsePolicyFile', () => {
 
   it.each([
     ['rules:\n  - from: web\n    to: host\n', 2, 'rules[0].from: expected "*", "host", or a mapping'],
-    ['rules:\n  - from: {container: web, port: 80}\n    to: host\n', 2, 'rules[0].from: Unrecognized key: "port"'],
+    ['rules:\n  - from: {container: web, port: 80}\n    to: host\n', 2, 'rules[0].from: unknown key "port"'],
     ['rules:\n  - from: "*"\n    to: host\n    ports: [80, 70000]\n', 4, 'rules[0].ports[1]: "70000" is not a port'],
     ['rules:\n  - from: "*"\n', 2, 'rules[0].to: missing; it is required'],
     ['rules:\n  - from: "*"\n    to: {cidr: 10.0.0.0/33}\n', 3, 'rules[0].to.cidr: expected an IP address or a CIDR'],
     ['rules:\n  - from: []\n    to: host\n', 2, 'rules[0].from: expected at least one selector'],
     ['rules:\n  - from: "*"\n    to: {}\n', 3, 'rules[0].to: expected at least one of container, image'],
-    ['rule:\n  - from: "*"\n', 1, 'Unrecognized key: "rule"'],
+    ['rule:\n  - from: "*"\n', 1, 'unknown key "rule"'],
     ['rules:\n  - from: *nothing\n    to: host\n', 1, 'not YAML: Unresolved alias'],
     ['rules:\n  - from: "*"\n    from: host\n    to: host\n', 3, 'not YAML: Map keys must be unique'],
     ['rules:\n  - from: [a,\n', 3, 'not YAML'],
@@ -69,7 +69,7 @@ describe('parsePolicyFile', () => {
     }
     expect(error).toBeInstanceOf(InvalidPolicyFileError);
     expect((error as InvalidPolicyFileError).line).toBe(line);
-    expect((error as InvalidPolicyFileError).message).toContain(`invalid --policy.file "p.yaml" line ${line}: ${problem}`);
+    expect((error as InvalidPolicyFileError).message).toContain(`invalid --policy.file: p.yaml:${line}: ${problem}`);
   });
 
   it('never throws anything but a named error with a line, on any text (fuzzed)', () => {

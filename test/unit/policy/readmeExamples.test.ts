@@ -23,7 +23,7 @@ describe('README "Expected links" examples', () => {
 
   it('has a policy file example that parses, and the start error it shows is the real one', () => {
     expect(parsePolicyFile(yamlBlocks[1]!, 'policy.yaml')).toHaveLength(3);
-    const shown = /```\n(outpost: invalid --policy.file .*)\n```/.exec(section)![1]!;
+    const shown = /```\n(outpost: invalid --policy.file: .*)\n```/.exec(section)![1]!;
     expect(() => parsePolicyFile('rules:\n  - from: {container: web}\n    to: {cidr: 10.0.0.0/99}\n', '/etc/outpost/policy.yaml')).toThrow(
       shown.replace(/^outpost: /, ''),
     );

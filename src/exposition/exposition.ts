@@ -5,6 +5,10 @@ import type { EstablishedGroup } from '../links/linkGroups.js';
 import type { PolicyEvaluation } from '../policy/expectedLinks.js';
 import { VERSION } from '../base/version.js';
 
+/** The labels of container_tcp_established, and of every family labelled as it is. */
+const ESTABLISHED_LABELS = ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'] as const;
+type EstablishedLabels = Record<(typeof ESTABLISHED_LABELS)[number], string | number>;
+
 /** The metric contract of docs/architecture.md, rendered from one Collection. */
 export class Exposition {
   readonly registry = new Registry();
@@ -18,7 +22,7 @@ export class Exposition {
   readonly #established = this.#gauge(
     'container_tcp_established',
     'Number of ESTABLISHED TCP connections of the container. direction=inbound: port is the local service port and remote_address the client; outbound: port and remote_address are the server. remote_container names the peer (host for a host process, empty off the host).',
-    ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    ESTABLISHED_LABELS,
   );
   readonly #sockets = this.#gauge('container_tcp_sockets', 'Number of TCP sockets of the container per state.', [
     'container',
@@ -71,25 +75,25 @@ export class Exposition {
   readonly #connections = new Counter({
     name: 'container_tcp_connections_total',
     help: 'TCP connections of the container seen since outpost started, each counted once however short it was (from established to time_wait), labelled as container_tcp_established. A series is dropped when its container is gone, or after --connections.retention with no new connection.',
-    labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    labelNames: [...ESTABLISHED_LABELS],
     registers: [this.registry],
   });
   readonly #unexpectedConnections = new Counter({
     name: 'container_tcp_unexpected_connections_total',
     help: 'TCP connections of the container that the expected-links policy (--policy.file, outpost.allow.* labels) does not allow, each counted once however short it was; labelled as container_tcp_established.',
-    labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    labelNames: [...ESTABLISHED_LABELS],
     registers: [this.registry],
   });
   readonly #connectFailures = new Counter({
     name: 'container_tcp_connect_failures_total',
     help: 'Outbound TCP connects of the container that failed (refused, reset or timed out before established) since outpost started; labelled as container_tcp_established. Only the ebpf source sees them.',
-    labelNames: ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    labelNames: [...ESTABLISHED_LABELS],
     registers: [this.registry],
   });
   readonly #unexpectedEstablished = this.#gauge(
     'container_tcp_unexpected_established',
     'Number of ESTABLISHED TCP connections of the container that the expected-links policy does not allow; labelled as container_tcp_established.',
-    ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'],
+    ESTABLISHED_LABELS,
   );
   readonly #policyRules = this.#gauge('outpost_policy_rules', 'Expected-links rules in force, by source (file, label).', ['source']);
   readonly #policyLabelErrors = this.#gauge(
@@ -148,8 +152,8 @@ export class Exposition {
     }
   }
 
-  #gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
-    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  #gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
+    return new Gauge({ name, help, labelNames: [...labelNames], registers: [this.registry] });
   }
 
   /** The text exposition of `collection`. Renders one at a time: the gauges are shared state. */
@@ -262,6 +266,6 @@ export class Exposition {
 }
 
 /** The labels of container_tcp_established, shared by every series labelled as it is. */
-function establishedLabels(container: string, image: string, g: Omit<EstablishedGroup, 'count'>) {
+function establishedLabels(container: string, image: string, g: Omit<EstablishedGroup, 'count'>): EstablishedLabels {
   return { container, image, direction: g.direction, remote_address: g.remoteAddress, port: g.port, remote_container: g.remoteContainer };
 }

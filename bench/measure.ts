@@ -38,24 +38,27 @@ export async function floorRound(binary: string, containers: readonly BenchConta
   return { ms: Number(seconds) * 1000, sockets: Number(sockets) };
 }
 
+/** What the bench calls of the ebpf source's addon (native/bpf_source.c). */
+interface EbpfAddon {
+  load(path: string): object;
+  sockets(h: object): Buffer;
+  drainEvents(h: object): Buffer;
+  close(h: object): void;
+  recordSize: number;
+}
+
 /**
  * The ebpf source's floor: its kernel read alone, as outpost makes it each collection (drain the
  * events, list every namespace's known sockets, drain again; copied out by its addon), with no
  * JavaScript past the calls. Compared with one namespace's netlink dump.
  */
 export class EbpfRead {
-  readonly #addon: {
-    load(path: string): object;
-    sockets(h: object): Buffer;
-    drainEvents(h: object): Buffer;
-    close(h: object): void;
-    recordSize: number;
-  };
+  readonly #addon: EbpfAddon;
   readonly #handle: object;
 
   constructor(root: string) {
     const native = (path: string) => join(root, 'native', path);
-    this.#addon = createRequire(import.meta.url)(native('build/Release/bpf_source.node'));
+    this.#addon = createRequire(import.meta.url)(native('build/Release/bpf_source.node')) as EbpfAddon;
     const built = native('build/outpost.bpf.o');
     this.#handle = this.#addon.load(existsSync(built) ? built : native('bpf/outpost.bpf.o'));
   }

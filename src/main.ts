@@ -34,6 +34,8 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
   const webConfig = config.webConfigFile ? await loadWebConfig(config.webConfigFile) : PLAIN_HTTP;
   const policyFile = config.policyFile ? { path: config.policyFile, rules: await loadPolicyFile(config.policyFile) } : undefined;
   const policy = new ExpectedLinks({ log, ...(policyFile ? { file: policyFile } : {}) });
+  // Set once the server listens; a request may come before, so it is declared here, where basicAuthUsers sees it.
+  // eslint-disable-next-line prefer-const
   let webConfigWatch: WebConfigWatch | undefined;
   const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
   const inventory = new ContainerInventory({ docker, events: createDockerClient(config.dockerEndpoint), log });
@@ -63,7 +65,10 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     log,
   });
 
-  const server = createWebServer(webConfig, app.callback());
+  const handle = app.callback();
+  const server = createWebServer(webConfig, (request, response) => {
+    void handle(request, response); // Koa answers its own errors
+  });
   server.listen({ host: config.listenAddress.host, port: config.listenAddress.port });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

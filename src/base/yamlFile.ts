@@ -24,7 +24,7 @@ export class YamlFileProblem extends Error {
 export interface YamlFile<T> {
   data: T;
   /** The line of the node at `path` (1 when it has none). */
-  lineOf(path: readonly (string | number)[]): number;
+  lineOf: (path: readonly (string | number)[]) => number;
 }
 
 /** A zod issue's path as the file's author would write it: `rules[0].to`. */

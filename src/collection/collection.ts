@@ -140,7 +140,8 @@ export class Collector {
     const first = await Promise.race([done, late]);
     clearTimeout(timer);
     if (first) return first;
-    const partial = this.#building!;
+    const partial = this.#building;
+    if (!partial) return done; // not started: cannot be, collect() starts it at once
     this.#log.warn(
       { deadlineSeconds: ms / 1000, unfinished: STAGES.filter((s) => !partial.stages[s].success) },
       'collection not done before the scrape deadline; answering with what is ready',
@@ -200,7 +201,7 @@ export class Collector {
         inventory.networks().flatMap((n) => n.bridgeSubnets),
       );
     }
-    const groups = await timed('namespaces', async () =>
+    const groups = await timed('namespaces', () =>
       this.#options.namespacesFrom === 'docker'
         ? groupByNetworkMode(containers)
         : groupByNetNamespace(containers, procfsPath, hostNamespaceId),
@@ -229,7 +230,7 @@ export class Collector {
     // Peers are named from the inventory as it is after the sockets were read: a container
     // started meanwhile may already have made (and closed) a connection.
     const peerContainers = await inventory.snapshot().catch(() => containers);
-    collection.links = await timed('links', async () => {
+    collection.links = await timed('links', () => {
       const context = new LinkContext({
         // Ends that passed between two reads name each other as peers, as listed ones do.
         sockets: passed.length > 0 ? [...sockets, ...passed] : sockets,

@@ -51,7 +51,7 @@ export class ConnectionTotals {
       if (newConnections.length === 0) continue;
       const key = `${container.name}${SEPARATOR}${container.image}`;
       let series = this.#byContainer.get(key);
-      if (!series) this.#byContainer.set(key, (series = new Map()));
+      if (!series) this.#byContainer.set(key, (series = new Map<string, Counted<ConnectionSeries>>()));
       for (const { count, ...group } of newConnections) {
         let counted = series.get(groupKey(group));
         if (!counted) {

@@ -9,7 +9,7 @@ const UNKNOWN_USER_HASH = '$2b$10$' + 'O'.repeat(53);
 export function parseBasicAuthorization(header: string | undefined): { user: string; password: string } | undefined {
   const match = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
   if (!match) return undefined;
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const decoded = Buffer.from(match[1] ?? '', 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return undefined;
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
@@ -25,17 +25,24 @@ export function basicAuth(users: () => ReadonlyMap<string, string>): Middleware 
   const verified = new Set<string>();
   return async (ctx, next) => {
     const current = users();
-    if (current.size === 0) return next();
+    if (current.size === 0) {
+      await next();
+      return;
+    }
     const credentials = parseBasicAuthorization(ctx.get('Authorization') || undefined);
     if (credentials) {
       const hash = current.get(credentials.user);
       const digest = createHash('sha256').update(`${credentials.user}\0${credentials.password}\0${hash}`).digest('base64');
-      if (hash !== undefined && verified.has(digest)) return next();
+      if (hash !== undefined && verified.has(digest)) {
+        await next();
+        return;
+      }
       const matches = await bcrypt.compare(credentials.password, hash ?? UNKNOWN_USER_HASH);
       if (matches && hash !== undefined) {
         if (verified.size >= 1024) verified.clear();
         verified.add(digest);
-        return next();
+        await next();
+        return;
       }
     }
     ctx.status = 401;

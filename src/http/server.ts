@@ -162,7 +162,9 @@ export function createApp(options: AppOptions): Koa {
     }
   });
 
-  app.use((ctx, next) => (OPEN_PATHS.has(ctx.path) ? next() : authenticate(ctx, next)));
+  app.use(async (ctx, next) => {
+    await (OPEN_PATHS.has(ctx.path) ? next() : authenticate(ctx, next));
+  });
 
   router.get(telemetryPath, async (ctx) => {
     // Prometheus says how long it waits; answer with what is ready a little before that.

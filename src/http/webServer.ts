@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { errorMessage } from '../base/errors.js';
 import { watchFileChanges } from '../base/fileChanges.js';
@@ -72,7 +72,7 @@ export function watchWebConfig(options: {
       log.error({ file: path }, `web config not reloaded, the running settings stay: ${restart} needs a restart`);
       return;
     }
-    if (next.tls) (server as HttpsServer).setSecureContext(secureContextOptions(next.tls));
+    if (next.tls && server instanceof HttpsServer) server.setSecureContext(secureContextOptions(next.tls));
     config = next;
     log.info({ file: path, tls: Boolean(next.tls), users: next.basicAuthUsers.size }, 'web config reloaded');
   };

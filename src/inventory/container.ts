@@ -85,7 +85,7 @@ export function containerFromInspect(info: InspectAnswer, networks: ReadonlyMap<
 function networkModeOf(info: InspectAnswer): string {
   const mode = info.HostConfig?.NetworkMode ?? '';
   const names = Object.keys(info.NetworkSettings?.Networks ?? {});
-  return mode === 'bridge' && names.length === 1 && names[0] !== 'bridge' ? names[0]! : mode;
+  return mode === 'bridge' && names.length === 1 && names[0] !== undefined && names[0] !== 'bridge' ? names[0] : mode;
 }
 
 /** The container whose network namespace this one joins, for network_mode container:<id>. */

@@ -66,5 +66,6 @@ export type DockerEvent = z.infer<typeof DockerEvent>;
 
 /** The first 200 characters of an answer, for a log line or an error. */
 export function answerExcerpt(answer: unknown): string {
-  return String(JSON.stringify(answer)).slice(0, 200);
+  // JSON.stringify gives no string for undefined, though its type says it does.
+  return answer === undefined ? 'undefined' : JSON.stringify(answer).slice(0, 200);
 }

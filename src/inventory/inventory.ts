@@ -1,6 +1,5 @@
 import type Docker from 'dockerode';
 import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { DockerUnavailableError, errorMessage } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
@@ -49,7 +48,7 @@ export class ContainerInventory {
   #networksStale = false;
   /** The network list made during the snapshot in progress: at most one per snapshot. */
   #networksListing: Promise<void> | undefined;
-  #stream: Readable | undefined;
+  #stream: NodeJS.ReadableStream | undefined;
   #streamUp = false;
   #lastListAt = Number.NEGATIVE_INFINITY;
   #available: boolean | undefined;
@@ -182,12 +181,11 @@ export class ContainerInventory {
   }
 
   async #connectEvents(): Promise<void> {
-    // dockerode types the stream as NodeJS.ReadableStream; it is the HTTP response, a Readable.
-    const stream = (await this.#eventsClient.getEvents({
+    const stream = await this.#eventsClient.getEvents({
       // Only the actions that change the inventory: a host busy with `docker exec` (health checks,
       // the exec source) would otherwise send three events per exec for nothing.
       filters: { type: ['container', 'network'], event: [...INVENTORY_ACTIONS] },
-    })) as Readable;
+    });
     this.#stream = stream;
     this.#streamUp = true;
     // One JSON object a line (NDJSON), however the chunks split them.
@@ -240,6 +238,7 @@ export class ContainerInventory {
     const stream = this.#stream;
     this.#stream = undefined;
     this.#streamUp = false;
-    stream?.destroy();
+    // dockerode types it as NodeJS.ReadableStream; it is the HTTP response, which can be destroyed.
+    (stream as { destroy?: () => void } | undefined)?.destroy?.();
   }
 }

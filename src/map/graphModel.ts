@@ -92,7 +92,7 @@ export function groupGraph(g: LinkGraph): LinkGraph {
     const id = `group:${n.group}`;
     nodeOf.set(n.id, id);
     const group = nodes.get(id) ?? { id, kind: 'group', label: n.group, group: '', members: 0 };
-    group.members! += 1;
+    group.members = (group.members ?? 0) + 1;
     nodes.set(id, group);
   }
   const edges = new Map<string, GraphEdge>();

@@ -56,11 +56,11 @@ function ownersFirst(byId: Map<string, NetNamespace>): NetNamespace[] {
  * `hostNamespaceId` is the namespace of pid 1 under --procfs.path, when it can be read; a
  * namespace holding a container with network_mode host is the host's in any case.
  */
-export async function groupByNetNamespace(
+export function groupByNetNamespace(
   containers: readonly Container[],
   procfsPath: string,
   hostNamespaceId: string | undefined,
-): Promise<NetNamespaceGroups> {
+): NetNamespaceGroups {
   const ids = containers.map((c) => {
     try {
       return readNetNamespaceId(procfsPath, c.pid);

@@ -178,9 +178,10 @@ export class ExpectedLinks {
 /** The link a group of a container stands for: the container at one end, its peer at the other. */
 function linkOf(container: Container, group: Omit<EstablishedGroup, 'count'>, byName: ReadonlyMap<string, Container>): Link {
   const self = { container, host: false };
+  const peerContainer = byName.get(group.remoteContainer);
   const peer = {
     host: group.remoteContainer === HOST_PEER,
-    ...(byName.has(group.remoteContainer) ? { container: byName.get(group.remoteContainer)! } : {}),
+    ...(peerContainer ? { container: peerContainer } : {}),
     ...(group.remoteAddress !== FOLDED_ADDRESS ? { address: group.remoteAddress } : {}),
   };
   return group.direction === 'outbound'

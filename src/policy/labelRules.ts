@@ -21,7 +21,7 @@ export function parseAllowEntry(entry: string, project: string): { peer: Selecto
   let portText: string | undefined;
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(entry);
   if (bracketed) {
-    peerText = bracketed[1]!;
+    peerText = bracketed[1] ?? '';
     portText = bracketed[2];
     if (!parseCidr(peerText)) return `"${entry}": in brackets only an IPv6 address or CIDR`;
   } else if ((entry.match(/:/g) ?? []).length === 1) {

@@ -78,7 +78,7 @@ export class PolicyJudge {
     ] as const) {
       if (rulesOfSide.length === 0) continue;
       const allow = allowing(rulesOfSide, link);
-      if (allow.length === 0) return { kind: 'unexpected', side, container: end.container!.name };
+      if (allow.length === 0) return { kind: 'unexpected', side, container: end.container?.name ?? '' };
       allowedBy.push(...allow.map((r) => r.id));
     }
     return { kind: 'allowed', rules: [...new Set(allowedBy)] };

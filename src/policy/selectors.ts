@@ -112,7 +112,7 @@ export function matchesEndpoint(s: Selector, e: Endpoint): boolean {
   )
     return false;
   if (selectsContainers(s)) return e.container !== undefined && matchesContainer(s, e.container);
-  return Boolean(s.host || s.cidr !== undefined);
+  return s.host === true || s.cidr !== undefined;
 }
 
 /** Whether the selector covers this container, i.e. makes the policy judge its connections. */

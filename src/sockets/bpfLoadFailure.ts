@@ -57,8 +57,7 @@ export function verifierLog(log: string): string[] | undefined {
 /** The verifier's own last word: its last line but the statistics it ends with. */
 export function verifierVerdict(lines: readonly string[]): string | undefined {
   const statistics = /^(processed \d+ insns|verification time|stack depth|max_states_per_insn|Validating |Func#|mark_precise)/;
-  for (let i = lines.length - 1; i >= 0; i--) if (!statistics.test(lines[i]!)) return lines[i];
-  return undefined;
+  return lines.findLast((line) => !statistics.test(line));
 }
 
 /** libbpf's line about a CO-RE relocation it could not make (a type or field this kernel lacks). */

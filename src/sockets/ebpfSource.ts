@@ -171,7 +171,7 @@ class ContainerOfProcess {
     if (holder.pidNamespace !== 0) {
       const namespaces = await Promise.all(containers.map((c) => this.#pidNamespaceOf(c.pid)));
       const owners = containers.filter((_c, i) => namespaces[i] === holder.pidNamespace);
-      if (owners.length === 1) return owners[0]!.id; // several: containers sharing a pid namespace (--pid container:)
+      if (owners.length === 1) return owners[0]?.id; // several: containers sharing a pid namespace (--pid container:)
     }
     if (holder.holder === 0) return undefined;
     let cgroup = this.#cgroups.get(holder.holder);

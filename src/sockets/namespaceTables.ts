@@ -38,7 +38,8 @@ export async function readNamespaceTables(namespaces: readonly NetNamespace[], o
   ]);
   const result: SocketReadResult = { read: [], failed: [] };
   namespaces.forEach((namespace, i) => {
-    const table = tables[i]!;
+    const table = tables[i];
+    if (table === undefined) return;
     if (table instanceof Error) {
       result.failed.push({ namespace, error: table });
       return;

@@ -54,9 +54,9 @@ export class ProcfsSocketSource implements SocketSource {
       const dir = join(this.#procfsPath, String(pid), 'net');
       const v4 = await reader.read(join(dir, 'tcp'));
       parseErrors += parseProcNetTcp(v4.data, 4, sockets, v4.length).skippedLines;
-      const v6 = await reader.read(join(dir, 'tcp6')).catch(async (error: NodeJS.ErrnoException) => {
+      const v6 = await reader.read(join(dir, 'tcp6')).catch(async (error: unknown) => {
         // No tcp6 while tcp is still there: a kernel booted without IPv6.
-        if (error.code === 'ENOENT' && (await exists(join(dir, 'tcp')))) return undefined;
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await exists(join(dir, 'tcp')))) return undefined;
         throw error;
       });
       if (v6) parseErrors += parseProcNetTcp(v6.data, 6, sockets, v6.length).skippedLines;

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-non-null-assertion -- byte decoding on the per-socket hot path: every index is bounded by the record or line length checked before it, and a check per byte would be paid per socket */
 import { endianness } from 'node:os';
 import { formatIPv4, formatIPv6 } from '../net/ipAddress.js';
 import { tcpStateFromCode, type TcpSocket } from './tcpSocket.js';

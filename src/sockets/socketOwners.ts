@@ -72,7 +72,8 @@ export async function readSocketOwners(procfsPath: string, namespaces: readonly 
       }
       const containerId = containerIdOfCgroup(cgroup, ids);
       if (!containerId) return; // a host process, or one entered by nsenter
-      const map = owners.get(nsId!)!;
+      const map = nsId === undefined ? undefined : owners.get(nsId);
+      if (!map) return;
       for (const inode of await socketInodesOfProcess(procfsPath, pid)) {
         // A descriptor inherited across containers is rare; the first holder keeps it.
         if (!map.has(inode)) map.set(inode, containerId);

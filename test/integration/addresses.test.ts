@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, socketsHeldBy, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, docker, kernelSockets, pidOf, socketsHeldBy, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
 import { establishedOf, expectMatchesKernel, listeningOf, withoutDockerDns } from '../support/kernelView.js';
 
@@ -11,7 +12,7 @@ const PUBLISHED_PORT = 39092;
  * published port on a host address.
  */
 describe('addresses: two networks, IPv6 only, a published port', () => {
-  const scenario = new Scenario('addr');
+  let scenario: Scenario;
   let exporter: TestExporter;
   let netA: string;
   let netB: string;
@@ -26,8 +27,8 @@ describe('addresses: two networks, IPv6 only, a published port', () => {
   let series: Series[];
   const v6Address = 'fd00:213:14::10';
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('addr');
     netA = await scenario.network('a', ['10.213.13.0/24']);
     netB = await scenario.network('b', ['10.213.14.0/24', 'fd00:213:14::/64']);
 
@@ -66,13 +67,8 @@ describe('addresses: two networks, IPv6 only, a published port', () => {
     await waitFor('two connections on the two-network container', async () => (await established(multi)) === 2);
     await waitFor('the IPv6 connection', async () => (await established(v6)) === 1);
     await waitFor('the published-port connection', async () => (await established(publisher)) === 1);
-    exporter = await startTestExporter();
+    exporter = await lab.exporter();
     series = await exporter.scrape();
-  });
-
-  afterAll(async () => {
-    await exporter?.close();
-    await scenario.cleanup();
   });
 
   it('names clients on both networks of a container on two networks, and lists both its addresses', async () => {
@@ -105,7 +101,7 @@ describe('addresses: two networks, IPv6 only, a published port', () => {
     expect(kernel.filter((s) => s.state === 'listen' && s.localPort === 8081).map((s) => s.localAddress)).toEqual(['::']);
   });
 
-  it('resolves a connection to a host address and published port to the publishing container', async () => {
+  it('resolves a connection to a host address and published port to the publishing container', () => {
     expect(establishedOf(series, pubClient)).toEqual([`outbound 127.0.0.1:${PUBLISHED_PORT} ${publisher} => 1`]);
     // The publisher sees Docker's proxy, a process of the host, on its network's gateway.
     expect(establishedOf(series, publisher)).toEqual(['inbound 10.213.15.1:8080 host => 1']);

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { describe, expect, it } from 'vitest';
+import { kernelSockets, pidOf, waitFor, type Scenario } from '../support/docker.js';
+import type { TestExporter } from '../support/exporter.js';
+import { test } from '../support/lab.js';
 import { establishedOf, expectMatchesKernel, listeningOf, withoutDockerDns } from '../support/kernelView.js';
 import type { Series } from '../support/exposition.js';
 
@@ -9,15 +10,15 @@ import type { Series } from '../support/exposition.js';
  * series exact, and equal to the kernel's view.
  */
 describe('bridge network: one server, three clients', () => {
-  const scenario = new Scenario('bridge');
+  let scenario: Scenario;
   let exporter: TestExporter;
   let net: string;
   let server: string;
   const clients: string[] = [];
   let series: Series[];
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('bridge');
     net = await scenario.network('net', ['10.213.11.0/24']);
     server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     for (const n of [1, 2, 3]) {
@@ -29,13 +30,8 @@ describe('bridge network: one server, three clients', () => {
       'six connections on the server',
       async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 6,
     );
-    exporter = await startTestExporter();
+    exporter = await lab.exporter();
     series = await exporter.scrape();
-  });
-
-  afterAll(async () => {
-    await exporter?.close();
-    await scenario.cleanup();
   });
 
   it('reports the server listening and each client inbound, by name', async () => {

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, docker, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
 
 const CLIENTS = 300;
@@ -15,15 +16,15 @@ const sourceAddress = (i: number) => (i < 254 ? `10.213.61.${i + 1}` : `10.213.6
  * given 300 addresses on an internal network.
  */
 describe('cardinality: a server with clients from 300 addresses and a budget of 50', () => {
-  const scenario = new Scenario('cardinality');
+  let scenario: Scenario;
   let exporter: TestExporter;
   let server: string;
   let client: string;
   let connector: ChildProcess;
   let series: Series[];
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('cardinality');
     const net = await scenario.network('net', ['10.213.60.0/23']);
     server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     client = await scenario.run('client', ['--network', net, '--cap-add', 'NET_ADMIN'], ['sleep', '100000']);
@@ -46,8 +47,11 @@ describe('cardinality: a server with clients from 300 addresses and a budget of 
     connector = spawn('nsenter', ['-t', String(await pidOf(client)), '-n', process.execPath, '-e', script, addresses], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    lab.defer(() => connector.kill());
     await new Promise<void>((resolve, reject) => {
-      connector.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      connector.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) resolve();
+      });
       connector.on('exit', (code) => {
         reject(new Error(`connector exited with ${code}`));
       });
@@ -57,15 +61,9 @@ describe('cardinality: a server with clients from 300 addresses and a budget of 
       '300 connections accepted',
       async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === CLIENTS,
     );
-    exporter = await startTestExporter({ maxSeriesPerContainer: BUDGET });
+    exporter = await lab.exporter({ maxSeriesPerContainer: BUDGET });
     series = await exporter.scrape();
   }, 120_000);
-
-  afterAll(async () => {
-    connector?.kill();
-    await exporter?.close();
-    await scenario.cleanup();
-  });
 
   it('gives the server exactly 51 established series and a folded count of 250', () => {
     const established = select(series, 'container_tcp_established', { container: server });

@@ -3,9 +3,10 @@ import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FLAGS, envVarOf } from '../../src/config.js';
-import { Scenario, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { type Scenario, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
 import { freePort } from '../support/net.js';
 
 const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
@@ -97,22 +98,20 @@ describe('command line', () => {
 });
 
 describe('a running exporter', () => {
-  const scenario = new Scenario('cli');
+  let scenario: Scenario;
   let running: Running;
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('cli');
     const net = await scenario.network('net', ['10.213.17.0/24']);
     const server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     await scenario.run('client', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
     const pid = await pidOf(server);
     await waitFor('the client connected', async () => (await kernelSockets(pid)).some((s) => s.state === 'established'));
     running = await start(['--log.format=json']);
-  });
-
-  afterAll(async () => {
-    if (running && running.child.exitCode === null) running.child.kill('SIGKILL');
-    await scenario.cleanup();
+    lab.defer(() => {
+      if (running.child.exitCode === null) running.child.kill('SIGKILL');
+    });
   });
 
   it('serves a landing page linking every endpoint', async () => {

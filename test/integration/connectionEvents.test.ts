@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, docker, ensureTestImage } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, docker } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
 
-const scenario = new Scenario('events');
+let scenario: Scenario;
 const TIMES = 12;
 
 /**
@@ -43,24 +44,20 @@ describe('connections seen as they happen (ebpf source)', () => {
   const totals = (series: Series[], name: string, labels: Record<string, string>) =>
     select(series, name, labels).reduce((sum, s) => sum + s.value, 0);
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('events');
+    lab.defer(() => {
+      for (const s of hostServers) s.close();
+    });
     const net = await scenario.network('net', ['10.213.99.0/24']);
     gateway = '10.213.99.1';
     server = await scenario.run('server', ['--network', net], ['sleep', '100000']);
     client = await scenario.run('client', ['--network', net], ['sleep', '100000']);
     ports.closing = await hostServer(9401, (socket) => socket.end());
     ports.resetting = await hostServer(9402, (socket) => socket.resetAndDestroy());
-    ebpf = await startTestExporter({ socketSource: 'ebpf' });
-    netlink = await startTestExporter({ socketSource: 'netlink' });
+    ebpf = await lab.exporter({ socketSource: 'ebpf' });
+    netlink = await lab.exporter({ socketSource: 'netlink' });
     await Promise.all([ebpf.scrape(), netlink.scrape()]);
-  });
-
-  afterAll(async () => {
-    await ebpf?.close();
-    await netlink?.close();
-    for (const s of hostServers) s.close();
-    await scenario.cleanup();
   });
 
   /** Runs `command` TIMES in the client, between two scrapes; the second scrape of each exporter. */

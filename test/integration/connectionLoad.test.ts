@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CONNECTION_STATES } from '../../src/sockets/tcpSocket.js';
 import type { TcpState } from '../../src/sockets/tcpSocket.js';
-import { Scenario, ensureTestImage, kernelSockets, pidOf } from '../support/docker.js';
+import { kernelSockets, pidOf, type Scenario } from '../support/docker.js';
+import { test } from '../support/lab.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
-import { startExporterProcess, type ExporterProcess } from '../support/exporterProcess.js';
+import type { ExporterProcess } from '../support/exporterProcess.js';
 
 const RATE = 1_000;
 const SECONDS = 60;
@@ -50,7 +51,7 @@ const value = (series: Series[], name: string, labels: Record<string, string> = 
   select(series, name, labels).reduce((sum, s) => sum + s.value, 0);
 
 describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
-  const scenario = new Scenario('load');
+  let scenario: Scenario;
   let exporter: ExporterProcess;
   let box: string;
   let pid: number;
@@ -58,13 +59,13 @@ describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
   let result: { made: number; closed: number };
   let final: Series[];
 
-  beforeAll(
-    async () => {
-      await ensureTestImage();
+  test.beforeAll(
+    async ({ lab }) => {
+      scenario = lab.scenario('load');
       const net = await scenario.network('net', ['10.213.53.0/24']);
       box = await scenario.run('box', ['--network', net], ['sleep', '100000']);
       pid = await pidOf(box);
-      exporter = await startExporterProcess();
+      exporter = await lab.exporterProcess();
       await fetch(`${exporter.url}/metrics`);
 
       const load = spawn('nsenter', ['-t', String(pid), '-n', process.execPath, '-e', LOAD], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -78,6 +79,7 @@ describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
       const start = Date.now();
       let running = true;
       void finished.then(() => (running = false));
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set from the callback above
       while (running) {
         await new Promise((r) => setTimeout(r, SCRAPE_EVERY_MS));
         const kernelBefore = await kernelConnectionEnds(pid);
@@ -101,11 +103,6 @@ describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
     },
     (SECONDS + 60) * 1000,
   );
-
-  afterAll(async () => {
-    exporter?.child.kill('SIGTERM');
-    await scenario.cleanup();
-  });
 
   it('made the load it was asked for', () => {
     expect(result.made).toBe(RATE * SECONDS);

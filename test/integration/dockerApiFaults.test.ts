@@ -1,12 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, ensureTestImage, waitFor } from '../support/docker.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
 import { DockerApiProxy } from '../support/dockerApiProxy.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import type { TestExporter } from '../support/exporter.js';
 import { select } from '../support/exposition.js';
 
 /** Faults of the Docker API, injected by a proxy between outpost and the real engine. */
 describe('a Docker API that breaks', () => {
-  const scenario = new Scenario('apifaults');
+  let scenario: Scenario;
   let proxy: DockerApiProxy;
   let exporter: TestExporter;
   let net: string;
@@ -14,28 +15,23 @@ describe('a Docker API that breaks', () => {
 
   const info = async (name: string) => select(await exporter.scrape(), 'outpost_container_info', { container: name }).length;
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('apifaults');
     net = await scenario.network('net', ['10.213.23.0/24']);
     first = await scenario.run('first', ['--network', net], ['sleep', '100000']);
     proxy = await DockerApiProxy.start('/run/outpost-it-apifaults.sock');
-    exporter = await startTestExporter({
+    lab.defer(() => proxy.close());
+    exporter = await lab.exporter({
       dockerHost: `unix://${proxy.socketPath}`,
       dockerEndpoint: { kind: 'socket', socketPath: proxy.socketPath },
     });
     expect(await info(first)).toBe(1);
   });
 
-  afterAll(async () => {
-    await exporter?.close();
-    await proxy?.close();
-    await scenario.cleanup();
-  });
-
   it('reconnects a cut event stream on the next scrape and lists again, missing nothing started meanwhile', async () => {
     const lists = proxy.count(/^GET \/containers\/json/);
     expect(proxy.cutEventStreams()).toBe(1);
-    await waitFor('the cut to be logged', async () => exporter.logs().includes('Docker event stream ended'));
+    await waitFor('the cut to be logged', () => exporter.logs().includes('Docker event stream ended'));
     // Started while no stream was open: only the re-list can see it.
     const during = await scenario.run('during', ['--network', net], ['sleep', '100000']);
     expect(await info(during)).toBe(1);

@@ -1,23 +1,19 @@
 import autocannon from 'autocannon';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, docker, ensureTestImage, waitFor } from '../support/docker.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, docker, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
 import { parseExposition, select } from '../support/exposition.js';
-import { startExporterProcess, type ExporterProcess } from '../support/exporterProcess.js';
+import type { ExporterProcess } from '../support/exporterProcess.js';
 
 describe('endurance', () => {
-  const scenario = new Scenario('churn2');
+  let scenario: Scenario;
   let exporter: ExporterProcess;
   let net: string;
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('churn2');
     net = await scenario.network('net', ['10.213.24.0/24']);
-    exporter = await startExporterProcess();
-  });
-
-  afterAll(async () => {
-    exporter?.child.kill('SIGTERM');
-    await scenario.cleanup();
+    exporter = await lab.exporterProcess();
   });
 
   it('answers 300 scrapes while 30 containers start and stop, drops removed ones, and keeps its memory bounded', async () => {
@@ -28,6 +24,7 @@ describe('endurance', () => {
     const alive: string[] = [];
     let stop = false;
     const churn = (async () => {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set from the callback below
       for (let round = 0; !stop; round++) {
         alive.push(await scenario.run(`c${round}`, ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]));
         if (alive.length > 30) {
@@ -37,7 +34,7 @@ describe('endurance', () => {
         }
       }
     })();
-    await waitFor('30 containers up', async () => alive.length >= 30, 120_000);
+    await waitFor('30 containers up', () => alive.length >= 30, 120_000);
     // A young process sizes its heap and compiles its hot code over its first hundred scrapes or
     // so, and sizes it again when the workload grows: a warm-up on the idle host left the heap to
     // grow under the churn inside the measured window (×1.06–×1.18 from scrape 50 to 300, with the

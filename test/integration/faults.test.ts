@@ -2,14 +2,15 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Collector } from '../../src/collection/collection.js';
 import { containerFromInspect, type Container } from '../../src/inventory/container.js';
 import { createLogger } from '../../src/base/log.js';
 import { ExpectedLinks } from '../../src/policy/expectedLinks.js';
 import { ProcfsSocketSource } from '../../src/sockets/procfsSource.js';
-import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { type Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
 import { HostNamespace } from '../../src/namespaces/hostNamespace.js';
 import { PrivateDaemon } from '../support/privateDaemon.js';
@@ -17,13 +18,13 @@ import { PrivateDaemon } from '../support/privateDaemon.js';
 const up = (series: Series[]) => select(series, 'outpost_up')[0]?.value;
 
 describe('containers that exit during collection', () => {
-  const scenario = new Scenario('churn');
+  let scenario: Scenario;
   let exporter: TestExporter;
   const victims: string[] = [];
   let server: string;
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('churn');
     const net = await scenario.network('net', ['10.213.16.0/24']);
     server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     for (let i = 0; i < 6; i++) {
@@ -34,12 +35,12 @@ describe('containers that exit during collection', () => {
       'six clients connected',
       async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 6,
     );
-    exporter = await startTestExporter();
+    exporter = await lab.exporter();
   });
 
-  afterAll(async () => {
-    await exporter?.close();
-    await scenario.cleanup();
+  // What this describe made goes before the next one starts.
+  test.afterAll(async ({ lab }) => {
+    await lab.close();
   });
 
   it('skips a container whose process is gone after the inventory listed it, without failing the scrape', async () => {
@@ -47,7 +48,7 @@ describe('containers that exit during collection', () => {
     const stale: Container[] = [];
     for (const name of [server, victims[0]!]) stale.push(containerFromInspect(await api.getContainer(name).inspect())!);
     await docker(['kill', victims[0]!]);
-    await waitFor('the killed process to be gone', async () => {
+    await waitFor('the killed process to be gone', () => {
       try {
         process.kill(stale[1]!.pid, 0);
         return false;
@@ -58,7 +59,7 @@ describe('containers that exit during collection', () => {
     // The inventory said both were running; by the time the sockets are read, one is not.
     const log = createLogger('error', 'json');
     const collector = new Collector({
-      inventory: { snapshot: async () => stale, networks: () => [] },
+      inventory: { snapshot: () => Promise.resolve(stale), networks: () => [] },
       source: new ProcfsSocketSource({ procfsPath: '/proc' }),
       procfsPath: '/proc',
       hostNamespace: new HostNamespace({ procfsPath: '/proc', pid: 1, log }),
@@ -79,6 +80,7 @@ describe('containers that exit during collection', () => {
     const scrapes: Promise<Series[]>[] = [];
     let stop = false;
     const loop = (async () => {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set from the callback below
       while (!stop) {
         const s = exporter.scrape();
         scrapes.push(s);
@@ -102,20 +104,21 @@ describe('containers that exit during collection', () => {
 });
 
 describe('a container whose /proc files cannot be read', () => {
-  const scenario = new Scenario('unreadable');
+  let scenario: Scenario;
   let exporter: TestExporter;
   let good: string;
   let bad: string;
   let badNamespace: string;
   let procfs: string;
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('unreadable');
     const net = await scenario.network('net', ['10.213.18.0/24']);
     good = await scenario.run('good', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     bad = await scenario.run('bad', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     // A procfs mount in which the bad container's TCP table is not a readable file.
     procfs = await mkdtemp(join(tmpdir(), 'outpost-procfs-'));
+    lab.defer(() => rm(procfs, { recursive: true, force: true }));
     await symlink('/proc/1', join(procfs, '1'));
     const goodPid = await pidOf(good);
     await symlink(`/proc/${goodPid}`, join(procfs, String(goodPid)));
@@ -128,13 +131,12 @@ describe('a container whose /proc files cannot be read', () => {
     await mkdir(join(procfs, String(badNsPid), 'ns'), { recursive: true });
     await writeFile(join(procfs, String(badNsPid), 'ns', 'net'), 'not a link');
     // The TCP table files are procfs's: netlink would read the namespace through ns/net instead.
-    exporter = await startTestExporter({ procfsPath: procfs, socketSource: 'procfs' });
+    exporter = await lab.exporter({ procfsPath: procfs, socketSource: 'procfs' });
   });
 
-  afterAll(async () => {
-    await exporter?.close();
-    await scenario.cleanup();
-    await rm(procfs, { recursive: true, force: true });
+  // What this describe made goes before the next one starts.
+  test.afterAll(async ({ lab }) => {
+    await lab.close();
   });
 
   it('counts it per scrape in outpost_container_read_errors_total, logs it once, and reports the rest', async () => {
@@ -161,23 +163,19 @@ describe('the Docker daemon stopped and started again', () => {
   let exporter: TestExporter;
   const name = 'outpost-it-outage-keep';
 
-  beforeAll(async () => {
+  test.beforeAll(async ({ lab }) => {
     await daemon.start();
+    lab.defer(() => daemon.stop());
     await ensureTestImage(daemon.socket);
     await docker(['rm', '-f', name], daemon.socket).catch(() => undefined);
+    lab.defer(() => docker(['rm', '-f', name], daemon.socket).catch(() => undefined));
     // restart=always: the daemon starts it again after its own restart, with a new pid.
     await docker(['run', '-d', '--name', name, '--restart', 'always', 'outpost-test/busybox:1', 'sleep', '100000'], daemon.socket);
-    exporter = await startTestExporter({
+    exporter = await lab.exporter({
       dockerHost: daemon.socket,
       dockerEndpoint: { kind: 'socket', socketPath: '/run/outpost-it-d2.sock' },
     });
   }, 120_000);
-
-  afterAll(async () => {
-    await exporter?.close();
-    await docker(['rm', '-f', name], daemon.socket).catch(() => undefined);
-    await daemon.stop();
-  });
 
   it('reports outpost_up 0 while it is down and 1 again after, with the inventory correct, without a restart', async () => {
     const before = await exporter.scrape();

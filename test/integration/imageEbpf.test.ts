@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, docker, ensureTestImage, waitFor } from '../support/docker.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, docker, ensureTestImage, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
 import { LEAST_PRIVILEGE, withoutPairs } from '../support/leastPrivilege.js';
 import { freePort } from '../support/net.js';
@@ -64,13 +65,15 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
     return stdout + stderr;
   };
 
-  beforeAll(async () => {
+  test.beforeAll(async ({ lab }) => {
     engine = await RecentDockerEngine.start();
-    await ensureTestImage();
+    lab.defer(() => engine.stop());
     await buildOutpostImage(IMAGE); // on this machine's engine, as image.test.ts does: the same image
     await engine.load(IMAGE);
     await ensureTestImage(engine.socket);
-    scenario = new Scenario('imagebpf', engine.socket);
+    scenario = lab.scenario('imagebpf', engine.socket);
+    // The outpost containers a test left (a failed one, before its own removal).
+    lab.defer(() => docker(['rm', '-f', outpost, `${outpost}-variant`], engine.socket).catch(() => undefined));
     const net = await scenario.network('net', ['10.213.26.0/24']);
     await engine.openBridge(net);
     const server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
@@ -83,12 +86,6 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
       ['sh', '-c', `while true; do nc ${serverIp} 9999 </dev/null; sleep 2; done`],
     );
   }, 900_000);
-
-  afterAll(async () => {
-    await docker(['rm', '-f', outpost, `${outpost}-variant`], engine?.socket).catch(() => undefined);
-    await scenario?.cleanup();
-    await engine?.stop();
-  });
 
   it("runs ebpf with SYS_PTRACE, BPF and PERFMON alone, sees all it can, and counts a container's refused connects", async () => {
     console.log(`engine: Docker ${await engine.version()}`);

@@ -1,32 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, ensureTestImage, waitFor } from '../support/docker.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
 import { DockerApiProxy } from '../support/dockerApiProxy.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import type { TestExporter } from '../support/exporter.js';
 import { select } from '../support/exposition.js';
 
 /** The inventory is a cache kept by events: the Docker API is not asked per scrape. */
 describe('inventory: Docker API calls', () => {
-  const scenario = new Scenario('inventory');
+  let scenario: Scenario;
   let recorder: DockerApiProxy;
   let exporter: TestExporter;
   let net: string;
   const names: string[] = [];
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('inventory');
     net = await scenario.network('net', ['10.213.19.0/24']);
     for (const n of [1, 2, 3]) names.push(await scenario.run(`c${n}`, ['--network', net], ['sleep', '100000']));
     recorder = await DockerApiProxy.start('/run/outpost-it-recorder.sock');
-    exporter = await startTestExporter({
+    lab.defer(() => recorder.close());
+    exporter = await lab.exporter({
       dockerHost: `unix://${recorder.socketPath}`,
       dockerEndpoint: { kind: 'socket', socketPath: recorder.socketPath },
     });
-  });
-
-  afterAll(async () => {
-    await exporter?.close();
-    await recorder?.close();
-    await scenario.cleanup();
   });
 
   it('lists and inspects once, then answers ten scrapes with no call but the open event stream', async () => {

@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rulesYaml } from '../../grafana/generate/rules.js';
-import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { type Scenario, docker, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
 import { expectMatchesKernel, withoutDockerDns } from '../support/kernelView.js';
 import { TestPrometheus, type PromSample } from '../support/prometheus.js';
@@ -30,12 +31,10 @@ const RULES = rulesYaml({ interval: '1s', connectionsWindow: '30s' });
  */
 describe('many hosts: links across two Docker hosts resolved in Prometheus', () => {
   let hostB: SimulatedHost;
-  let ghost: TestNamespace | undefined;
-  let ghostListener: ChildProcess | undefined;
-  let outpostB: ChildProcess | undefined;
+  let outpostB: ChildProcess;
   let exporterA: TestExporter;
   let prometheus: TestPrometheus;
-  const a = new Scenario('xh-a');
+  let a: Scenario;
   let b: Scenario;
   let instanceA: string;
   let instanceB: string;
@@ -53,8 +52,8 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
       (s: PromSample) => `${s.metric.direction} ${s.metric.peer}:${s.metric.port} @${s.metric.remote_instance ?? ''}`,
     );
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    a = lab.scenario('xh-a');
     // Host B's default bridge is private like A's (172.17.0.0/16), its containers from the top
     // of it, so that their addresses are free on A's bridge.
     const [subnetA, deviceA] = (
@@ -73,7 +72,8 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
       '--fixed-cidr',
       '172.17.240.0/20',
     ]);
-    b = new Scenario('xh-b', hostB.dockerHost);
+    lab.defer(() => hostB.stop());
+    b = lab.scenario('xh-b', hostB.dockerHost);
 
     // Routed networks: no masquerading, each host routes the other's subnet through the pair.
     const masqueradeOff = ['-o', 'com.docker.network.bridge.enable_ip_masquerade=false'];
@@ -96,12 +96,14 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
     );
 
     // Not a container of A: a namespace on A's default bridge with srv's address on B.
-    ghost = await TestNamespace.create('outpost-xh-ghost', 'outpost-xhg', '', {
+    const ghost = await TestNamespace.create('outpost-xh-ghost', 'outpost-xhg', '', {
       device: deviceA!,
       address: srvPrivateAddress,
       prefixLength: 16,
     });
-    ghostListener = ghost.spawn('busybox', ['nc', '-ll', '-p', '5432', '-e', 'cat']);
+    lab.defer(() => ghost.destroy());
+    const ghostListener = ghost.spawn('busybox', ['nc', '-ll', '-p', '5432', '-e', 'cat']);
+    lab.defer(() => ghostListener.kill('SIGKILL'));
 
     const B = hostB.address;
     // Its policy allows B's srv by name on 18080 (which only Prometheus can tell) and the 172.17
@@ -123,7 +125,7 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
       ],
     );
 
-    exporterA = await startTestExporter();
+    exporterA = await lab.exporter();
     instanceA = new URL(exporterA.url).host;
     instanceB = `${hostB.address}:9057`;
     outpostB = hostB.namespace.spawn(process.execPath, [
@@ -133,23 +135,15 @@ describe('many hosts: links across two Docker hosts resolved in Prometheus', () 
       `--web.listen-address=${instanceB}`,
       '--log.level=warn',
     ]);
-    await waitFor("host B's outpost", async () => (await fetch(`http://${instanceB}/healthz`)).ok);
-    prometheus = await TestPrometheus.start([instanceA, instanceB], RULES);
-  }, 180_000);
-
-  afterAll(async () => {
-    await prometheus?.stop();
-    await exporterA?.close();
-    if (outpostB && outpostB.exitCode === null) {
+    lab.defer(async () => {
+      if (outpostB.exitCode !== null) return;
       outpostB.kill('SIGTERM');
       await once(outpostB, 'exit');
-    }
-    ghostListener?.kill('SIGKILL');
-    await ghost?.destroy();
-    await a.cleanup();
-    await b?.cleanup();
-    await hostB?.stop();
-  }, 60_000);
+    });
+    await waitFor("host B's outpost", async () => (await fetch(`http://${instanceB}/healthz`)).ok);
+    prometheus = await TestPrometheus.start([instanceA, instanceB], RULES);
+    lab.defer(() => prometheus.stop());
+  }, 180_000);
 
   it("each outpost sees its own host: B's sockets equal the kernel's, and each publishes its host addresses and ports", async () => {
     const seriesB = await waitFor('B to see both ends of its links', async () => {

@@ -2,10 +2,11 @@
 /// <reference lib="dom.iterable" />
 // (page.evaluate() callbacks run in the browser.)
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { launchBrowser, openWatchedPage, screenshot, type WatchedPage } from '../support/browser.js';
-import { Scenario, docker, ensureTestImage, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { type Scenario, docker, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import { edgeId, GRAPH_LIMITS, type LinkGraph } from '../../src/map/graphModel.js';
 
 const HOST_PORT = 39094;
@@ -42,7 +43,7 @@ function graphOf(entries: ConnectionsEntry[]): { nodes: string[]; edges: string[
 /** What the page shows: its text view, and the graph cytoscape draws. */
 async function shown(page: WatchedPage['page']) {
   return page.evaluate(() => {
-    const cells = (row: Element) => [...row.querySelectorAll('td')].map((td) => td.textContent ?? '');
+    const cells = (row: Element) => [...row.querySelectorAll('td')].map((td) => td.textContent);
     const textNodes = [...document.querySelectorAll('#nodes tbody tr')].map((r) => cells(r)[0]!).sort();
     const textEdges = [...document.querySelectorAll('#edges tbody tr')].map((r) => {
       const [, client, server, port, open] = cells(r);
@@ -60,7 +61,9 @@ async function shown(page: WatchedPage['page']) {
           .sort(),
         edges: cy
           .edges()
-          .map((e) => `${label(e.data('source'))} → ${label(e.data('target'))}:${e.data('port')} open ${e.data('open')}`)
+          .map(
+            (e) => `${label(e.data('source') as string)} → ${label(e.data('target') as string)}:${e.data('port')} open ${e.data('open')}`,
+          )
           .sort(),
       },
       refreshes: Number(document.body.dataset.refreshes ?? 0),
@@ -91,7 +94,7 @@ function largeGraph(containers: number, fanOut: number): LinkGraph {
 const refreshes = (page: WatchedPage['page']) => page.evaluate(() => Number(document.body.dataset.refreshes ?? 0));
 
 describe('/map in a real browser', () => {
-  const scenario = new Scenario('map');
+  let scenario: Scenario;
   let exporter: TestExporter;
   let browser: Browser;
   let watched: WatchedPage;
@@ -123,8 +126,8 @@ describe('/map in a real browser', () => {
     }
   }
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('map');
     net = await scenario.network('net', ['10.213.70.0/24']);
     allowed = scenario.name('allowed');
     // The server expects only `allowed`: `stray`'s connection is drawn as unexpected.
@@ -148,19 +151,14 @@ describe('/map in a real browser', () => {
       ],
       ['nc', '-ll', '-p', '9000', '-e', 'cat'],
     );
-    exporter = await startTestExporter();
+    exporter = await lab.exporter();
     await waitFor('both connections to the server', async () => {
       const entries = JSON.parse((await exporter.fetchText('/connections')).text) as ConnectionsEntry[];
       return entries.find((e) => e.name === server)?.established.filter((l) => l.count === 1).length === 2;
     });
     browser = await launchBrowser();
+    lab.defer(() => browser.close());
     watched = await openWatchedPage(browser, `${exporter.url}/map`);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await exporter?.close();
-    await scenario.cleanup();
   });
 
   it('serves the page under a strict Content-Security-Policy, linked from the landing page', async () => {

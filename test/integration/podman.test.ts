@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, docker, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { test, type Lab } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
 import { expectMatchesKernel, withoutDockerDns } from '../support/kernelView.js';
 import { PodmanService } from '../support/podman.js';
@@ -33,10 +34,10 @@ describe("Podman: outpost on Podman's Docker-compatible API", () => {
   let podman: PodmanService;
   const deployments: Record<'docker' | 'podman', Deployment | undefined> = { docker: undefined, podman: undefined };
 
-  async function deploy(engine: 'docker' | 'podman', octet: number, hostPort: number): Promise<Deployment> {
+  async function deploy(lab: Lab, engine: 'docker' | 'podman', octet: number, hostPort: number): Promise<Deployment> {
     const host = engine === 'podman' ? podman.host : undefined;
     const runOptions = engine === 'podman' ? PodmanService.RUN_OPTIONS : [];
-    const scenario = new Scenario(`pm-${engine}`, host);
+    const scenario = lab.scenario(`pm-${engine}`, host);
     const inner = await scenario.network('inner', [`10.213.${octet}.0/24`]);
     // Docker publishes no port of a container only on an internal network.
     const outer = await scenario.network('outer', [`10.213.${octet + 1}.0/24`], { internal: false });
@@ -67,13 +68,16 @@ describe("Podman: outpost on Podman's Docker-compatible API", () => {
       roles.set(client, `client${n}`).set(await scenario.ip(client, inner), `client${n}@inner`);
     }
     const loopbackClient = spawn('sh', ['-c', `sleep 1000000 | busybox nc 127.0.0.1 ${hostPort}`], { stdio: 'ignore', detached: true });
+    lab.defer(() => {
+      if (loopbackClient.pid) process.kill(-loopbackClient.pid, 'SIGKILL');
+    });
     const serverPid = await pidOf(server, host);
     await waitFor(
       `the three connections to ${engine}'s server`,
       async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 3,
       30_000,
     );
-    const exporter = await startTestExporter(host ? { dockerHost: host } : {});
+    const exporter = await lab.exporter(host ? { dockerHost: host } : {});
     return { scenario, exporter, hostPort, roles, loopbackClient };
   }
 
@@ -92,22 +96,12 @@ describe("Podman: outpost on Podman's Docker-compatible API", () => {
       .sort();
   }
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
     podman = await PodmanService.start();
-    deployments.docker = await deploy('docker', 92, 18091);
-    deployments.podman = await deploy('podman', 94, 18092);
+    lab.defer(() => podman.stop());
+    deployments.docker = await deploy(lab, 'docker', 92, 18091);
+    deployments.podman = await deploy(lab, 'podman', 94, 18092);
   }, 180_000);
-
-  afterAll(async () => {
-    for (const d of Object.values(deployments)) {
-      if (!d) continue;
-      if (d.loopbackClient.pid) process.kill(-d.loopbackClient.pid, 'SIGKILL');
-      await d.exporter.close();
-      await d.scenario.cleanup();
-    }
-    await podman?.stop();
-  }, 60_000);
 
   it('reports on Podman what the kernel shows in each container', async () => {
     const d = deployments.podman!;

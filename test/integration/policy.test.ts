@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { describe, expect, it } from 'vitest';
+import { Scenario, docker, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
 import { startTestExporter, type TestExporter } from '../support/exporter.js';
 import { describeSeries, select, type Series } from '../support/exposition.js';
 
@@ -73,17 +74,17 @@ describe('expected links from container labels', () => {
   let exporter: TestExporter;
   let after: Series[];
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    lab.defer(() => shop.scenario.cleanup());
     await shop.start('10.213.61.0/24');
-    exporter = await startTestExporter();
+    exporter = await lab.exporter();
     await exporter.scrape();
     await shop.traffic({ cache: true });
     after = await exporter.scrape();
   });
-  afterAll(async () => {
-    await exporter?.close();
-    await shop.scenario.cleanup();
+  // What this describe made goes before the next one starts.
+  test.afterAll(async ({ lab }) => {
+    await lab.close();
   });
 
   it('counts exactly the stray and the cache connections as unexpected, on both ends, once each', () => {
@@ -171,19 +172,15 @@ ${extra}`;
     await rename(`${file}.new`, file);
   };
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    lab.defer(() => shop.scenario.cleanup());
     dir = await mkdtemp(join(tmpdir(), 'outpost-policy-'));
+    lab.defer(() => rm(dir, { recursive: true, force: true }));
     file = join(dir, 'policy.yaml');
     await writeFile(file, policy());
     await shop.start('10.213.62.0/24');
-    exporter = await startTestExporter({ policyFile: file });
+    exporter = await lab.exporter({ policyFile: file });
     await exporter.scrape();
-  });
-  afterAll(async () => {
-    await exporter?.close();
-    await shop.scenario.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('finds the same unexpected connections as the labels do', async () => {

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildDashboard } from '../../grafana/generate/dashboard.js';
 import { rulesYaml } from '../../grafana/generate/rules.js';
-import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { type Scenario, docker, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import { TestPrometheus, type PromAlert } from '../support/prometheus.js';
 
 /**
@@ -12,7 +13,7 @@ import { TestPrometheus, type PromAlert } from '../support/prometheus.js';
 const SHORT_WINDOWS = { lookback: '2m', settle: '10s', steadyWindow: '40s', restartQuiet: '10s', connectionsWindow: '10s', interval: '1s' };
 
 describe('alerts and dashboard on a live Prometheus', () => {
-  const scenario = new Scenario('prom');
+  let scenario: Scenario;
   let exporter: TestExporter;
   let prometheus: TestPrometheus;
   let instance: string;
@@ -29,8 +30,8 @@ describe('alerts and dashboard on a live Prometheus', () => {
   const alertsNamed = async (name: string, labels: Record<string, string>): Promise<PromAlert[]> =>
     (await prometheus.alerts()).filter((a) => a.labels.alertname === name && Object.entries(labels).every(([k, v]) => a.labels[k] === v));
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('prom');
     const net = await scenario.network('net', ['10.213.20.0/24']);
     server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     steadyClient = await scenario.run('steady', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
@@ -49,9 +50,10 @@ describe('alerts and dashboard on a live Prometheus', () => {
     const serverPid = await pidOf(server);
     await waitFor('the steady connection', async () => (await kernelSockets(serverPid)).some((s) => s.state === 'established'));
     // The ebpf source (what `auto` picks here): failed connects are counted by it alone.
-    exporter = await startTestExporter({ socketSource: 'ebpf' });
+    exporter = await lab.exporter({ socketSource: 'ebpf' });
     instance = new URL(exporter.url).host;
     prometheus = await TestPrometheus.start(instance, rulesYaml(SHORT_WINDOWS));
+    lab.defer(() => prometheus.stop());
     // The new-link rule needs history older than its settle time before anything counts as new.
     await waitFor(
       'history older than the settle time',
@@ -59,12 +61,6 @@ describe('alerts and dashboard on a live Prometheus', () => {
       60_000,
     );
   }, 120_000);
-
-  afterAll(async () => {
-    await prometheus?.stop();
-    await exporter?.close();
-    await scenario.cleanup();
-  });
 
   it('raises OutpostNewLink for a new connection, on both ends, and not for the steady one', async () => {
     await docker(['exec', '-d', client, 'sh', '-c', `sleep 100000 | nc ${server} 8080 & echo $! > /nc.pid; wait`]);
@@ -202,9 +198,9 @@ describe('alerts and dashboard on a live Prometheus', () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(8);
-    for (const variable of dashboard.templating?.list ?? []) {
-      if (variable.type !== 'query') continue;
-      const m = /^label_values\((.+), (\w+)\)$/.exec(String(variable.query));
+    for (const variable of dashboard.templating.list ?? []) {
+      if ((variable.type as string) !== 'query') continue;
+      const m = /^label_values\((.+), (\w+)\)$/.exec(typeof variable.query === 'string' ? variable.query : '');
       expect(m, variable.name).not.toBeNull();
       const values = await prometheus.labelValues(m![2]!, substitute(m![1]!));
       expect(values.length, variable.name).toBeGreaterThan(0);

@@ -1,21 +1,22 @@
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, ensureTestImage, kernelSockets, pidOf, socketsHeldBy, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, kernelSockets, pidOf, socketsHeldBy, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import type { Series } from '../support/exposition.js';
 import { establishedOf, expectMatchesKernel, listeningOf, withoutDockerDns } from '../support/kernelView.js';
 
 const HOST_PORT = 39091;
 
 describe('host network: a container in the host namespace', () => {
-  const scenario = new Scenario('hostnet');
+  let scenario: Scenario;
   let exporter: TestExporter;
   let hostnet: string;
   let hostClient: Socket;
   let series: Series[];
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('hostnet');
     // Its own listener on loopback, and one connection to it from inside the container.
     hostnet = await scenario.run(
       'app',
@@ -29,19 +30,19 @@ describe('host network: a container in the host namespace', () => {
     );
     // A process of the host (this test) connected to the container's listener.
     hostClient = connect({ host: '127.0.0.1', port: HOST_PORT });
+    lab.defer(() => hostClient.destroy());
     await new Promise((resolve) => hostClient.once('connect', resolve));
     await waitFor(
       'the host connection accepted',
       async () => (await socketsHeldBy(hostnet, pid)).filter((s) => s.state === 'established').length === 3,
     );
-    exporter = await startTestExporter();
+    exporter = await lab.exporter();
     series = await exporter.scrape();
   });
 
-  afterAll(async () => {
-    hostClient?.destroy();
-    await exporter?.close();
-    await scenario.cleanup();
+  // What this describe made goes before the next one starts.
+  test.afterAll(async ({ lab }) => {
+    await lab.close();
   });
 
   it('reports its own listener and connections, naming itself and the host as peers', () => {
@@ -68,7 +69,7 @@ describe('host network: a container in the host namespace', () => {
 });
 
 describe('--network container:<server>: a sidecar with its own connection', () => {
-  const scenario = new Scenario('sidecar');
+  let scenario: Scenario;
   let exporter: TestExporter;
   let net: string;
   let server: string;
@@ -77,8 +78,8 @@ describe('--network container:<server>: a sidecar with its own connection', () =
   let client: string;
   let series: Series[];
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('sidecar');
     net = await scenario.network('net', ['10.213.12.0/24']);
     server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     third = await scenario.run('third', ['--network', net], ['nc', '-ll', '-p', '9090', '-e', 'cat']);
@@ -90,13 +91,13 @@ describe('--network container:<server>: a sidecar with its own connection', () =
       'both connections in the shared namespace',
       async () => (await kernelSockets(pid)).filter((s) => s.state === 'established').length === 2,
     );
-    exporter = await startTestExporter();
+    exporter = await lab.exporter();
     series = await exporter.scrape();
   });
 
-  afterAll(async () => {
-    await exporter?.close();
-    await scenario.cleanup();
+  // What this describe made goes before the next one starts.
+  test.afterAll(async ({ lab }) => {
+    await lab.close();
   });
 
   it('gives the server only its own listener and inbound connection', async () => {

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
-import { startTestExporter, type TestExporter } from '../support/exporter.js';
+import { describe, expect, it } from 'vitest';
+import { type Scenario, docker, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
 
 const REQUESTS = 30;
@@ -24,7 +25,7 @@ async function loggedRequests(container: string): Promise<number> {
  * once each, while scrapes come every few seconds; a long-lived connection counts once.
  */
 describe('short-lived connections: every connection counted once, at both ends', () => {
-  const scenario = new Scenario('short');
+  let scenario: Scenario;
   let exporter: TestExporter;
   // The same collection read from /proc/<pid>/net/tcp: connections told apart by 4-tuple, not cookie.
   let procfsExporter: TestExporter;
@@ -41,8 +42,8 @@ describe('short-lived connections: every connection counted once, at both ends',
   const total = (labels: Record<string, string>) =>
     select(final, 'container_tcp_connections_total', labels).reduce((sum, s) => sum + s.value, 0);
 
-  beforeAll(async () => {
-    await ensureTestImage();
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario('short');
     net = await scenario.network('net', ['10.213.51.0/24', 'fd00:213:51::/64']);
     c.web = await scenario.run(
       'web',
@@ -64,9 +65,9 @@ describe('short-lived connections: every connection counted once, at both ends',
       (await kernelSockets(await pidOf(c.web!))).some((s) => s.state === 'established' && s.localPort === 8080),
     );
 
-    exporter = await startTestExporter({ socketSource: 'netlink' });
-    procfsExporter = await startTestExporter({ socketSource: 'procfs' });
-    ebpfExporter = await startTestExporter({ socketSource: 'ebpf' });
+    exporter = await lab.exporter({ socketSource: 'netlink' });
+    procfsExporter = await lab.exporter({ socketSource: 'procfs' });
+    ebpfExporter = await lab.exporter({ socketSource: 'ebpf' });
     await Promise.all([exporter.scrape(), procfsExporter.scrape(), ebpfExporter.scrape()]);
     c.poller4 = await scenario.run('poller4', ['--network', net], poller(`http://${await ip(c.web)}:9000/`));
     c.poller6 = await scenario.run('poller6', ['--network', net], poller(`http://[${await ip(c.web, 6)}]:9000/`));
@@ -93,13 +94,6 @@ describe('short-lived connections: every connection counted once, at both ends',
       [final, finalProcfs, finalEbpf] = await Promise.all([exporter.scrape(), procfsExporter.scrape(), ebpfExporter.scrape()]);
     }
   }, 180_000);
-
-  afterAll(async () => {
-    await ebpfExporter?.close();
-    await procfsExporter?.close();
-    await exporter?.close();
-    await scenario.cleanup();
-  });
 
   const expectWithin10Percent = (counted: number, expected: number, what: string) => {
     console.log(`${what}: ${counted} counted, ${expected} made`);

@@ -15,7 +15,8 @@ import { ProcfsSocketSource } from '../../src/sockets/procfsSource.js';
 import { loadSockDiagAddon, type SockDiagAddon } from '../../src/sockets/sockDiagAddon.js';
 import { chooseSocketSource, type SourceChoice } from '../../src/sockets/socketSourceChoice.js';
 import type { TcpSocket } from '../../src/sockets/tcpSocket.js';
-import { Scenario, docker as dockerCli, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { type Scenario, docker as dockerCli, kernelSockets, pidOf, waitFor } from '../support/docker.js';
+import { test } from '../support/lab.js';
 import { startTestExporter } from '../support/exporter.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
 import { freePort } from '../support/net.js';
@@ -29,7 +30,7 @@ function keys(sockets: readonly TcpSocket[]): string[] {
   return sockets.map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort} ino=${s.inode}`).sort();
 }
 
-const scenario = new Scenario('sources');
+let scenario: Scenario;
 let server: string;
 let client: string;
 let sidecar: string;
@@ -39,14 +40,14 @@ let ebpf: EbpfSocketSource;
 
 // Loaded before the scenario starts, as at outpost's start: it lists what the walk and the state
 // changes since then show.
-beforeAll(() => {
+test.beforeAll(({ lab }) => {
   const addon = loadBpfAddon();
   // Built by npm's install script here (libbpf-dev is installed): a missing one is a failure, not a skip.
   if (addon instanceof Error) throw addon;
   ebpf = new EbpfSocketSource({ addon, handle: addon.load(defaultBpfObjectPath()), procfsPath: '/proc' });
-});
-afterAll(() => {
-  ebpf?.close();
+  lab.defer(() => {
+    ebpf.close();
+  });
 });
 
 /** The sockets the ebpf source lists in the network namespace of `pid`. */
@@ -57,8 +58,8 @@ async function ebpfSockets(pid: number): Promise<{ sockets: TcpSocket[]; parseEr
   return result.read[0]!;
 }
 
-beforeAll(async () => {
-  await ensureTestImage();
+test.beforeAll(async ({ lab }) => {
+  scenario = lab.scenario('sources');
   const net = await scenario.network('net', ['10.213.28.0/24', 'fd00:213:28::/64']);
   server = await scenario.run(
     'server',
@@ -98,8 +99,6 @@ beforeAll(async () => {
         .length === 2,
   );
 });
-
-afterAll(() => scenario.cleanup());
 
 describe('the ebpf, netlink, procfs and exec sources read the same sockets', () => {
   let addon: SockDiagAddon;

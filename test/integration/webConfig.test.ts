@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect, type AddressInfo } from 'node:net';
-import type { SecureVersion, TLSSocket } from 'node:tls';
+import { TLSSocket, type SecureVersion } from 'node:tls';
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +52,9 @@ function get(port: number, path: string, client: Client = {}): Promise<Answer> {
   };
   return new Promise((resolve, reject) => {
     const req = httpsRequest(options, (res) => {
-      const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+      const socket = res.socket;
+      if (!(socket instanceof TLSSocket)) throw new Error('not a TLS socket');
+      const fingerprint = socket.getPeerCertificate().fingerprint256;
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk.toString()));
       res.on('end', () => {
@@ -165,7 +167,7 @@ describe("the image's HEALTHCHECK", () => {
         timeout: 10_000,
       }).then(
         () => 0,
-        (error: { code?: number }) => error.code,
+        (error: unknown) => (error as { code?: number }).code,
       );
     expect(await healthcheck()).toBe(0);
     await exporter!.close();
@@ -223,12 +225,12 @@ describe('reloading the web config', () => {
     expect(exporter!.logs()).toMatch(/web config reloaded/);
 
     writeFileSync(webConfigPath, 'basic_auth_users:\n  alice: plain-text\n');
-    await waitFor('the bad edit to be refused', async () => /web config not reloaded.*expected a bcrypt hash/.test(exporter!.logs()));
+    await waitFor('the bad edit to be refused', () => /web config not reloaded.*expected a bcrypt hash/.test(exporter!.logs()));
     expect((await get(port, '/metrics', { user: 'alice', password: 'n3w' })).status).toBe(200);
 
     // TLS cannot be turned off under running connections: refused, the running settings stay.
     writeFileSync(webConfigPath, users);
-    await waitFor('turning TLS off to be refused', async () => /turning TLS on or off needs a restart/.test(exporter!.logs()));
+    await waitFor('turning TLS off to be refused', () => /turning TLS on or off needs a restart/.test(exporter!.logs()));
     expect((await get(port, '/metrics', { user: 'alice', password: 'n3w' })).status).toBe(200);
   });
 });
@@ -251,7 +253,10 @@ describe('a bad web config at start', () => {
     // It exited; and the port was never taken by it (nothing listens there now either).
     const refused = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
-      socket.on('connect', () => (socket.destroy(), resolve(false)));
+      socket.on('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
       socket.on('error', () => {
         resolve(true);
       });

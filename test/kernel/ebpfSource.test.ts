@@ -72,8 +72,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  // Unset when beforeAll failed before making them.
+  /* eslint-disable @typescript-eslint/no-unnecessary-condition */
   source?.close();
   await pair?.close();
+  /* eslint-enable @typescript-eslint/no-unnecessary-condition */
 });
 
 describe(`the ebpf source on this kernel`, () => {

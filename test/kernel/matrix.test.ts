@@ -4,6 +4,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { debianKernel, type KernelPackage } from '../support/kernelPackages.js';
 import { runInVm } from '../support/vm.js';
 
+// vitest's colour codes in a VM's output.
+// eslint-disable-next-line no-control-regex
+const ANSI_COLOUR = /\x1b\[[0-9;]*m/g;
+
 /**
  * The kernel matrix: each kernel of matrix.json booted in a throw-away virtual machine over this
  * machine's root, running there what ebpfSource.test.ts proves on this machine's own kernel. A
@@ -32,8 +36,7 @@ describe('the ebpf source on the kernel matrix, each kernel in a virtual machine
     it(`${name}: every ebpf test passes`, async () => {
       const kernel = await debianKernel(wanted);
       const run = await runInVm(kernel, `uname -r && npx vitest run ${GUEST_TESTS} --reporter=verbose`, { cwd: REPO, timeoutMs: 540_000 });
-      const count = (what: string) =>
-        Number(new RegExp(`Tests .*?(\\d+) ${what}`).exec(run.output.replace(/\x1b\[[0-9;]*m/g, ''))?.[1] ?? 0);
+      const count = (what: string) => Number(new RegExp(`Tests .*?(\\d+) ${what}`).exec(run.output.replace(ANSI_COLOUR, ''))?.[1] ?? 0);
       const passed = count('passed');
       results.push({
         kernel: name,

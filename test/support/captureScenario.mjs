@@ -14,10 +14,14 @@ export async function startCaptureScenario(prefix, subnet4, subnet6) {
   const cleanup = () => {
     try {
       docker('rm', '-f', names.server, names.client);
-    } catch {}
+    } catch {
+      // not there: nothing to remove
+    }
     try {
       docker('network', 'rm', net);
-    } catch {}
+    } catch {
+      // not there: nothing to remove
+    }
   };
   cleanup();
   docker('network', 'create', '--internal', '--ipv6', '--subnet', subnet4, '--subnet', subnet6, net);

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { createServer, request } from 'node:http';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 
 /** The read-only calls outpost makes (README "Privileges"); a version prefix (/v1.41) may lead. */
 export const OUTPOST_READ_ONLY_API: readonly RegExp[] = [
@@ -25,8 +25,18 @@ export class DockerApiProxy {
   readonly delays = new Map<RegExp, number>();
   /** Calls matching a pattern here get this body with status 200 instead of the engine's answer. */
   readonly malformed = new Map<RegExp, string>();
-  readonly #eventStreams = new Set<import('node:http').ServerResponse>();
-  readonly #server = createServer(async (req, res) => {
+  readonly #eventStreams = new Set<ServerResponse>();
+  readonly #server = createServer((req, res) => {
+    void this.#answer(req, res);
+  });
+
+  private constructor(
+    readonly socketPath: string,
+    private readonly upstream: string,
+    private readonly allow: readonly RegExp[] | undefined,
+  ) {}
+
+  async #answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const call = `${req.method} ${(req.url ?? '').replace(/^\/v[\d.]+\//, '/')}`;
     this.requests.push(call);
     for (const [pattern, ms] of this.delays) if (pattern.test(call)) await new Promise((r) => setTimeout(r, ms));
@@ -53,13 +63,7 @@ export class DockerApiProxy {
     upstream.on('error', () => res.destroy());
     res.on('close', () => upstream.destroy()); // an event stream ends with its client
     req.pipe(upstream);
-  });
-
-  private constructor(
-    readonly socketPath: string,
-    private readonly upstream: string,
-    private readonly allow: readonly RegExp[] | undefined,
-  ) {}
+  }
 
   static async start(socketPath: string, options: { upstream?: string; allow?: readonly RegExp[] } = {}): Promise<DockerApiProxy> {
     await rm(socketPath, { force: true });

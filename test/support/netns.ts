@@ -64,7 +64,11 @@ export class NamespacePair {
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     await Promise.race([
-      new Promise<void>((resolve) => child.stdout.on('data', () => out.includes(ready) && resolve())),
+      new Promise<void>((resolve) =>
+        child.stdout.on('data', () => {
+          if (out.includes(ready)) resolve();
+        }),
+      ),
       once(child, 'exit').then(([code]) => Promise.reject(new Error(`${command.join(' ')} exited with ${code} before "${ready}"`))),
     ]);
   }
@@ -82,7 +86,7 @@ export class NamespacePair {
         // gone already
       }
     }
-    await Promise.all(this.#processes.map((p) => (p.exitCode === null && p.signalCode === null ? once(p, 'exit') : undefined)));
+    await Promise.all(this.#processes.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => once(p, 'exit')));
     this.#processes.length = 0;
     for (const ns of [this.server, this.client]) await exec('ip', ['netns', 'del', ns]).catch(() => undefined);
   }

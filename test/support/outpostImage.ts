@@ -40,7 +40,8 @@ export async function buildOutpostImage(tag: string): Promise<void> {
     await exec('docker', ['build', '--network', 'host', '--build-arg', `NODE_IMAGE=${base}`, '-t', tag, context], {
       env: { ...process.env, DOCKER_BUILDKIT: '0' },
       maxBuffer: 64 * 1024 * 1024,
-    }).catch((error: Error & { stdout?: string }) => {
+    }).catch((caught: unknown) => {
+      const error = caught as Error & { stdout?: string };
       throw new Error(`${error.message}\n${(error.stdout ?? '').split('\n').slice(-60).join('\n')}`);
     });
   } finally {

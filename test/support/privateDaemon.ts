@@ -48,6 +48,6 @@ export class PrivateDaemon {
   async stop(): Promise<void> {
     if (!existsSync(this.#pidFile)) return;
     process.kill(Number(readFileSync(this.#pidFile, 'utf8')), 'SIGTERM');
-    await waitFor('the private Docker daemon to stop', async () => !existsSync(this.#pidFile), 30_000);
+    await waitFor('the private Docker daemon to stop', () => !existsSync(this.#pidFile), 30_000);
   }
 }

@@ -89,7 +89,7 @@ export class RecentDockerEngine {
     if (existsSync(this.#pidFile)) {
       try {
         process.kill(Number(readFileSync(this.#pidFile, 'utf8')), 'SIGTERM');
-        await waitFor('the recent Docker Engine to stop', async () => !existsSync(this.#pidFile), 30_000);
+        await waitFor('the recent Docker Engine to stop', () => !existsSync(this.#pidFile), 30_000);
       } catch {
         // gone, its pid file left behind
       }

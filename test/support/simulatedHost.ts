@@ -169,9 +169,7 @@ export class SimulatedHost {
       daemon.kill('SIGTERM');
       await Promise.race([once(daemon, 'exit'), new Promise((r) => setTimeout(r, 20_000))]);
     }
-    await waitFor(`the Docker Engine of ${this.name} to stop`, async () => !existsSync(`${this.#dir}/docker.pid`), 20_000).catch(
-      () => undefined,
-    );
+    await waitFor(`the Docker Engine of ${this.name} to stop`, () => !existsSync(`${this.#dir}/docker.pid`), 20_000).catch(() => undefined);
     await this.namespace.destroy();
     await rm(this.#dir, { recursive: true, force: true });
     await rm(this.#dataRoot, { recursive: true, force: true });

@@ -44,13 +44,11 @@ async function bootModules(kernel: BootableKernel, into: string): Promise<string
     // modprobe says "builtin NAME" for what the kernel has built in, "insmod FILE" for the rest.
     // A kernel package without modules.builtin (7.x) makes modprobe call a built-in module "not
     // found": taken as built in; one truly missing shows as the guest's failure to mount its root.
-    const { stdout } = await exec('modprobe', ['-d', base, '-S', kernel.release, '--show-depends', name]).catch(
-      (error: Error & { stderr?: string }) => {
-        if (/not found in directory/.test(error.stderr ?? '') && !existsSync(join(kernel.modules, 'modules.builtin')))
-          return { stdout: '' };
-        throw error;
-      },
-    );
+    const { stdout } = await exec('modprobe', ['-d', base, '-S', kernel.release, '--show-depends', name]).catch((caught: unknown) => {
+      const error = caught as Error & { stderr?: string };
+      if (/not found in directory/.test(error.stderr ?? '') && !existsSync(join(kernel.modules, 'modules.builtin'))) return { stdout: '' };
+      throw error;
+    });
     for (const [, file] of stdout.matchAll(/^insmod (\S+)/gm)) {
       const plain = basename(file!).replace(/\.(xz|zst|gz)$/, '');
       if (order.includes(plain)) continue;
@@ -181,7 +179,7 @@ export async function runInVm(
     let qemuErrors = '';
     qemu.stderr.on('data', (chunk: Buffer) => (qemuErrors += chunk.toString()));
     const timer = setTimeout(() => qemu.kill('SIGKILL'), options.timeoutMs);
-    const [code] = await once(qemu, 'exit');
+    const [code] = (await once(qemu, 'exit')) as [number | null];
     clearTimeout(timer);
 
     const status = await readFile(join(out, 'status'), 'utf8').catch(() => undefined);

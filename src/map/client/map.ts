@@ -14,10 +14,20 @@ const COMPOUND = 'compound:';
 const MAX_FIT_ZOOM = 1.3;
 const LARGE_GRAPH_NODES = 100;
 
-const $ = <T extends HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
+/** An element the page is made with (src/map/mapPage.ts); missing, the page and the script disagree. */
+function $(selector: string): HTMLElement {
+  const element = document.querySelector<HTMLElement>(selector);
+  if (!element) throw new Error(`the map page has no ${selector}`);
+  return element;
+}
+const input = (selector: string): HTMLInputElement => {
+  const element = $(selector);
+  if (!(element instanceof HTMLInputElement)) throw new Error(`the map page's ${selector} is no input`);
+  return element;
+};
 const status = $('#status');
-const filter = $<HTMLInputElement>('#filter');
-const pause = $<HTMLInputElement>('#pause');
+const filter = input('#filter');
+const pause = input('#pause');
 const details = $('#details');
 
 const cy = cytoscape({
@@ -115,6 +125,9 @@ function edgeLabel(e: GraphEdge): string {
   return `:${e.port} · ${e.open} open · ${e.counted} counted`;
 }
 
+/** Every element elementsOf makes has an id; cytoscape's type leaves it optional. */
+const idOf = (d: cytoscape.ElementDefinition): string => d.data.id ?? '';
+
 function elementsOf(g: LinkGraph, asGroups: boolean): cytoscape.ElementDefinition[] {
   const compounds = new Map<string, cytoscape.ElementDefinition>();
   // Boxes for groups, when there is more than one: a single box tells nothing, and costs the layout.
@@ -157,20 +170,20 @@ function draw(g: LinkGraph, asGroups: boolean): void {
   if (asGroups !== grouped) cy.elements().remove();
   grouped = asGroups;
   const wanted = elementsOf(g, asGroups);
-  const wantedIds = new Set(wanted.map((d) => d.data.id!));
-  const isCompound = (d: cytoscape.ElementDefinition) => d.data.id!.startsWith(COMPOUND);
-  const isNew = (d: cytoscape.ElementDefinition) => cy.getElementById(d.data.id!).empty();
+  const wantedIds = new Set(wanted.map((d) => idOf(d)));
+  const isCompound = (d: cytoscape.ElementDefinition) => idOf(d).startsWith(COMPOUND);
+  const isNew = (d: cytoscape.ElementDefinition) => cy.getElementById(idOf(d)).empty();
   // New boxes first, so that nodes can move into them; nodes out of a box before it goes, or they would go with it.
   cy.add(wanted.filter((d) => isCompound(d) && isNew(d)));
   const added: cytoscape.ElementDefinition[] = [];
   cy.batch(() => {
     for (const def of wanted) {
-      const existing = cy.getElementById(def.data.id!);
+      const existing = cy.getElementById(idOf(def));
       if (existing.empty()) {
         added.push(def);
         continue;
       }
-      const { parent, ...data } = def.data;
+      const { parent, ...data } = def.data as cytoscape.NodeDataDefinition & { parent?: string };
       existing.data(data);
       existing.classes(def.classes ?? '');
       if (existing.isNode() && !isCompound(def) && (existing.parent().first().id() || undefined) !== parent)
@@ -182,10 +195,10 @@ function draw(g: LinkGraph, asGroups: boolean): void {
   });
   const newNodes = added.filter((d) => d.group === 'nodes');
   // A first drawing is laid out from scratch; later, new nodes start next to their place.
-  if (!fresh) for (const d of newNodes) d.position = startingPosition(d.data.id!, g);
+  if (!fresh) for (const d of newNodes) d.position = startingPosition(idOf(d), g);
   cy.add(newNodes);
   cy.add(added.filter((d) => d.group === 'edges'));
-  if (newNodes.length > 0) layout(fresh ? [] : newNodes.map((d) => d.data.id!));
+  if (newNodes.length > 0) layout(fresh ? [] : newNodes.map((d) => idOf(d)));
   cy.nodes().forEach((n) => {
     if (!n.isParent()) positions.set(n.id(), { ...n.position() });
   });
@@ -272,7 +285,7 @@ let nodesById = new Map<string, GraphNode>();
 const nameOf = (id: string) => nodesById.get(id)?.label ?? id;
 
 function fillTables(g: LinkGraph): void {
-  const focused = (document.activeElement as HTMLElement | null)?.dataset?.id;
+  const focused = (document.activeElement as HTMLElement | null)?.dataset.id;
   $('#nodes tbody').replaceChildren(
     ...g.nodes.map((n) => row([selectButton(n.id, displayName(n)), n.kind, n.group, n.image ?? '', addressesText(n), listeningText(n)])),
   );

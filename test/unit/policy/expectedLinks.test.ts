@@ -93,7 +93,7 @@ describe('ExpectedLinks', () => {
       expect(policy.rules([]).map((r) => r.id)).toEqual(['file:2']);
       expect(policyReport(policy, containers).file).toMatchObject({
         last_reload_success: false,
-        last_error: expect.stringContaining(':2: rules[0].to: missing'),
+        last_error: expect.stringContaining(':2: rules[0].to: missing') as unknown,
       });
     } finally {
       await rm(dir, { recursive: true, force: true });

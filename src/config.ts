@@ -196,7 +196,7 @@ export const FLAGS: readonly FlagDefinition[] = [
   {
     flag: 'policy.file',
     description:
-      'Path to an expected-links policy file (YAML, README "Expected links"), merged with the containers\' outpost.allow.* labels; re-read when it changes. Empty: labels only.',
+      "Path to an expected-links policy file (YAML, docs/policy.md), merged with the containers' outpost.allow.* labels; re-read when it changes. Empty: labels only.",
     defaultValue: () => '',
     schema: z.string().transform((path) => path || undefined),
     key: 'policyFile',

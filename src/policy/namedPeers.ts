@@ -18,7 +18,7 @@ export interface NamedPeerAllowance {
   port: string;
 }
 
-/** Rules with wider port ranges than this are not exported port by port (README "Many hosts"). */
+/** Rules with wider port ranges than this are not exported port by port (docs/many-hosts.md). */
 export const MAX_EXPORTED_PORTS = 64;
 
 /** The name a selector gives its peer, when it names one exactly (no glob, nothing else to match). */

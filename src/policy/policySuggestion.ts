@@ -56,7 +56,7 @@ export function suggestPolicy(seen: Iterable<SeenLink>, containers: readonly Con
   const header = [
     `# An expected-links policy suggested by outpost: it allows exactly the links ${note}.`,
     '# Review it before you commit it: every link below runs today, expected or not.',
-    '# Use it with --policy.file; see README "Expected links" for the grammar.',
+    '# Use it with --policy.file; see docs/policy.md for the grammar.',
   ].join('\n');
   // Selectors and ports on one line each, as a person writes them: {project: shop, service: web}.
   const doc = new Document({ rules: written });

@@ -45,13 +45,15 @@ describe('docker-compose.yml', () => {
     expect(outpost.command).toEqual(['--procfs.path=/host/proc']);
   });
 
-  it("is what the README's docker run line asks for", () => {
-    const readme = readFileSync(repo('README.md'), 'utf8');
-    const line =
-      /^docker run -d --name outpost (.*) -v \/var\/run\/docker\.sock:\/var\/run\/docker\.sock:ro -p 9057:9057 outpost --procfs\.path=\/host\/proc$/m.exec(
-        readme,
-      )?.[1];
-    expect(line?.split(' ')).toEqual([...LEAST_PRIVILEGE]);
+  it.each(['README.md', 'docs/deploy-and-security.md'])('is what the docker run line of %s asks for', (page) => {
+    const text = readFileSync(repo(page), 'utf8');
+    const lines = [
+      ...text.matchAll(
+        /^docker run -d --name outpost (.*) -v \/var\/run\/docker\.sock:\/var\/run\/docker\.sock:ro -p 9057:9057 outpost --procfs\.path=\/host\/proc$/gm,
+      ),
+    ];
+    expect(lines.length).toBeGreaterThan(0);
+    for (const [, flags] of lines) expect(flags!.split(' ')).toEqual([...LEAST_PRIVILEGE]);
   });
 
   it('mounts files that exist in the repository, where Prometheus and Grafana look for them', () => {

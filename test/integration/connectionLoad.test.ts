@@ -12,7 +12,7 @@ const SECONDS = 60;
 // One client to one server port on loopback reuses each 4-tuple after a few seconds (its even
 // ephemeral ports in turn; the server recycles its TIME_WAIT end on the new SYN): a tuple used
 // twice between two scrapes is one connection missed. Measured here: 90.2 % counted with
-// scrapes 5.5 s apart, 99.8 % with 1 s (README, "What is counted").
+// scrapes 5.5 s apart, 99.8 % with 1 s (docs/counting.md).
 const SCRAPE_EVERY_MS = 1_000;
 
 /**

@@ -22,7 +22,7 @@ const RULES = rulesYaml({ interval: '1s', connectionsWindow: '30s' });
  * - A's client (on A's default bridge) calls B's srv through B's host address and the ports it
  *   publishes, 18080 and 18082, and B's web (HTTP, short connections) through 18081: B sees A's
  *   host address. B's web closes first, so the short connections' TIME_WAIT is on B: B counts
- *   each, A only those a collection sees open (README "Many hosts").
+ *   each, A only those a collection sees open (docs/many-hosts.md).
  * - B's worker, on a routed network of B (no masquerading), calls A's api on a routed network
  *   of A by its container address, and A's api sees worker's own address.
  * - B's srv has 172.17.240.x on B's private default bridge; a listener that is no container of

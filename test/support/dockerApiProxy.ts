@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 
-/** The read-only calls outpost makes (README "Privileges"); a version prefix (/v1.41) may lead. */
+/** The read-only calls outpost makes (docs/deploy-and-security.md "Privileges"); a version prefix (/v1.41) may lead. */
 export const OUTPOST_READ_ONLY_API: readonly RegExp[] = [
   /^(GET|HEAD) \/_ping$/,
   /^GET \/version$/,

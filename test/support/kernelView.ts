@@ -2,7 +2,7 @@ import { expect } from 'vitest';
 import { select, type Series } from './exposition.js';
 import type { SsSocket } from './ssOutput.js';
 
-/** Docker's DNS listener and its accepted sockets are dockerd's, not the container's (the README says so). */
+/** Docker's DNS listener and its accepted sockets are dockerd's, not the container's (docs/metrics.md says so). */
 export function withoutDockerDns(sockets: readonly SsSocket[]): SsSocket[] {
   return sockets.filter((s) => s.localAddress !== '127.0.0.11');
 }

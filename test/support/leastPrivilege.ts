@@ -1,5 +1,5 @@
 /**
- * The recommended least-privilege `docker run` flags (README "Run in Docker"), proved by
+ * The recommended least-privilege `docker run` flags (docs/deploy-and-security.md "Run in Docker"), proved by
  * test/integration/image.test.ts and mirrored by the outpost service of docker-compose.yml:
  * SYS_PTRACE to read other processes' /proc entries, BPF and PERFMON to load and run the ebpf
  * source, the host's PID namespace for its seeding walk (the sockets open before outpost started).

@@ -16,7 +16,7 @@ import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { launchBrowser } from '../test/support/browser.js';
 import { OutpostProcess, summarize, wholeNumberFlag } from './measure.js';
 import { createScenario, removeScenario } from './scenario.js';
 
@@ -41,18 +41,7 @@ const fanOut = Math.min(N - 1, Math.ceil(M / N));
 
 await createScenario(N, M, log, false, fanOut);
 const outpost = await OutpostProcess.start(join(ROOT, 'dist', 'main.js'), 'auto');
-const browser = await chromium.launch({
-  executablePath: process.env.OUTPOST_TEST_CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchBrowser();
 try {
   let graph: { nodes: unknown[]; edges: { source: string; open: number }[] } = { nodes: [], edges: [] };
   for (let i = 0; ; i++) {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type Router from '@koa/router';
 import compress from 'koa-compress';
 import conditional from 'koa-conditional-get';
-import etag from 'koa-etag';
+import etag from '@koa/etag';
 import { errorMessage } from '../base/errors.js';
 import type { Collector } from '../collection/collection.js';
 import { buildLinkGraph } from '../map/linkGraph.js';

@@ -65,7 +65,7 @@ describe('command line', () => {
       );
       const missing = run([`--web.listen-address=127.0.0.1:${port}`, `--policy.file=${join(dir, 'nothing.yaml')}`]);
       expect(missing.status).toBe(2);
-      expect(missing.stderr).toContain('nothing.yaml": cannot read it: ENOENT');
+      expect(missing.stderr).toContain('nothing.yaml: cannot read it: ENOENT');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { type Scenario, docker, ensureTestImage, waitFor } from '../support/docker.js';
 import { test } from '../support/lab.js';
 import { parseExposition, select, type Series } from '../support/exposition.js';
+import { EVERY_EBPF_CAPABILITY } from '../support/ebpfCapabilities.js';
 import { LEAST_PRIVILEGE, withoutPairs } from '../support/leastPrivilege.js';
 import { freePort } from '../support/net.js';
 import { buildOutpostImage } from '../support/outpostImage.js';
@@ -12,15 +13,6 @@ import { RecentDockerEngine } from '../support/recentDocker.js';
 
 const IMAGE = 'outpost-test/outpost:ci';
 const CAPABILITIES = { SYS_PTRACE: 1n << 19n, PERFMON: 1n << 38n, BPF: 1n << 39n };
-const EVERY_EBPF_CAPABILITY = [
-  'connect_failures',
-  'connection_events',
-  'socket_cookies',
-  'socket_processes',
-  'sockets',
-  'sockets_opened_before_start',
-  'time_wait_events',
-];
 
 /**
  * The image with the recommended flags whole (docker-compose.yml's, the README's `docker run`) on

@@ -3,6 +3,7 @@ import { loadBpfAddon, defaultBpfObjectPath } from '../../src/sockets/bpfAddon.j
 import { EbpfSocketSource } from '../../src/sockets/ebpfSource.js';
 import type { NamespaceSockets } from '../../src/sockets/socketSource.js';
 import type { TcpSocket } from '../../src/sockets/tcpSocket.js';
+import { EVERY_EBPF_CAPABILITY } from '../support/ebpfCapabilities.js';
 import { NamespacePair } from '../support/netns.js';
 import type { SsSocket } from '../support/ssOutput.js';
 
@@ -86,17 +87,7 @@ describe(`the ebpf source on this kernel`, () => {
       'on_state_change true ',
       'seed_sockets true ',
     ]);
-    expect([...source.capabilities].sort()).toEqual(
-      [
-        'connect_failures',
-        'connection_events',
-        'socket_cookies',
-        'socket_processes',
-        'sockets',
-        'sockets_opened_before_start',
-        'time_wait_events',
-      ].sort(),
-    );
+    expect([...source.capabilities].sort()).toEqual(EVERY_EBPF_CAPABILITY);
   });
 
   it('lists what ss lists in each namespace, socket for socket, with inodes and cookies', async () => {

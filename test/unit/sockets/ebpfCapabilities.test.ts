@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ebpfCapabilities } from '../../../src/sockets/ebpfSource.js';
+import { EVERY_EBPF_CAPABILITY } from '../../support/ebpfCapabilities.js';
 
 const programs = (seeded: boolean) => [
   { name: 'seed_sockets', loaded: seeded },
@@ -9,15 +10,7 @@ const programs = (seeded: boolean) => [
 
 describe('what the ebpf source can see, by the programs that run', () => {
   it('everything, with the three', () => {
-    expect(ebpfCapabilities(programs(true)).sort()).toEqual([
-      'connect_failures',
-      'connection_events',
-      'socket_cookies',
-      'socket_processes',
-      'sockets',
-      'sockets_opened_before_start',
-      'time_wait_events',
-    ]);
+    expect(ebpfCapabilities(programs(true)).sort()).toEqual(EVERY_EBPF_CAPABILITY);
   });
 
   it('not the sockets of before the start, without the seeding walk', () => {

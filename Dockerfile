@@ -1,5 +1,5 @@
 # outpost: Prometheus exporter for the TCP sockets of the containers on a Docker host.
-# Run it with --init (Docker's tini) so signals reach node, or in the host's PID namespace; see README "Run in Docker".
+# Run it with --init (Docker's tini) so signals reach node, or in the host's PID namespace; see docs/deploy-and-security.md "Run in Docker".
 ARG NODE_IMAGE=node:24.9.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -42,5 +42,5 @@ COPY native/bpf/outpost.bpf.o ./native/bpf/
 EXPOSE 9057
 # Follows OUTPOST_WEB_LISTEN_ADDRESS: set the listen address by environment, not flag, in a container.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s CMD ["node", "dist/healthcheck.js"]
-# The launcher sets the memory settings outpost is measured with (README "Performance").
+# The launcher sets the memory settings outpost is measured with (docs/performance.md).
 ENTRYPOINT ["bin/outpost"]

@@ -1,4 +1,4 @@
-/** The knobs of the shipped rules; README "Dashboard and alerts" explains each one. */
+/** The knobs of the shipped rules; docs/map.md "Dashboard and alerts" explains each one. */
 export interface RulesConfig {
   /** How far back a link or listening port must be absent for it to count as new. */
   lookback: string;

@@ -98,7 +98,8 @@ describe('the container image on Docker 20.10, run with least privilege', () => 
     proxy = await DockerApiProxy.start(PROXY_SOCKET, { allow: OUTPOST_READ_ONLY_API });
     lab.defer(() => proxy.close());
     hostExporter = await lab.exporter();
-  }, 600_000);
+    // The build alone took 332 s with no layer cached (vfs storage, the build stage's npm ci whole).
+  }, 900_000);
 
   // The flags have no DAC_READ_SEARCH and a read-only root: this test
   // passing is what shows they are not needed.

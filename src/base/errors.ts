@@ -31,32 +31,37 @@ export class InvalidFlagError extends OutpostError {
   }
 }
 
-/** A --web.config.file that cannot be used; at start main exits 2, on a reload the old one stays. */
-export class InvalidWebConfigError extends OutpostError {
-  readonly file: string;
+/** `file:line`, or `file` alone for line 0 (a problem that is no one line's). */
+export function fileAndLine(file: string, line: number): string {
+  return line > 0 ? `${file}:${line}` : file;
+}
 
+/** A file named by a flag that cannot be used: `invalid --flag: file:line: reason`. */
+export class InvalidFileError extends OutpostError {
+  readonly file: string;
   /** 1-based; 0 when the problem is not one line's (the file cannot be read, a certificate does not load). */
   readonly line: number;
 
-  constructor(file: string, line: number, reason: string, cause?: unknown) {
-    super('OUTPOST_INVALID_WEB_CONFIG', `invalid --web.config.file: ${file}${line > 0 ? `:${line}` : ''}: ${reason}`, { cause });
-    this.name = 'InvalidWebConfigError';
+  constructor(code: OutpostErrorCode, flag: string, file: string, line: number, reason: string, cause?: unknown) {
+    super(code, `invalid ${flag}: ${fileAndLine(file, line)}: ${reason}`, { cause });
     this.file = file;
     this.line = line;
   }
 }
 
-/** A --policy.file that cannot be used; at start main exits 2, on a reload the running policy stays. */
-export class InvalidPolicyFileError extends OutpostError {
-  readonly file: string;
-  /** 1-based; 0 when the file could not be read at all. */
-  readonly line: number;
-
+/** A --web.config.file that cannot be used; at start main exits 2, on a reload the old one stays. */
+export class InvalidWebConfigError extends InvalidFileError {
   constructor(file: string, line: number, reason: string, cause?: unknown) {
-    super('OUTPOST_INVALID_POLICY_FILE', `invalid --policy.file: ${file}${line > 0 ? `:${line}` : ''}: ${reason}`, { cause });
+    super('OUTPOST_INVALID_WEB_CONFIG', '--web.config.file', file, line, reason, cause);
+    this.name = 'InvalidWebConfigError';
+  }
+}
+
+/** A --policy.file that cannot be used; at start main exits 2, on a reload the running policy stays. */
+export class InvalidPolicyFileError extends InvalidFileError {
+  constructor(file: string, line: number, reason: string, cause?: unknown) {
+    super('OUTPOST_INVALID_POLICY_FILE', '--policy.file', file, line, reason, cause);
     this.name = 'InvalidPolicyFileError';
-    this.file = file;
-    this.line = line;
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { errorMessage } from './errors.js';
+import { errorMessage, fileAndLine } from './errors.js';
 
 /**
  * A YAML file that is not what its schema asks, said as `file:line: problem` (line 0: the file
@@ -13,7 +13,7 @@ export class YamlFileProblem extends Error {
   readonly problem: string;
 
   constructor(file: string, line: number, problem: string, cause?: unknown) {
-    super(`${file}${line > 0 ? `:${line}` : ''}: ${problem}`, { cause });
+    super(`${fileAndLine(file, line)}: ${problem}`, { cause });
     this.name = 'YamlFileProblem';
     this.file = file;
     this.line = line;

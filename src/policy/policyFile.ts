@@ -66,9 +66,9 @@ function toSelector(s: WrittenSelector): Selector {
 
 const asList = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 
-/** A problem of the file as the policy's error (file:line: problem). */
-function policyError(problem: YamlFileProblem): InvalidPolicyFileError {
-  return new InvalidPolicyFileError(problem.file, problem.line, problem.problem, problem.cause);
+/** A problem of the file as the policy's error (file:line: problem); anything else as it is. */
+function policyError(error: unknown): unknown {
+  return error instanceof YamlFileProblem ? new InvalidPolicyFileError(error.file, error.line, error.problem, error.cause) : error;
 }
 
 /** The file's rules, each with the line it starts at. */
@@ -98,7 +98,7 @@ export function parsePolicyFile(source: string, file: string): PolicyRule[] {
   try {
     return rulesOf(parseYamlFile(source, file, fileSchema), file);
   } catch (error) {
-    throw error instanceof YamlFileProblem ? policyError(error) : error;
+    throw policyError(error);
   }
 }
 
@@ -107,6 +107,6 @@ export async function loadPolicyFile(file: string): Promise<PolicyRule[]> {
   try {
     return rulesOf(await loadYamlFile(file, fileSchema), file);
   } catch (error) {
-    throw error instanceof YamlFileProblem ? policyError(error) : error;
+    throw policyError(error);
   }
 }

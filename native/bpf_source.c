@@ -1,6 +1,6 @@
 /*
  * outpost's eBPF socket source: loads native/bpf/outpost.bpf.o with libbpf and gives JavaScript
- * its two outputs as buffers of 72-byte records (layout in outpost.bpf.c, struct socket_record):
+ * its two outputs as buffers of 104-byte records (layout in outpost.bpf.c, struct socket_record):
  *
  *   load(objectPath) -> handle         opens, loads, attaches the state changes, then seeds every
  *                                      held TCP socket's entry (one walk of every open file); an
@@ -10,7 +10,7 @@
  *   sockets(handle) -> Buffer          one read: every TCP socket known, as it is now
  *   programs(handle) -> [{name, loaded, reason, code, log}]   each program: runs, or why not
  *   drainEvents(handle) -> Buffer      events since the last call: connections established,
- *                                      connects failed, sockets that entered TIME_WAIT
+ *                                      connects failed, connections closed (into TIME_WAIT or not)
  *   counters(handle) -> {trackedFull, eventsLost, eventsDropped}
  *   monotonicNs() -> number            CLOCK_MONOTONIC now: the clock of the TIME_WAIT events
  *   close(handle)
@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RECORD_SIZE 72
+#define RECORD_SIZE 104
 #define LOG_TAIL 6144 /* the last of what libbpf warned of a load that is kept */
 #define MAX_QUEUED (256 * 1024)
 

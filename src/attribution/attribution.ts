@@ -80,15 +80,21 @@ export interface AttributedRead {
   sockets: AttributedSocket[];
   passed: AttributedSocket[];
   failedConnects: AttributedSocket[];
+  closed: AttributedSocket[];
 }
 
 /**
- * attributeSockets for each part of a read. Passed ends and failed connects were read apart from
+ * attributeSockets for each part of a read. Passed and closed ends and failed connects were read apart from
  * the listing: the listeners that accepted them (or that they were aimed at) are the listing's.
  */
 export function attributeRead(read: SocketReadResult, remembered?: RememberedHolder): AttributedRead {
   const attribute = (namespaces: readonly NamespaceSockets[] = []) => attributeSockets(namespaces, remembered, read.read);
-  return { sockets: attribute(read.read), passed: attribute(read.passed), failedConnects: attribute(read.failedConnects) };
+  return {
+    sockets: attribute(read.read),
+    passed: attribute(read.passed),
+    failedConnects: attribute(read.failedConnects),
+    closed: attribute(read.closed),
+  };
 }
 
 type Holder = Pick<AttributedSocket, 'container' | 'unattributed'>;

@@ -9,6 +9,9 @@ import { DEFAULT_EPHEMERAL_RANGE, parsePortRange } from '../links/classification
 import { buildContainerLinks, LinkContext, type ContainerLinks } from '../links/containerLinks.js';
 import { ConnectionTotals } from '../connections/connectionTotals.js';
 import { countNewConnections, newConnectionsOf } from '../connections/newConnections.js';
+import { FigureLedger } from '../connections/connectionFigures.js';
+import { increments, LINK_COUNTERS, linkRtt, sumLinkFigures, type LinkCounter, type LinkRtt } from '../connections/linkFigures.js';
+import { CONNECT_FAILURE_REASONS, connectFailureReason, type ConnectFailureReason } from '../sockets/tcpSocket.js';
 import type { Logger } from '../base/log.js';
 import type { PolicyEvaluation } from '../policy/expectedLinks.js';
 import type { HostNamespace } from '../namespaces/hostNamespace.js';
@@ -46,6 +49,8 @@ export interface Collection {
   policy?: PolicyEvaluation;
   /** The Docker host's addresses that other hosts may connect to (outpost_host_address_info). */
   hostAddresses: string[];
+  /** Per link, the mean RTT of its connections open now or closed since the last collection (container_tcp_rtt_seconds). */
+  rtt: LinkRtt[];
 }
 
 /** Where the running containers come from (ContainerInventory); throws when Docker does not answer. */
@@ -82,8 +87,10 @@ export interface CollectorCounters {
   connections: ConnectionTotals;
   /** The same, of the connections the policy does not allow (container_tcp_unexpected_connections_total). */
   unexpectedConnections: ConnectionTotals;
-  /** Connects that failed, per link (container_tcp_connect_failures_total; sources with events only). */
-  connectFailures: ConnectionTotals;
+  /** Connects that failed, per reason and link (container_tcp_connect_failures_total; sources with events only). */
+  connectFailures: Record<ConnectFailureReason, ConnectionTotals>;
+  /** What the links' connections did, per link (container_tcp_{sent,received}_bytes_total, _retransmits_total, _connect_seconds_total). */
+  figures: Record<LinkCounter, ConnectionTotals>;
 }
 
 /**
@@ -99,18 +106,23 @@ export class Collector {
   readonly #loggedReadErrors = new Set<string>();
   #procfsBlind = false;
   readonly #ledger = new ConnectionLedger();
+  readonly #figures = new FigureLedger();
   readonly counters: CollectorCounters;
 
   constructor(options: CollectorOptions) {
     this.#options = options;
     this.#log = options.log;
     const totals = { maxSeriesPerContainer: options.maxSeriesPerContainer, retentionMs: options.connectionsRetentionMs };
+    const connections = new ConnectionTotals(totals);
+    const perLink = <K extends string>(keys: readonly K[]) =>
+      Object.fromEntries(keys.map((k) => [k, new ConnectionTotals({ ...totals, labelsFrom: connections })])) as Record<K, ConnectionTotals>;
     this.counters = {
       readErrors: new Map(),
       parseErrors: 0,
-      connections: new ConnectionTotals(totals),
+      connections,
       unexpectedConnections: new ConnectionTotals(totals),
-      connectFailures: new ConnectionTotals(totals),
+      connectFailures: perLink(CONNECT_FAILURE_REASONS),
+      figures: perLink(LINK_COUNTERS),
     };
   }
 
@@ -175,6 +187,7 @@ export class Collector {
       sourceCapabilities: source.capabilities,
       trackedConnections: this.#ledger.size,
       hostAddresses: [],
+      rtt: [],
     };
     this.#building = collection;
 
@@ -220,11 +233,13 @@ export class Collector {
     for (const r of read.read) this.counters.parseErrors += r.parseErrors;
     collection.sourceLosses = source.losses?.();
 
-    const { sockets, passed, failedConnects } = await timed('attribution', () => attributeRead(read, this.#ledger.holderOf));
+    const { sockets, passed, failedConnects, closed } = await timed('attribution', () => attributeRead(read, this.#ledger.holderOf));
     // A namespace that could not be read this time keeps what was remembered of it.
-    const newEnds = await timed('connections', () =>
-      this.#ledger.observe(sockets, new Set(read.failed.map((f) => f.namespace.id)), passed),
-    );
+    const unread = new Set(read.failed.map((f) => f.namespace.id));
+    const [newEnds, endFigures] = await timed('connections', () => [
+      this.#ledger.observe(sockets, unread, passed),
+      this.#figures.observe(sockets, closed, unread),
+    ]);
     collection.trackedConnections = this.#ledger.size;
     const namespaces = read.read.map((r) => r.namespace);
     // Peers are named from the inventory as it is after the sockets were read: a container
@@ -248,9 +263,17 @@ export class Collector {
         this.#options,
         counted.byContainer,
       );
-      this.counters.connections.add(links, counted.unattributed, Date.now());
-      const failures = countNewConnections(failedConnects, context, { countPeers: false });
-      this.counters.connectFailures.add(newConnectionsOf(links, failures), failures.unattributed, Date.now());
+      const now = Date.now();
+      this.counters.connections.add(links, counted.unattributed, now);
+      for (const reason of CONNECT_FAILURE_REASONS) {
+        const failed = failedConnects.filter((s) => connectFailureReason(s.connectError) === reason);
+        if (failed.length === 0) continue;
+        const failures = countNewConnections(failed, context, { countPeers: false });
+        this.counters.connectFailures[reason].add(newConnectionsOf(links, failures), failures.unattributed, now);
+      }
+      const figures = sumLinkFigures(endFigures, context);
+      for (const counter of LINK_COUNTERS) this.counters.figures[counter].add(increments(links, figures, counter), new Map(), now);
+      collection.rtt = linkRtt(links, figures, this.counters.connections);
       return links;
     });
     const judged = await timed('policy', () => this.#options.policy.evaluate(collection.links, peerContainers));
@@ -292,7 +315,9 @@ export class Collector {
     const names = new Set(containers.map((c) => c.name));
     for (const id of this.#loggedReadErrors) if (!ids.has(id)) this.#loggedReadErrors.delete(id);
     for (const name of this.counters.readErrors.keys()) if (!names.has(name)) this.counters.readErrors.delete(name);
-    const { connections, unexpectedConnections, connectFailures } = this.counters;
-    for (const totals of [connections, unexpectedConnections, connectFailures]) totals.retainContainers(names);
+    const { connections, unexpectedConnections, connectFailures, figures } = this.counters;
+    for (const totals of [connections, unexpectedConnections, ...Object.values(connectFailures), ...Object.values(figures)]) {
+      totals.retainContainers(names);
+    }
   }
 }

@@ -1,3 +1,4 @@
+import type { Container } from '../inventory/container.js';
 import type { ContainerLinks } from '../links/containerLinks.js';
 import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
 import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
@@ -23,6 +24,11 @@ export interface ConnectionTotalsOptions {
   maxSeriesPerContainer: number;
   /** A series with no new connection for this long is dropped (--connections.retention). */
   retentionMs: number;
+  /**
+   * Totals whose series this one follows: a new group takes the labels it was counted under there
+   * (its own, or ~other), so that a link's figures and its connections are one series each.
+   */
+  labelsFrom?: ConnectionTotals;
 }
 
 /**
@@ -56,7 +62,8 @@ export class ConnectionTotals {
         let counted = series.get(groupKey(group));
         if (!counted) {
           const labels =
-            this.#unfoldedCount(series) < this.#options.maxSeriesPerContainer ? group : { ...group, remoteAddress: FOLDED_ADDRESS };
+            this.#options.labelsFrom?.countedAs(container, group) ??
+            (this.#unfoldedCount(series) < this.#options.maxSeriesPerContainer ? group : { ...group, remoteAddress: FOLDED_ADDRESS });
           counted = series.get(groupKey(labels));
           if (!counted) {
             counted = { value: { container: container.name, image: container.image, group: labels, total: 0 }, lastIncreaseMs: nowMs };
@@ -74,6 +81,16 @@ export class ConnectionTotals {
       this.#unattributed.set(label, counted);
     }
     this.#expire(nowMs);
+  }
+
+  /** The labels `group` of `container` is counted under here (its own, or ~other); undefined when it is not. */
+  countedAs(
+    container: Pick<Container, 'name' | 'image'>,
+    group: Omit<EstablishedGroup, 'count'>,
+  ): Omit<EstablishedGroup, 'count'> | undefined {
+    const series = this.#byContainer.get(`${container.name}${SEPARATOR}${container.image}`);
+    if (!series) return undefined;
+    return (series.get(groupKey(group)) ?? series.get(groupKey({ ...group, remoteAddress: FOLDED_ADDRESS })))?.value.group;
   }
 
   /** Drops the series of containers that are gone: they make no connection any more. */

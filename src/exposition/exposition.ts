@@ -86,10 +86,31 @@ export class Exposition {
   });
   readonly #connectFailures = new Counter({
     name: 'container_tcp_connect_failures_total',
-    help: 'Outbound TCP connects of the container that failed (refused, reset or timed out before established) since outpost started; labelled as container_tcp_established. Only the ebpf source sees them.',
-    labelNames: [...ESTABLISHED_LABELS],
+    help: 'Outbound TCP connects of the container that failed before established since outpost started, by reason: refused (reset by the peer), timeout (no answer to the SYNs), reset, unreachable (an ICMP error), aborted (the process closed the socket first), other; labelled as container_tcp_established. Only the ebpf source sees them.',
+    labelNames: [...ESTABLISHED_LABELS, 'reason'],
     registers: [this.registry],
   });
+  readonly #sentBytes = this.#linkCounter(
+    'container_tcp_sent_bytes_total',
+    "Bytes the link's connections sent and the peer acknowledged (tcp_info bytes_acked; SYN and FIN count one each), since outpost started; labelled as container_tcp_connections_total. Which sources count which connections: docs/metrics.md.",
+  );
+  readonly #receivedBytes = this.#linkCounter(
+    'container_tcp_received_bytes_total',
+    "Bytes the link's connections received (tcp_info bytes_received; the FIN counts one), since outpost started; labelled as container_tcp_connections_total.",
+  );
+  readonly #retransmits = this.#linkCounter(
+    'container_tcp_retransmits_total',
+    "Segments the link's connections retransmitted (tcp_info total_retrans), since outpost started; labelled as container_tcp_connections_total.",
+  );
+  readonly #connectSeconds = this.#linkCounter(
+    'container_tcp_connect_seconds_total',
+    'Time from connect to established of the link\'s outbound connections, summed, since outpost started; divided by the rate of container_tcp_connections_total{direction="outbound"}, the mean connect time. Only the ebpf source sees it.',
+  );
+  readonly #rtt = this.#gauge(
+    'container_tcp_rtt_seconds',
+    "Mean smoothed round-trip time (tcp_info rtt) of the link's connections open now or closed since the last collection; absent when there is none. Labelled as container_tcp_connections_total.",
+    ESTABLISHED_LABELS,
+  );
   readonly #unexpectedEstablished = this.#gauge(
     'container_tcp_unexpected_established',
     'Number of ESTABLISHED TCP connections of the container that the expected-links policy does not allow; labelled as container_tcp_established.',
@@ -152,6 +173,10 @@ export class Exposition {
     }
   }
 
+  #linkCounter(name: string, help: string): Counter<(typeof ESTABLISHED_LABELS)[number]> {
+    return new Counter({ name, help, labelNames: [...ESTABLISHED_LABELS], registers: [this.registry] });
+  }
+
   #gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
     return new Gauge({ name, help, labelNames: [...labelNames], registers: [this.registry] });
   }
@@ -186,6 +211,7 @@ export class Exposition {
       this.#success,
       this.#buildInfo,
       this.#sourceCapability,
+      this.#rtt,
     ]) {
       metric.reset();
     }
@@ -194,6 +220,7 @@ export class Exposition {
     this.#connections.reset();
     this.#unexpectedConnections.reset();
     this.#connectFailures.reset();
+    for (const counter of [this.#sentBytes, this.#receivedBytes, this.#retransmits, this.#connectSeconds]) counter.reset();
     this.#unattributed.reset();
     this.#sourceLosses.reset();
 
@@ -239,8 +266,21 @@ export class Exposition {
     for (const { container, image, group, total } of counters.unexpectedConnections.series()) {
       this.#unexpectedConnections.inc(establishedLabels(container, image, group), total);
     }
-    for (const { container, image, group, total } of counters.connectFailures.series())
-      this.#connectFailures.inc(establishedLabels(container, image, group), total);
+    for (const [reason, totals] of Object.entries(counters.connectFailures)) {
+      for (const { container, image, group, total } of totals.series())
+        this.#connectFailures.inc({ ...establishedLabels(container, image, group), reason }, total);
+    }
+    const { sentBytes, receivedBytes, retransmits, connectSeconds } = counters.figures;
+    for (const [totals, counter] of [
+      [sentBytes, this.#sentBytes],
+      [receivedBytes, this.#receivedBytes],
+      [retransmits, this.#retransmits],
+      [connectSeconds, this.#connectSeconds],
+    ] as const) {
+      for (const { container, image, group, total } of totals.series()) counter.inc(establishedLabels(container, image, group), total);
+    }
+    for (const { container, group, seconds } of collection.rtt)
+      this.#rtt.set(establishedLabels(container.name, container.image, group), seconds);
     this.#setPolicy(collection.policy);
     for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.inc({ namespace }, total);
     for (const [container, count] of counters.readErrors) this.#readErrors.inc({ container }, count);

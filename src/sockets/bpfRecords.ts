@@ -4,9 +4,9 @@ import type { TcpSocket } from './tcpSocket.js';
 
 /**
  * Decoder of the eBPF source's records (struct socket_record in native/bpf/outpost.bpf.c): the
- * sock_diag record's 64 bytes (bytes 6, 12–15 and 48–55 reused), then the namespace and the holder.
+ * sock_diag record's 96 bytes (bytes 6, 12–15, 48–55 and 93 reused), then the namespace and the holder.
  */
-export const BPF_RECORD_SIZE = 72;
+export const BPF_RECORD_SIZE = 104;
 
 /** The kernel's TCP state numbers the events use. */
 export const TCP_STATE_CODE = { established: 1, synSent: 2, close: 7 } as const;
@@ -25,6 +25,8 @@ export interface BpfSocket {
   oldStateCode: number;
   /** A socket that entered TIME_WAIT (an event): when, in CLOCK_MONOTONIC nanoseconds (as a number: ms precision is plenty); else 0. */
   sinceNs: number;
+  /** A connect that failed: the socket's error at its close (an errno: ECONNREFUSED, ETIMEDOUT, …); 0 when its process closed it first. */
+  error: number;
 }
 
 export interface BpfDecodeResult {
@@ -47,12 +49,13 @@ export function decodeBpfRecords(records: Uint8Array): BpfDecodeResult {
     }
     sockets.push({
       socket,
-      netns: view.getUint32(at + 64, LITTLE_ENDIAN),
-      holder: view.getUint32(at + 68, LITTLE_ENDIAN),
+      netns: view.getUint32(at + 96, LITTLE_ENDIAN),
+      holder: view.getUint32(at + 100, LITTLE_ENDIAN),
       pidNamespace: view.getUint32(at + 12, LITTLE_ENDIAN),
       stateCode: records[at + 1]!,
       oldStateCode: records[at + 6]!,
       sinceNs: view.getUint32(at + 48, LITTLE_ENDIAN) + view.getUint32(at + 52, LITTLE_ENDIAN) * 2 ** 32,
+      error: records[at + 93]!,
     });
   }
   return { sockets, skippedRecords };

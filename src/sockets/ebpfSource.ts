@@ -7,6 +7,7 @@ import type { BpfAddon, BpfHandle, BpfProgramState } from './bpfAddon.js';
 import { decodeBpfRecords, TCP_STATE_CODE, type BpfSocket } from './bpfRecords.js';
 import { containerIdOfCgroup } from './socketOwners.js';
 import { TimeWaitSockets } from './timeWaitSockets.js';
+import { tcpStateFromCode } from './tcpSocket.js';
 import type { NamespaceSockets, SocketReadResult, SocketSource, SourceCapability, SourceLosses } from './socketSource.js';
 
 export interface EbpfSourceOptions {
@@ -28,8 +29,15 @@ export function netNamespaceInode(id: string): number {
 
 /** What each of the object's programs lets the source see (native/bpf/outpost.bpf.c). */
 const CAPABILITIES_OF_PROGRAM: Record<string, readonly SourceCapability[]> = {
-  list_sockets: ['sockets', 'socket_cookies', 'socket_processes'],
-  on_state_change: ['connection_events', 'connect_failures', 'time_wait_events'],
+  list_sockets: ['sockets', 'socket_cookies', 'socket_processes', 'socket_figures'],
+  on_state_change: [
+    'connection_events',
+    'connect_failures',
+    'time_wait_events',
+    'closed_figures',
+    'connect_times',
+    'connect_failure_reasons',
+  ],
   seed_sockets: ['sockets_opened_before_start'],
 };
 
@@ -44,6 +52,7 @@ interface NamespaceShare {
   sockets: BpfSocket[];
   passed: BpfSocket[];
   failedConnects: BpfSocket[];
+  closed: BpfSocket[];
 }
 
 /**
@@ -98,7 +107,7 @@ export class EbpfSocketSource implements SocketSource {
 
     const shares = new Map<number, NamespaceShare>();
     for (const namespace of namespaces) {
-      shares.set(netNamespaceInode(namespace.id), { namespace, sockets: [], passed: [], failedConnects: [] });
+      shares.set(netNamespaceInode(namespace.id), { namespace, sockets: [], passed: [], failedConnects: [], closed: [] });
     }
     const present = new Set<number>();
     // Listed while still opening (the read came before the handshake's end): not yet a connection.
@@ -114,17 +123,27 @@ export class EbpfSocketSource implements SocketSource {
       const counted = present.has(e.socket.cookie) && !opening.has(e.socket.cookie);
       if (e.stateCode === TCP_STATE_CODE.established && !counted) share.passed.push(e);
       else if (e.stateCode === TCP_STATE_CODE.close && e.oldStateCode === TCP_STATE_CODE.synSent)
-        share.failedConnects.push({ ...e, socket: { ...e.socket, state: 'syn_sent' } });
+        share.failedConnects.push({ ...e, socket: { ...e.socket, state: 'syn_sent', connectError: e.error } });
+      else if (e.stateCode === TCP_STATE_CODE.close && !isTimeWait(e)) {
+        // Closed from the state it left: its last figures count, once.
+        share.closed.push({ ...e, socket: { ...e.socket, state: tcpStateFromCode(e.oldStateCode) ?? 'established' } });
+      }
     }
 
     const holders = new ContainerOfProcess(this.#options.procfsPath);
-    const result: Required<SocketReadResult> = { read: [], failed: [], passed: [], failedConnects: [] };
+    const result: Required<SocketReadResult> = { read: [], failed: [], passed: [], failedConnects: [], closed: [] };
     for (const share of shares.values()) {
       const owned = (sockets: BpfSocket[]) => this.#owned(share.namespace, sockets, holders);
-      const [read, passed, failedConnects] = await Promise.all([owned(share.sockets), owned(share.passed), owned(share.failedConnects)]);
+      const [read, passed, failedConnects, closed] = await Promise.all([
+        owned(share.sockets),
+        owned(share.passed),
+        owned(share.failedConnects),
+        owned(share.closed),
+      ]);
       result.read.push(read);
       if (passed.sockets.length > 0) result.passed.push(passed);
       if (failedConnects.sockets.length > 0) result.failedConnects.push(failedConnects);
+      if (closed.sockets.length > 0) result.closed.push(closed);
     }
     const skipped = drained.skippedRecords + known.skippedRecords + late.skippedRecords;
     if (result.read[0]) result.read[0].parseErrors += skipped;

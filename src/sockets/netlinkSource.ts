@@ -19,7 +19,7 @@ export interface NetlinkSourceOptions {
  */
 export class NetlinkSocketSource implements SocketSource {
   readonly name = 'netlink' as const;
-  readonly capabilities: readonly SourceCapability[] = [...TABLE_READ_CAPABILITIES, 'socket_cookies'];
+  readonly capabilities: readonly SourceCapability[] = [...TABLE_READ_CAPABILITIES, 'socket_cookies', 'socket_figures'];
   readonly #options: Required<NetlinkSourceOptions>;
 
   constructor(options: NetlinkSourceOptions) {

@@ -7,7 +7,7 @@ import { tcpStateFromCode, type TcpSocket } from './tcpSocket.js';
  * Decoder of the records the sock_diag addon (native/sock_diag.c) returns: one fixed-size record
  * per socket, numbers in host byte order, addresses in network order as the kernel sends them.
  */
-export const SOCK_DIAG_RECORD_SIZE = 64;
+export const SOCK_DIAG_RECORD_SIZE = 96;
 
 // The addon writes numbers as the host lays them out.
 export const LITTLE_ENDIAN = endianness() === 'LE';
@@ -36,7 +36,7 @@ export function decodeSockDiagRecords(records: Uint8Array, out: TcpSocket[]): So
 
 /**
  * The socket of the record at `at`, or undefined for an unknown family or state. The eBPF
- * source's records (bpfRecords.ts) begin with the same 64 bytes.
+ * source's records (bpfRecords.ts) begin with the same 96 bytes.
  */
 export function decodeSocketRecord(records: Uint8Array, view: DataView, at: number): TcpSocket | undefined {
   const family = records[at];
@@ -46,7 +46,7 @@ export function decodeSocketRecord(records: Uint8Array, view: DataView, at: numb
     family === 4
       ? formatIPv4(records[offset]!, records[offset + 1]!, records[offset + 2]!, records[offset + 3]!)
       : formatIPv6(records.subarray(offset, offset + 16));
-  return {
+  const socket: TcpSocket = {
     localAddress: address(at + 16),
     localPort: view.getUint16(at + 2, LITTLE_ENDIAN),
     remoteAddress: address(at + 32),
@@ -56,4 +56,15 @@ export function decodeSocketRecord(records: Uint8Array, view: DataView, at: numb
     // Exact below 2^53: a counter of sockets made since boot does not get there.
     cookie: view.getUint32(at + 56, LITTLE_ENDIAN) + view.getUint32(at + 60, LITTLE_ENDIAN) * 2 ** 32,
   };
+  // A listener's tcp_info counts nothing of a connection.
+  if (records[at + 92] === 1 && state !== 'listen') {
+    socket.figures = {
+      bytesAcked: view.getUint32(at + 64, LITTLE_ENDIAN) + view.getUint32(at + 68, LITTLE_ENDIAN) * 2 ** 32,
+      bytesReceived: view.getUint32(at + 72, LITTLE_ENDIAN) + view.getUint32(at + 76, LITTLE_ENDIAN) * 2 ** 32,
+      retransmits: view.getUint32(at + 80, LITTLE_ENDIAN),
+      rttUs: view.getUint32(at + 84, LITTLE_ENDIAN),
+      connectUs: view.getUint32(at + 88, LITTLE_ENDIAN),
+    };
+  }
+  return socket;
 }

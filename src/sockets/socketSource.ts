@@ -31,6 +31,11 @@ export interface SocketReadResult {
   passed?: NamespaceSockets[];
   /** The same sources: connects that failed since the last read (syn_sent, the peer they tried). */
   failedConnects?: NamespaceSockets[];
+  /**
+   * The same sources: connection ends that closed since the last read other than into TIME_WAIT
+   * (which is listed), in the state they left, with their last figures.
+   */
+  closed?: NamespaceSockets[];
 }
 
 /**
@@ -50,7 +55,11 @@ export type SourceLosses = Record<'ring_buffer_full' | 'queue_full' | 'tracked_m
  * - connection_events: connections established and gone between two reads, each seen;
  * - connect_failures: connects that failed (SYN_SENT → CLOSE);
  * - time_wait_events: sockets entering TIME_WAIT as they do, whoever closed first;
- * - socket_processes: the process that held, connected or listened on each socket.
+ * - socket_processes: the process that held, connected or listened on each socket;
+ * - socket_figures: bytes, retransmits and RTT of each open connection (tcp_info);
+ * - closed_figures: a connection's last figures when it closes, however short it was;
+ * - connect_times: the time from connect to established of each outbound connection;
+ * - connect_failure_reasons: why each failed connect failed (the socket's error).
  */
 export const SOURCE_CAPABILITIES = [
   'sockets',
@@ -61,6 +70,10 @@ export const SOURCE_CAPABILITIES = [
   'connect_failures',
   'time_wait_events',
   'socket_processes',
+  'socket_figures',
+  'closed_figures',
+  'connect_times',
+  'connect_failure_reasons',
 ] as const;
 export type SourceCapability = (typeof SOURCE_CAPABILITIES)[number];
 

@@ -39,6 +39,24 @@ export function tcpStateFromCode(code: number): TcpState | undefined {
   return undefined;
 }
 
+/**
+ * What the kernel counts of one connection (tcp_info, or the same fields of the tcp_sock): figures
+ * since the connection began. Only full sockets have them: not listeners, request sockets or the
+ * TIME_WAIT minisock (the ebpf source keeps a TIME_WAIT end's last figures from its event).
+ */
+export interface SocketFigures {
+  /** tcpi_bytes_acked: bytes sent and acknowledged by the peer (the SYN and the FIN count one each). */
+  bytesAcked: number;
+  /** tcpi_bytes_received: bytes received in order (the FIN counts one). */
+  bytesReceived: number;
+  /** tcpi_total_retrans: segments retransmitted. */
+  retransmits: number;
+  /** tcpi_rtt: the smoothed round-trip time, in microseconds; 0 before the first sample. */
+  rttUs: number;
+  /** Outbound connections (ebpf only): microseconds from connect() to established; else 0. */
+  connectUs: number;
+}
+
 /** One TCP socket as the kernel reports it. Addresses are canonical text; IPv4-mapped IPv6 is IPv4. */
 export interface TcpSocket {
   localAddress: string;
@@ -53,4 +71,37 @@ export interface TcpSocket {
    * TIME_WAIT and never handed out twice, so a reused 4-tuple shows as a new cookie.
    */
   cookie: number;
+  /** Its figures, when the source reads them (netlink, ebpf) and the socket has them. */
+  figures?: SocketFigures;
+  /** A connect that failed (ebpf): the socket's error at its close, an errno; 0 when its process closed it first. */
+  connectError?: number;
+}
+
+/** Why a connect failed, as the contract names it (container_tcp_connect_failures_total{reason}). */
+export const CONNECT_FAILURE_REASONS = ['refused', 'timeout', 'reset', 'unreachable', 'aborted', 'other'] as const;
+export type ConnectFailureReason = (typeof CONNECT_FAILURE_REASONS)[number];
+
+/**
+ * The reason of a socket error at a failed connect (Linux errnos): the peer answered with a reset
+ * (ECONNREFUSED), no answer came within the SYN retries (ETIMEDOUT), a reset after all
+ * (ECONNRESET), an ICMP error said there is no way (EHOSTUNREACH, ENETUNREACH); no error: the
+ * process closed the socket before the kernel gave up (aborted).
+ */
+export function connectFailureReason(errno: number | undefined): ConnectFailureReason {
+  switch (errno) {
+    case 111:
+      return 'refused';
+    case 110:
+      return 'timeout';
+    case 104:
+      return 'reset';
+    case 113:
+    case 101:
+      return 'unreachable';
+    case 0:
+    case undefined:
+      return 'aborted';
+    default:
+      return 'other';
+  }
 }

@@ -1,7 +1,7 @@
 // The scenario both fixture capture scripts start (test/unit/connections/fixtures/capture.mjs,
 // test/unit/sockets/fixtures/captureEbpf.mjs): on an internal dual-stack network of its own, a
 // server (httpd on 9000, an echo listener on 8080) and a client holding one long connection to
-// 8080 over IPv4. Run by hand as root, with the test image the integration tests make.
+// 8080 over IPv4, over which it sent 12,345 bytes (echoed back). Run by hand as root, with the test image the integration tests make.
 import { execFileSync } from 'node:child_process';
 
 export const docker = (...args) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
@@ -50,7 +50,7 @@ export async function startCaptureScenario(prefix, subnet4, subnet6) {
       'outpost-test/busybox:1',
       'sh',
       '-c',
-      `sleep 100000 | nc ${ip4} 8080; sleep 100000`,
+      `(head -c 12345 /dev/zero; sleep 100000) | nc ${ip4} 8080; sleep 100000`,
     );
     await sleep(1000);
     return { net, names, ip4, ip6, cleanup };

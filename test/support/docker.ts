@@ -3,7 +3,7 @@ import { mkdtemp, rm, symlink, copyFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseSsOutput, type SsSocket } from './ssOutput.js';
+import { parseSsInfo, parseSsOutput, type SsInfo, type SsSocket } from './ssOutput.js';
 import { errorMessage } from '../../src/base/errors.js';
 
 const exec = promisify(execFile);
@@ -165,4 +165,18 @@ export class Scenario {
     if (this.#containers.length) await docker(['rm', '-f', ...this.#containers], this.host).catch(() => undefined);
     for (const network of this.#networks) await docker(['network', 'rm', network], this.host).catch(() => undefined);
   }
+}
+
+/** tcp_info of a pid's namespace's connections as the kernel gives it: `nsenter -t PID -n ss -tinHO`. */
+export async function kernelTcpInfo(pid: number): Promise<SsInfo[]> {
+  const { stdout } = await exec('nsenter', ['-t', String(pid), '-n', 'ss', '-tinHO'], { maxBuffer: 16 * 1024 * 1024 });
+  return parseSsInfo(stdout);
+}
+
+/** One of the kernel's counters of a pid's namespace (`nsenter -t PID -n nstat -asz NAME`: absolute, history untouched). */
+export async function namespaceCounter(pid: number, name: string): Promise<number> {
+  const { stdout } = await exec('nsenter', ['-t', String(pid), '-n', 'nstat', '-asz', name]);
+  const line = stdout.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`nstat printed no ${name}: ${stdout}`);
+  return Number(line.trim().split(/\s+/)[1]);
 }

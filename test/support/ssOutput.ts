@@ -71,3 +71,33 @@ export function parseSsOutput(text: string): SsSocket[] {
 export function socketKeys(sockets: readonly Omit<SsSocket, 'pids'>[]): string[] {
   return sockets.map((s) => `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort}`).sort();
 }
+
+/** One connection's tcp_info as `ss -tinHO` prints it (one line a socket): the figures' oracle. */
+export interface SsInfo {
+  /** "local:port remote:port", addresses as parseSsOutput gives them. */
+  endpoints: string;
+  bytesAcked: number;
+  bytesReceived: number;
+  /** The total of `retrans:current/total`; 0 when ss prints none. */
+  retransmits: number;
+  /** `rtt:srtt/rttvar`'s srtt, in microseconds. */
+  rttUs: number;
+}
+
+export function parseSsInfo(text: string): SsInfo[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const fields = line.trim().split(/\s+/);
+      const [local, remote] = [endpoint(fields[3]!), endpoint(fields[4]!)];
+      const number = (name: string) => Number(new RegExp(`\\b${name}:(\\d+)`).exec(line)?.[1] ?? 0);
+      return {
+        endpoints: `${local[0]}:${local[1]} ${remote[0]}:${remote[1]}`,
+        bytesAcked: number('bytes_acked'),
+        bytesReceived: number('bytes_received'),
+        retransmits: Number(/\bretrans:\d+\/(\d+)/.exec(line)?.[1] ?? 0),
+        rttUs: Math.round(Number(/\brtt:([\d.]+)\//.exec(line)?.[1] ?? 0) * 1000),
+      };
+    });
+}

@@ -4,6 +4,8 @@ import type { Collection, CollectorCounters } from '../../../src/collection/coll
 import { ConnectionTotals, type ConnectionSeries } from '../../../src/connections/connectionTotals.js';
 import { Exposition } from '../../../src/exposition/exposition.js';
 import { VERSION } from '../../../src/base/version.js';
+import type { LinkCounter } from '../../../src/connections/linkFigures.js';
+import type { ConnectFailureReason } from '../../../src/sockets/tcpSocket.js';
 
 // A collection captured from a real engine and kernel, and the exposition outpost rendered of it
 // then (fixtures/captureCollection.mjs says what the two containers did): the golden exposition.
@@ -20,7 +22,8 @@ const captured = JSON.parse(fixture('collection.json'), withMaps) as {
     connections: ConnectionSeries[];
     unattributed: [string, number][];
     unexpectedConnections: ConnectionSeries[];
-    connectFailures: ConnectionSeries[];
+    connectFailures: Record<ConnectFailureReason, ConnectionSeries[]>;
+    figures: Record<LinkCounter, ConnectionSeries[]>;
   };
 };
 const golden = fixture('collection.prom');
@@ -38,13 +41,19 @@ function totalsOf(series: readonly ConnectionSeries[], unattributed: [string, nu
 }
 
 function countersOf(): CollectorCounters {
-  const { readErrors, parseErrors, connections, unattributed, unexpectedConnections, connectFailures } = captured.counters;
+  const { readErrors, parseErrors, connections, unattributed, unexpectedConnections, connectFailures, figures } = captured.counters;
+  const perKey = <K extends string>(byKey: Record<K, ConnectionSeries[]>) =>
+    Object.fromEntries(Object.entries<ConnectionSeries[]>(byKey).map(([key, series]) => [key, totalsOf(series)])) as Record<
+      K,
+      ConnectionTotals
+    >;
   return {
     readErrors,
     parseErrors,
     connections: totalsOf(connections, unattributed),
     unexpectedConnections: totalsOf(unexpectedConnections),
-    connectFailures: totalsOf(connectFailures),
+    connectFailures: perKey(connectFailures),
+    figures: perKey(figures),
   };
 }
 
@@ -74,7 +83,12 @@ describe('Exposition of a captured collection', () => {
       /^container_tcp_established\{container="outpost-capture-exposition-client",[^}]*direction="outbound",[^}]*port="8080",remote_container="outpost-capture-exposition-server"\} 1$/m,
       /^container_tcp_connections_total\{container="outpost-capture-exposition-client",[^}]*port="9000",[^}]*\} 3$/m,
       /^container_tcp_unexpected_connections_total\{container="outpost-capture-exposition-client",[^}]*port="9000",[^}]*\} 3$/m,
-      /^container_tcp_connect_failures_total\{container="outpost-capture-exposition-client",[^}]*port="9999",[^}]*\} 1$/m,
+      /^container_tcp_connect_failures_total\{container="outpost-capture-exposition-client",[^}]*port="9999",[^}]*,reason="refused"\} 1$/m,
+      /^container_tcp_sent_bytes_total\{container="outpost-capture-exposition-client",[^}]*port="9000",[^}]*\} \d{3,}$/m,
+      /^container_tcp_received_bytes_total\{container="outpost-capture-exposition-server",[^}]*port="9000",[^}]*\} \d{3,}$/m,
+      /^container_tcp_retransmits_total\{container="outpost-capture-exposition-client",[^}]*port="8080",[^}]*\} 0$/m,
+      /^container_tcp_connect_seconds_total\{container="outpost-capture-exposition-client",[^}]*port="9000",[^}]*\} 0\.\d+(e-\d+)?$/m,
+      /^container_tcp_rtt_seconds\{container="outpost-capture-exposition-client",[^}]*port="8080",[^}]*\} 0\.\d+(e-\d+)?$/m,
       /^outpost_policy_rules\{source="file"\} 1$/m,
       /^outpost_up 1$/m,
     ]) {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BPF_RECORD_SIZE, TCP_STATE_CODE, decodeBpfRecords, type BpfSocket } from '../../../src/sockets/bpfRecords.js';
 import { TIME_WAIT_NS, TimeWaitSockets } from '../../../src/sockets/timeWaitSockets.js';
-import { parseSsOutput, socketKeys } from '../../support/ssOutput.js';
+import { parseSsInfo, parseSsOutput, socketKeys } from '../../support/ssOutput.js';
 
 // Captured from the eBPF programs on a real kernel, with `ss -tanHe` in each namespace right after
 // (fixtures/captureEbpf.mjs says what the two containers did).
@@ -113,5 +113,54 @@ describe('TimeWaitSockets', () => {
     expect(timeWaits.update([], [reused], at)).toEqual([]);
     // The new connection closed: the kernel ended the old timewait socket, and so do we.
     expect(timeWaits.update([], [], at)).toEqual([]);
+  });
+});
+
+describe('the figures of the eBPF records (tcp_sock, as tcp_info gives them)', () => {
+  const info = (role: 'server' | 'client') => parseSsInfo(fixture(`ebpf-${role}.ssi`).toString());
+  const endpointsOf = (s: BpfSocket) => `${s.socket.localAddress}:${s.socket.localPort} ${s.socket.remoteAddress}:${s.socket.remotePort}`;
+
+  it.each([['server'], ['client']] as const)('of the open connections in the %s namespace are what ss -ti says', (role) => {
+    const open = listed(role).filter((s) => s.socket.state === 'established');
+    expect(open.length).toBeGreaterThan(0);
+    const figures = new Map(open.map((s) => [endpointsOf(s), s.socket.figures]));
+    for (const oracle of info(role)) {
+      const mine = figures.get(oracle.endpoints);
+      expect(mine, oracle.endpoints).toBeDefined();
+      expect([mine!.bytesAcked, mine!.bytesReceived, mine!.retransmits]).toEqual([
+        oracle.bytesAcked,
+        oracle.bytesReceived,
+        oracle.retransmits,
+      ]);
+      // ss prints the RTT in ms with three decimals.
+      expect(Math.abs(mine!.rttUs - oracle.rttUs)).toBeLessThanOrEqual(1);
+    }
+    // The long connection carried 12,345 bytes each way (and the client's SYN counts one).
+    expect(open.map((s) => s.socket.figures!.bytesReceived)).toContain(12_345);
+  });
+
+  it('of a closed connection are its last ones, at both ends: into TIME_WAIT (the closer) and closed (the other)', () => {
+    // "hi\n" to the echo listener, which the client closed first.
+    const short = events.sockets.filter((e) => e.sinceNs > 0 && e.socket.remotePort === 8080);
+    expect(short).toHaveLength(1);
+    const closer = short[0]!;
+    const other = events.sockets.find(
+      (e) => e.stateCode === TCP_STATE_CODE.close && e.socket.localPort === 8080 && e.socket.remotePort === closer.socket.localPort,
+    );
+    // 3 bytes each way; the kernel counts the client's SYN and each FIN as a byte.
+    expect(closer.socket.figures).toMatchObject({ bytesAcked: 3 + 2, bytesReceived: 3 + 1 });
+    expect(other?.socket.figures).toMatchObject({ bytesAcked: 3 + 1, bytesReceived: 3 + 1 });
+    expect(other?.oldStateCode).toBe(9); // LAST_ACK: it closed after the client
+  });
+
+  it('give connect times to the ends that connected, and the socket error to the connect that failed', () => {
+    const established = events.sockets.filter((e) => e.stateCode === TCP_STATE_CODE.established);
+    for (const e of established) {
+      const connected = e.oldStateCode === TCP_STATE_CODE.synSent;
+      expect(e.socket.figures!.connectUs > 0, endpointsOf(e)).toBe(connected);
+    }
+    const failed = events.sockets.filter((e) => e.stateCode === TCP_STATE_CODE.close && e.oldStateCode === TCP_STATE_CODE.synSent);
+    expect(failed.map((e) => [e.socket.remotePort, e.error])).toEqual([[9999, 111]]); // ECONNREFUSED
+    expect(failed[0]!.socket.figures).toBeUndefined();
   });
 });

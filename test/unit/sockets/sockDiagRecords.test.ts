@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SOCK_DIAG_RECORD_SIZE, decodeSockDiagRecords } from '../../../src/sockets/sockDiagRecords.js';
 import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
-import { parseSsOutput, socketKeys } from '../../support/ssOutput.js';
+import { parseSsInfo, parseSsOutput, socketKeys } from '../../support/ssOutput.js';
 
 // Captured from the sock_diag addon in a container's namespace, with `ss -tanHe` right after
 // (test/unit/connections/fixtures/capture.mjs).
@@ -57,4 +57,27 @@ describe('decodeSockDiagRecords', () => {
   it('reads an empty namespace as no sockets', () => {
     expect(decode(new Uint8Array(0))).toEqual({ sockets: [], skipped: 0 });
   });
+});
+
+describe('decodeSockDiagRecords: the figures (INET_DIAG_INFO in the same dump)', () => {
+  it.each([['server-a'], ['client-a']])(
+    'are what ss -ti says of every connection of %s, and absent for TIME_WAIT and listeners',
+    (name) => {
+      const { sockets } = decode(readFileSync(new URL(`../connections/fixtures/${name}.records`, import.meta.url)));
+      const info = parseSsInfo(readFileSync(new URL(`../connections/fixtures/${name}.ssi`, import.meta.url), 'utf8'));
+      expect(info.length).toBeGreaterThan(0);
+      for (const oracle of info) {
+        const mine = sockets.find((s) => endpoints(s) === oracle.endpoints)?.figures;
+        expect(mine, oracle.endpoints).toBeDefined();
+        expect([mine!.bytesAcked, mine!.bytesReceived, mine!.retransmits]).toEqual([
+          oracle.bytesAcked,
+          oracle.bytesReceived,
+          oracle.retransmits,
+        ]);
+        expect(Math.abs(mine!.rttUs - oracle.rttUs)).toBeLessThanOrEqual(1);
+        expect(mine!.connectUs).toBe(0);
+      }
+      for (const s of sockets.filter((s) => s.state === 'time_wait' || s.state === 'listen')) expect(s.figures).toBeUndefined();
+    },
+  );
 });

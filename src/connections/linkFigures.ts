@@ -1,0 +1,100 @@
+import type { Container } from '../inventory/container.js';
+import { byKey } from '../base/byKey.js';
+import type { LinkContext } from '../links/containerLinks.js';
+import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
+import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
+import type { EndFigures } from './connectionFigures.js';
+import type { ConnectionTotals } from './connectionTotals.js';
+
+/** What a link's connections did in one collection (FigureLedger increments, summed) and their RTT. */
+export interface LinkFigureGroup {
+  group: Omit<EstablishedGroup, 'count'>;
+  sentBytes: number;
+  receivedBytes: number;
+  retransmits: number;
+  connectSeconds: number;
+  /** The sum and number of the RTT samples of its ends open now or closed since the last collection. */
+  rttSecondsSum: number;
+  rttSamples: number;
+}
+
+/** The counters fed from LinkFigureGroup, each a family of container_tcp_*_total. */
+export const LINK_COUNTERS = ['sentBytes', 'receivedBytes', 'retransmits', 'connectSeconds'] as const;
+export type LinkCounter = (typeof LINK_COUNTERS)[number];
+
+/** Per container id, its links' figures of one collection, grouped as container_tcp_established is. */
+export function sumLinkFigures(ends: readonly EndFigures[], context: LinkContext): Map<string, LinkFigureGroup[]> {
+  const byContainer = new Map<string, Map<string, LinkFigureGroup>>();
+  for (const e of ends) {
+    if (!e.end.container) continue; // unattributed: counted nowhere, as its connection
+    const { group } = context.describe(e.end);
+    const mine = byKey(byContainer, e.end.container.id, () => new Map<string, LinkFigureGroup>());
+    const sum = byKey(mine, groupKey(group), () => ({
+      group,
+      sentBytes: 0,
+      receivedBytes: 0,
+      retransmits: 0,
+      connectSeconds: 0,
+      rttSecondsSum: 0,
+      rttSamples: 0,
+    }));
+    sum.sentBytes += e.sentBytes;
+    sum.receivedBytes += e.receivedBytes;
+    sum.retransmits += e.retransmits;
+    sum.connectSeconds += e.connectSeconds;
+    if (e.rttSeconds !== undefined) {
+      sum.rttSecondsSum += e.rttSeconds;
+      sum.rttSamples++;
+    }
+  }
+  return new Map([...byContainer].map(([id, groups]) => [id, [...groups.values()]]));
+}
+
+/**
+ * One counter's increments of `figures`, per container: what ConnectionTotals.add takes. A link with
+ * figures has its series, 0 included (no retransmit yet is a figure), but for connect time, which
+ * only outbound connections of a source that sees it have.
+ */
+export function increments(
+  containers: readonly { container: Container }[],
+  figures: ReadonlyMap<string, LinkFigureGroup[]>,
+  counter: LinkCounter,
+): { container: Container; newConnections: EstablishedGroup[] }[] {
+  return containers.map(({ container }) => ({
+    container,
+    newConnections: (figures.get(container.id) ?? [])
+      .filter((f) => counter !== 'connectSeconds' || f.connectSeconds > 0)
+      .map((f) => ({ ...f.group, count: f[counter] })),
+  }));
+}
+
+/** container_tcp_rtt_seconds of one link. */
+export interface LinkRtt {
+  container: Container;
+  group: Omit<EstablishedGroup, 'count'>;
+  seconds: number;
+}
+
+/**
+ * The mean RTT per link of one collection, under the labels the link's connections are counted
+ * under (`connections`: its own, or ~other, where the samples of the folded links are averaged).
+ */
+export function linkRtt(
+  containers: readonly { container: Container }[],
+  figures: ReadonlyMap<string, LinkFigureGroup[]>,
+  connections: Pick<ConnectionTotals, 'countedAs'>,
+): LinkRtt[] {
+  const out: LinkRtt[] = [];
+  for (const { container } of containers) {
+    const sums = new Map<string, { group: Omit<EstablishedGroup, 'count'>; sum: number; samples: number }>();
+    for (const f of figures.get(container.id) ?? []) {
+      if (f.rttSamples === 0) continue;
+      const group = connections.countedAs(container, f.group) ?? { ...f.group, remoteAddress: FOLDED_ADDRESS };
+      const sum = byKey(sums, groupKey(group), () => ({ group, sum: 0, samples: 0 }));
+      sum.sum += f.rttSecondsSum;
+      sum.samples += f.rttSamples;
+    }
+    for (const { group, sum, samples } of sums.values()) out.push({ container, group, seconds: sum / samples });
+  }
+  return out;
+}

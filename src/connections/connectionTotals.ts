@@ -43,6 +43,8 @@ export class ConnectionTotals {
   readonly #byContainer = new Map<string, Map<string, Counted<ConnectionSeries>>>();
   /** Shared namespace label → connections that could not be given to one of its containers. */
   readonly #unattributed = new Map<string, Counted<number>>();
+  /** When series were last expired: at most once a second, a retention being minutes long. */
+  #expiredAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: ConnectionTotalsOptions) {
     this.#options = options;
@@ -113,6 +115,8 @@ export class ConnectionTotals {
   }
 
   #expire(nowMs: number): void {
+    if (nowMs - this.#expiredAtMs < 1000) return;
+    this.#expiredAtMs = nowMs;
     const oldest = nowMs - this.#options.retentionMs;
     for (const [key, series] of this.#byContainer) {
       for (const [group, counted] of series) if (counted.lastIncreaseMs < oldest) series.delete(group);

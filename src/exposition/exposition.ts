@@ -1,11 +1,13 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Collection, CollectorCounters } from '../collection/collection.js';
 import { STAGES } from '../collection/collection.js';
-import type { EstablishedGroup } from '../links/linkGroups.js';
+import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
+import type { ConnectionSeries } from '../connections/connectionTotals.js';
+import { ConstFamily, formatLabels } from './constFamily.js';
 import type { PolicyEvaluation } from '../policy/expectedLinks.js';
 import { VERSION } from '../base/version.js';
 
-/** The labels of container_tcp_established, and of every family labelled as it is. */
+/** The labels of container_tcp_established, and of every family labelled as it is, in their order (establishedLabels). */
 const ESTABLISHED_LABELS = ['container', 'image', 'direction', 'remote_address', 'port', 'remote_container'] as const;
 type EstablishedLabels = Record<(typeof ESTABLISHED_LABELS)[number], string | number>;
 
@@ -13,16 +15,18 @@ type EstablishedLabels = Record<(typeof ESTABLISHED_LABELS)[number], string | nu
 export class Exposition {
   readonly registry = new Registry();
   readonly contentType = this.registry.contentType;
+  /** outpost's own families, rendered from each collection; the registry holds the process metrics only. */
+  readonly #families: ConstFamily[] = [];
 
   readonly #listening = this.#gauge(
     'container_tcp_listening',
     'Number of LISTEN sockets of the container bound to address:port (0.0.0.0 and :: are wildcards).',
     ['container', 'image', 'address', 'port'],
   );
-  readonly #established = this.#gauge(
+  readonly #established = this.#linkFamily(
+    'gauge',
     'container_tcp_established',
     'Number of ESTABLISHED TCP connections of the container. direction=inbound: port is the local service port and remote_address the client; outbound: port and remote_address are the server. remote_container names the peer (host for a host process, empty off the host).',
-    ESTABLISHED_LABELS,
   );
   readonly #sockets = this.#gauge('container_tcp_sockets', 'Number of TCP sockets of the container per state.', [
     'container',
@@ -66,30 +70,26 @@ export class Exposition {
     'What the running socket source can see on this host; always 1. sockets, sockets_opened_before_start, request_sockets, socket_cookies, connection_events (connections shorter than a scrape), connect_failures, time_wait_events, socket_processes (docs/kernels.md).',
     ['source', 'capability'],
   );
-  readonly #readErrors = new Counter({
-    name: 'outpost_container_read_errors_total',
-    help: 'Collections in which the sockets of the container could not be read (other than the container exiting).',
-    labelNames: ['container'],
-    registers: [this.registry],
-  });
-  readonly #connections = new Counter({
-    name: 'container_tcp_connections_total',
-    help: 'TCP connections of the container seen since outpost started, each counted once however short it was (from established to time_wait), labelled as container_tcp_established. A series is dropped when its container is gone, or after --connections.retention with no new connection.',
-    labelNames: [...ESTABLISHED_LABELS],
-    registers: [this.registry],
-  });
-  readonly #unexpectedConnections = new Counter({
-    name: 'container_tcp_unexpected_connections_total',
-    help: 'TCP connections of the container that the expected-links policy (--policy.file, outpost.allow.* labels) does not allow, each counted once however short it was; labelled as container_tcp_established.',
-    labelNames: [...ESTABLISHED_LABELS],
-    registers: [this.registry],
-  });
-  readonly #connectFailures = new Counter({
-    name: 'container_tcp_connect_failures_total',
-    help: 'Outbound TCP connects of the container that failed before established since outpost started, by reason: refused (reset by the peer), timeout (no answer to the SYNs), reset, unreachable (an ICMP error), aborted (the process closed the socket first), other; labelled as container_tcp_established. Only the ebpf source sees them.',
-    labelNames: [...ESTABLISHED_LABELS, 'reason'],
-    registers: [this.registry],
-  });
+  readonly #readErrors = this.#counter(
+    'outpost_container_read_errors_total',
+    'Collections in which the sockets of the container could not be read (other than the container exiting).',
+    ['container'],
+  );
+  readonly #connections = this.#linkFamily(
+    'counter',
+    'container_tcp_connections_total',
+    'TCP connections of the container seen since outpost started, each counted once however short it was (from established to time_wait), labelled as container_tcp_established. A series is dropped when its container is gone, or after --connections.retention with no new connection.',
+  );
+  readonly #unexpectedConnections = this.#linkFamily(
+    'counter',
+    'container_tcp_unexpected_connections_total',
+    'TCP connections of the container that the expected-links policy (--policy.file, outpost.allow.* labels) does not allow, each counted once however short it was; labelled as container_tcp_established.',
+  );
+  readonly #connectFailures = this.#linkFamily(
+    'counter',
+    'container_tcp_connect_failures_total',
+    'Outbound TCP connects of the container that failed before established since outpost started, by reason: refused (reset by the peer), timeout (no answer to the SYNs), reset, unreachable (an ICMP error), aborted (the process closed the socket first), other; labelled as container_tcp_established. Only the ebpf source sees them.',
+  );
   readonly #sentBytes = this.#linkCounter(
     'container_tcp_sent_bytes_total',
     "Bytes the link's connections sent and the peer acknowledged (tcp_info bytes_acked; SYN and FIN count one each), since outpost started; labelled as container_tcp_connections_total. Which sources count which connections: docs/metrics.md.",
@@ -106,15 +106,15 @@ export class Exposition {
     'container_tcp_connect_seconds_total',
     'Time from connect to established of the link\'s outbound connections, summed, since outpost started; divided by the rate of container_tcp_connections_total{direction="outbound"}, the mean connect time. Only the ebpf source sees it.',
   );
-  readonly #rtt = this.#gauge(
+  readonly #rtt = this.#linkFamily(
+    'gauge',
     'container_tcp_rtt_seconds',
     "Mean smoothed round-trip time (tcp_info rtt) of the link's connections open now or closed since the last collection; absent when there is none. Labelled as container_tcp_connections_total.",
-    ESTABLISHED_LABELS,
   );
-  readonly #unexpectedEstablished = this.#gauge(
+  readonly #unexpectedEstablished = this.#linkFamily(
+    'gauge',
     'container_tcp_unexpected_established',
     'Number of ESTABLISHED TCP connections of the container that the expected-links policy does not allow; labelled as container_tcp_established.',
-    ESTABLISHED_LABELS,
   );
   readonly #policyRules = this.#gauge('outpost_policy_rules', 'Expected-links rules in force, by source (file, label).', ['source']);
   readonly #policyLabelErrors = this.#gauge(
@@ -137,28 +137,26 @@ export class Exposition {
     'When the rules of --policy.file in force were loaded, in seconds since the epoch.',
     ['file'],
   );
-  readonly #unattributed = new Counter({
-    name: 'outpost_unattributed_connections_total',
-    help: 'Connection ends in a shared network namespace (named by the container that owns it, or host) that belong to one of its containers but to which one could not be told; not in container_tcp_connections_total.',
-    labelNames: ['namespace'],
-    registers: [this.registry],
-  });
+  readonly #unattributed = this.#counter(
+    'outpost_unattributed_connections_total',
+    'Connection ends in a shared network namespace (named by the container that owns it, or host) that belong to one of its containers but to which one could not be told; not in container_tcp_connections_total.',
+    ['namespace'],
+  );
   readonly #tracked = this.#gauge(
     'outpost_connections_tracked',
     'Connection ends remembered between collections to count each connection once; bounded by the sockets the kernel lists.',
     [],
   );
-  readonly #sourceLosses = new Counter({
-    name: 'outpost_source_records_lost_total',
-    help: 'What the ebpf source could not keep or pass on since it started, by reason: ring_buffer_full (connection events the kernel had no room for), queue_full (events dropped between two scrapes), tracked_map_full (sockets not tracked: the 65,536 known at once were taken). Past 0, container_tcp_connections_total and the sockets listed may miss some.',
-    labelNames: ['reason'],
-    registers: [this.registry],
-  });
-  readonly #parseErrors = new Counter({
-    name: 'outpost_parse_errors_total',
-    help: 'Lines of the kernel TCP tables that did not parse and were skipped.',
-    registers: [this.registry],
-  });
+  readonly #sourceLosses = this.#counter(
+    'outpost_source_records_lost_total',
+    'What the ebpf source could not keep or pass on since it started, by reason: ring_buffer_full (connection events the kernel had no room for), queue_full (events dropped between two scrapes), tracked_map_full (sockets not tracked: the 65,536 known at once were taken). Past 0, container_tcp_connections_total and the sockets listed may miss some.',
+    ['reason'],
+  );
+  readonly #parseErrors = this.#counter(
+    'outpost_parse_errors_total',
+    'Lines of the kernel TCP tables that did not parse and were skipped.',
+    [],
+  );
 
   #rendering: Promise<unknown> = Promise.resolve();
 
@@ -173,60 +171,49 @@ export class Exposition {
     }
   }
 
-  #linkCounter(name: string, help: string): Counter<(typeof ESTABLISHED_LABELS)[number]> {
-    return new Counter({ name, help, labelNames: [...ESTABLISHED_LABELS], registers: [this.registry] });
+  #linkCounter(name: string, help: string): ConstFamily {
+    return this.#linkFamily('counter', name, help);
   }
 
-  #gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
-    return new Gauge({ name, help, labelNames: [...labelNames], registers: [this.registry] });
+  /** A family with a series per link, labelled as container_tcp_established (its labels written once a render: linkLabels). */
+  #linkFamily(type: 'counter' | 'gauge', name: string, help: string): ConstFamily {
+    return this.#family(type, name, help, ESTABLISHED_LABELS);
+  }
+
+  #counter(name: string, help: string, labelNames: readonly string[]): ConstFamily {
+    return this.#family('counter', name, help, labelNames);
+  }
+
+  /** Families are written in the order they are made here: the contract's order. */
+  #family(type: 'counter' | 'gauge', name: string, help: string, labelNames: readonly string[]): ConstFamily {
+    const family = new ConstFamily({ name, help, type, labelNames });
+    this.#families.push(family);
+    return family;
+  }
+
+  #gauge(name: string, help: string, labelNames: readonly string[]): ConstFamily {
+    return this.#family('gauge', name, help, labelNames);
   }
 
   /** The text exposition of `collection`. Renders one at a time: the gauges are shared state. */
   render(collection: Collection, counters: CollectorCounters): Promise<string> {
-    const next = this.#rendering.then(() => {
+    const next = this.#rendering.then(async () => {
       this.#set(collection, counters);
-      return this.registry.metrics();
+      const own = this.#families.map((f) => f.render()).join('\n\n');
+      // prom-client's families come after outpost's, as they did when all were in one registry.
+      return this.registry.getMetricsAsArray().length > 0 ? `${own}\n\n${await this.registry.metrics()}` : `${own}\n`;
     });
     this.#rendering = next.catch(() => undefined);
     return next;
   }
 
   #set(collection: Collection, counters: CollectorCounters): void {
-    for (const metric of [
-      this.#listening,
-      this.#established,
-      this.#sockets,
-      this.#folded,
-      this.#unexpectedEstablished,
-      this.#policyRules,
-      this.#policyLabelErrors,
-      this.#policyPeerAllowed,
-      this.#policyReloadSuccess,
-      this.#policyReloadTime,
-      this.#info,
-      this.#addressInfo,
-      this.#hostAddressInfo,
-      this.#publishedPortInfo,
-      this.#duration,
-      this.#success,
-      this.#buildInfo,
-      this.#sourceCapability,
-      this.#rtt,
-    ]) {
-      metric.reset();
-    }
-    this.#readErrors.reset();
-    this.#parseErrors.reset();
-    this.#connections.reset();
-    this.#unexpectedConnections.reset();
-    this.#connectFailures.reset();
-    for (const counter of [this.#sentBytes, this.#receivedBytes, this.#retransmits, this.#connectSeconds]) counter.reset();
-    this.#unattributed.reset();
-    this.#sourceLosses.reset();
+    for (const family of this.#families) family.reset();
+    const labelsOf = linkLabels();
 
-    this.#up.set(collection.up ? 1 : 0);
+    this.#up.set({}, collection.up ? 1 : 0);
     for (const address of collection.hostAddresses) this.#hostAddressInfo.set({ address }, 1);
-    this.#tracked.set(collection.trackedConnections);
+    this.#tracked.set({}, collection.trackedConnections);
     this.#buildInfo.set({ version: VERSION, node_version: process.version, source: collection.source }, 1);
     for (const capability of collection.sourceCapabilities) this.#sourceCapability.set({ source: collection.source, capability }, 1);
     for (const stage of STAGES) {
@@ -258,17 +245,17 @@ export class Exposition {
       const base = { container: container.name, image: container.image };
       this.#folded.set({ container: container.name }, foldedGroups);
       for (const l of listening) this.#listening.set({ ...base, address: l.address, port: l.port }, l.count);
-      for (const e of established) this.#established.set(establishedLabels(container.name, container.image, e), e.count);
+      for (const e of established) this.#established.add(labelsOf(container.name, container.image, e), e.count);
       for (const [state, count] of Object.entries(states)) this.#sockets.set({ ...base, state }, count);
     }
-    for (const { container, image, group, total } of counters.connections.series())
-      this.#connections.inc(establishedLabels(container, image, group), total);
-    for (const { container, image, group, total } of counters.unexpectedConnections.series()) {
-      this.#unexpectedConnections.inc(establishedLabels(container, image, group), total);
-    }
+    const addSeries = (family: ConstFamily, totals: { series(): Iterable<ConnectionSeries> }) => {
+      for (const { container, image, group, total } of totals.series()) family.add(labelsOf(container, image, group), total);
+    };
+    addSeries(this.#connections, counters.connections);
+    addSeries(this.#unexpectedConnections, counters.unexpectedConnections);
     for (const [reason, totals] of Object.entries(counters.connectFailures)) {
       for (const { container, image, group, total } of totals.series())
-        this.#connectFailures.inc({ ...establishedLabels(container, image, group), reason }, total);
+        this.#connectFailures.add(formatLabels({ ...establishedLabels(container, image, group), reason }), total);
     }
     const { sentBytes, receivedBytes, retransmits, connectSeconds } = counters.figures;
     for (const [totals, counter] of [
@@ -277,21 +264,20 @@ export class Exposition {
       [retransmits, this.#retransmits],
       [connectSeconds, this.#connectSeconds],
     ] as const) {
-      for (const { container, image, group, total } of totals.series()) counter.inc(establishedLabels(container, image, group), total);
+      addSeries(counter, totals);
     }
-    for (const { container, group, seconds } of collection.rtt)
-      this.#rtt.set(establishedLabels(container.name, container.image, group), seconds);
-    this.#setPolicy(collection.policy);
-    for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.inc({ namespace }, total);
-    for (const [container, count] of counters.readErrors) this.#readErrors.inc({ container }, count);
-    this.#parseErrors.inc(counters.parseErrors);
-    for (const [reason, total] of Object.entries(collection.sourceLosses ?? {})) this.#sourceLosses.inc({ reason }, total);
+    for (const { container, group, seconds } of collection.rtt) this.#rtt.add(labelsOf(container.name, container.image, group), seconds);
+    this.#setPolicy(collection.policy, labelsOf);
+    for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.set({ namespace }, total);
+    for (const [container, count] of counters.readErrors) this.#readErrors.set({ container }, count);
+    this.#parseErrors.set({}, counters.parseErrors);
+    for (const [reason, total] of Object.entries(collection.sourceLosses ?? {})) this.#sourceLosses.set({ reason }, total);
   }
 
-  #setPolicy(policy: PolicyEvaluation | undefined): void {
+  #setPolicy(policy: PolicyEvaluation | undefined, labelsOf: LinkLabels): void {
     if (!policy) return;
     for (const { container, established } of policy.unexpected) {
-      for (const e of established) this.#unexpectedEstablished.set(establishedLabels(container.name, container.image, e), e.count);
+      for (const e of established) this.#unexpectedEstablished.add(labelsOf(container.name, container.image, e), e.count);
     }
     for (const [source, n] of Object.entries(policy.rules)) this.#policyRules.set({ source }, n);
     for (const [container, n] of policy.labelErrors) this.#policyLabelErrors.set({ container }, n);
@@ -303,6 +289,29 @@ export class Exposition {
       this.#policyReloadTime.set(file, policy.file.loadedAtMs / 1000);
     }
   }
+}
+
+type LinkLabels = (container: string, image: string, g: Omit<EstablishedGroup, 'count'>) => string;
+
+/**
+ * The written labels of a link, made once however many families have a series of it: by group
+ * object (a counter's series keeps its own from one render to the next), else by its labels.
+ */
+const writtenByGroup = new WeakMap<object, { container: string; image: string; labels: string }>();
+function linkLabels(): LinkLabels {
+  const written = new Map<string, string>();
+  return (container, image, g) => {
+    const known = writtenByGroup.get(g);
+    if (known?.container === container && known.image === image) return known.labels;
+    const key = `${container}\u0000${image}\u0000${groupKey(g)}`;
+    let labels = written.get(key);
+    if (labels === undefined) {
+      labels = formatLabels(establishedLabels(container, image, g));
+      written.set(key, labels);
+    }
+    writtenByGroup.set(g, { container, image, labels });
+    return labels;
+  };
 }
 
 /** The labels of container_tcp_established, shared by every series labelled as it is. */

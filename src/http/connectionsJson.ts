@@ -15,6 +15,20 @@ export interface ConnectionsLink {
   new_connections: number;
   /** Counted since outpost started, however short: container_tcp_connections_total (0 once over its retention). */
   connections_total: number;
+  /** container_tcp_sent_bytes_total, _received_bytes_total and _retransmits_total of the link (0 where the source has no figures). */
+  sent_bytes_total: number;
+  received_bytes_total: number;
+  retransmits_total: number;
+  /** container_tcp_rtt_seconds of the link; null when no connection of it was seen with one in the last collection. */
+  rtt_seconds: number | null;
+}
+
+/** The counters kept across collections that /connections shows per link. */
+export interface LinkTotals {
+  connections: Iterable<ConnectionSeries>;
+  sentBytes: Iterable<ConnectionSeries>;
+  receivedBytes: Iterable<ConnectionSeries>;
+  retransmits: Iterable<ConnectionSeries>;
 }
 
 /**
@@ -31,9 +45,19 @@ export interface ConnectionsEntry {
   established: ConnectionsLink[];
 }
 
-export function connectionsJson(collection: Collection, counted: Iterable<ConnectionSeries>): ConnectionsEntry[] {
-  const totals = new Map<string, ConnectionSeries[]>();
-  for (const s of counted) byKey(totals, s.container, () => []).push(s);
+type Total = 'connections_total' | 'sent_bytes_total' | 'received_bytes_total' | 'retransmits_total';
+
+export function connectionsJson(collection: Collection, counted: LinkTotals): ConnectionsEntry[] {
+  const totals = new Map<string, { total: Total; series: ConnectionSeries }[]>();
+  const keep = (total: Total, all: Iterable<ConnectionSeries>) => {
+    for (const series of all) byKey(totals, series.container, () => []).push({ total, series });
+  };
+  keep('connections_total', counted.connections);
+  keep('sent_bytes_total', counted.sentBytes);
+  keep('received_bytes_total', counted.receivedBytes);
+  keep('retransmits_total', counted.retransmits);
+  const rtt = new Map<string, { group: Omit<EstablishedGroup, 'count'>; seconds: number }[]>();
+  for (const r of collection.rtt) byKey(rtt, r.container.id, () => []).push(r);
   return collection.links.map(({ container, listening, established, newConnections }) => {
     const links = new Map<string, ConnectionsLink>();
     const linkOf = (g: Omit<EstablishedGroup, 'count'>) =>
@@ -45,10 +69,15 @@ export function connectionsJson(collection: Collection, counted: Iterable<Connec
         count: 0,
         new_connections: 0,
         connections_total: 0,
+        sent_bytes_total: 0,
+        received_bytes_total: 0,
+        retransmits_total: 0,
+        rtt_seconds: null as number | null,
       }));
     for (const g of established) linkOf(g).count += g.count;
     for (const g of newConnections) linkOf(g).new_connections += g.count;
-    for (const s of totals.get(container.name) ?? []) linkOf(s.group).connections_total += s.total;
+    for (const { total, series } of totals.get(container.name) ?? []) linkOf(series.group)[total] += series.total;
+    for (const r of rtt.get(container.id) ?? []) linkOf(r.group).rtt_seconds = r.seconds;
     return {
       name: container.name,
       artefact: container.image,

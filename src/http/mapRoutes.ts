@@ -67,6 +67,10 @@ export function mapRoutes(router: Router, options: () => MapRoutesOptions): void
       counted: collector.counters.connections.series(),
       unexpectedOpen: collection.policy?.unexpected ?? [],
       unexpectedCounted: collector.counters.unexpectedConnections.series(),
+      sentBytes: collector.counters.figures.sentBytes.series(),
+      receivedBytes: collector.counters.figures.receivedBytes.series(),
+      retransmits: collector.counters.figures.retransmits.series(),
+      rtt: collection.rtt,
     });
   });
   for (const name of Object.keys(ASSETS) as AssetName[]) {

@@ -72,7 +72,13 @@ function addRoutes(router: Router, options: () => AppOptions): void {
     const { collector } = options();
     const collection = await collector.collect();
     ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
-    ctx.body = connectionsJson(collection, collector.counters.connections.series());
+    const { connections, figures } = collector.counters;
+    ctx.body = connectionsJson(collection, {
+      connections: connections.series(),
+      sentBytes: figures.sentBytes.series(),
+      receivedBytes: figures.receivedBytes.series(),
+      retransmits: figures.retransmits.series(),
+    });
   });
   router.get('/policy', async (ctx) => {
     const { collector, policy } = options();

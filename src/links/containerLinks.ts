@@ -47,11 +47,19 @@ export class LinkContext {
     this.peers = new PeerResolver(input.sockets, input.peerContainers, input.hostAddresses, input.namespaces);
   }
 
+  /** Each socket's description, made once: the links and the figures of a collection both ask for it. */
+  readonly #described = new WeakMap<AttributedSocket, { group: Omit<EstablishedGroup, 'count'>; peer: Peer }>();
+
   /** The labels of a connection end (which way, with whom, on which service port), and its peer. */
   describe(socket: AttributedSocket): { group: Omit<EstablishedGroup, 'count'>; peer: Peer } {
-    const { direction, port } = this.classifier.classify(socket);
-    const peer = this.peers.peerOf(socket, direction);
-    return { group: { direction, remoteAddress: socket.remoteAddress, port, remoteContainer: peer.name }, peer };
+    let described = this.#described.get(socket);
+    if (!described) {
+      const { direction, port } = this.classifier.classify(socket);
+      const peer = this.peers.peerOf(socket, direction);
+      described = { group: { direction, remoteAddress: socket.remoteAddress, port, remoteContainer: peer.name }, peer };
+      this.#described.set(socket, described);
+    }
+    return described;
   }
 }
 

@@ -37,6 +37,13 @@ export interface GraphEdge {
   /** Of those, what the expected-links policy does not allow. */
   unexpectedOpen: number;
   unexpectedCounted: number;
+  /** Bytes from client to server and back since outpost started (container_tcp_{sent,received}_bytes_total, the larger end's). */
+  bytesToServer: number;
+  bytesToClient: number;
+  /** Segments retransmitted, both ends summed (container_tcp_retransmits_total). */
+  retransmits: number;
+  /** Mean smoothed RTT of its connections in the last collection (the client's, else the server's); absent when none. */
+  rttSeconds?: number;
 }
 
 export interface LinkGraph {
@@ -74,6 +81,47 @@ export function mergeEdge(byId: Map<string, GraphEdge>, more: GraphEdge): void {
   edge.counted += more.counted;
   edge.unexpectedOpen += more.unexpectedOpen;
   edge.unexpectedCounted += more.unexpectedCounted;
+  edge.bytesToServer += more.bytesToServer;
+  edge.bytesToClient += more.bytesToClient;
+  edge.retransmits += more.retransmits;
+  // A group's link is as slow as its slowest.
+  if (more.rttSeconds !== undefined) edge.rttSeconds = Math.max(edge.rttSeconds ?? 0, more.rttSeconds);
+}
+
+/**
+ * Bytes a second each way per edge between two graphs of the same host (the page's last two
+ * refreshes): what the counters grew by over the time between the collections. An edge new in
+ * `now`, or whose counters went down (outpost restarted), has no rate yet.
+ */
+export function edgeRates(before: LinkGraph | undefined, now: LinkGraph): Map<string, number> {
+  const rates = new Map<string, number>();
+  if (!before) return rates;
+  const seconds = (Date.parse(now.collectedAt) - Date.parse(before.collectedAt)) / 1000;
+  if (!(seconds > 0)) return rates;
+  const previous = new Map(before.edges.map((e) => [e.id, e]));
+  for (const e of now.edges) {
+    const p = previous.get(e.id);
+    if (!p) continue;
+    const grown = e.bytesToServer - p.bytesToServer + (e.bytesToClient - p.bytesToClient);
+    if (e.bytesToServer >= p.bytesToServer && e.bytesToClient >= p.bytesToClient) rates.set(e.id, grown / seconds);
+  }
+  return rates;
+}
+
+/** "1.5 MB/s", in powers of 1000 as Grafana's bytes/s unit shows it. */
+export function formatByteRate(bytesPerSecond: number): string {
+  return `${formatBytes(bytesPerSecond)}/s`;
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? String(Math.round(value)) : value.toFixed(value < 10 ? 1 : 0)} ${units[unit] ?? ''}`;
 }
 
 /**

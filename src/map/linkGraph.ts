@@ -21,10 +21,26 @@ export interface LinkGraphInput {
   unexpectedOpen: readonly { container: Container; established: readonly EstablishedGroup[] }[];
   /** container_tcp_unexpected_connections_total. */
   unexpectedCounted: Iterable<ConnectionSeries>;
+  /** container_tcp_sent_bytes_total, _received_bytes_total and _retransmits_total. */
+  sentBytes: Iterable<ConnectionSeries>;
+  receivedBytes: Iterable<ConnectionSeries>;
+  retransmits: Iterable<ConnectionSeries>;
+  /** container_tcp_rtt_seconds. */
+  rtt: readonly { container: Container; group: Omit<EstablishedGroup, 'count'>; seconds: number }[];
 }
 
-type Measure = 'open' | 'counted' | 'unexpectedOpen' | 'unexpectedCounted';
-const MEASURES: readonly Measure[] = ['open', 'counted', 'unexpectedOpen', 'unexpectedCounted'];
+type Measure = 'open' | 'counted' | 'unexpectedOpen' | 'unexpectedCounted' | 'bytesToServer' | 'bytesToClient' | 'retransmits';
+const MEASURES: readonly Measure[] = [
+  'open',
+  'counted',
+  'unexpectedOpen',
+  'unexpectedCounted',
+  'bytesToServer',
+  'bytesToClient',
+  'retransmits',
+];
+/** Each end retransmits its own segments: the edge's are both ends'. The rest is each connection seen at both ends: the larger. */
+const SUMMED: ReadonlySet<Measure> = new Set<Measure>(['retransmits']);
 
 /** The node of a link's other end: a container of this host, the host, or an address off it. */
 function peerNodeId(g: Omit<EstablishedGroup, 'count'>): string {
@@ -68,8 +84,16 @@ export function buildLinkGraph(input: LinkGraphInput): LinkGraph {
   for (const { container, listening } of input.links) containerNode(container).listening = listening.map((l) => ({ ...l }));
 
   // Per edge, per end (client, server): the sums of that end's groups.
-  const ends = new Map<string, { edge: Omit<GraphEdge, Measure>; client: Record<Measure, number>; server: Record<Measure, number> }>();
-  const add = (container: Container | string, g: Omit<EstablishedGroup, 'count'>, measure: Measure, count: number) => {
+  const ends = new Map<
+    string,
+    {
+      edge: Omit<GraphEdge, Measure | 'rttSeconds'>;
+      client: Record<Measure, number>;
+      server: Record<Measure, number>;
+      rtt: { client?: number; server?: number };
+    }
+  >();
+  const add = (container: Container | string, g: Omit<EstablishedGroup, 'count'>, measure: Measure | 'rtt', count: number) => {
     // The map shows what runs: the links of a container that stopped since stay in the counters
     // (for --connections.retention), not on the map.
     const own = typeof container === 'string' ? running.get(container) : container;
@@ -83,18 +107,35 @@ export function buildLinkGraph(input: LinkGraphInput): LinkGraph {
     );
     const [source, target, end] = g.direction === 'inbound' ? [peer, self, 'server' as const] : [self, peer, 'client' as const];
     const id = edgeId(source, target, g.port);
-    const zero = () => ({ open: 0, counted: 0, unexpectedOpen: 0, unexpectedCounted: 0 });
-    byKey(ends, id, () => ({ edge: { id, source, target, port: g.port }, client: zero(), server: zero() }))[end][measure] += count;
+    const zero = () => Object.fromEntries(MEASURES.map((m) => [m, 0])) as Record<Measure, number>;
+    const sums = byKey(ends, id, () => ({ edge: { id, source, target, port: g.port }, client: zero(), server: zero(), rtt: {} }));
+    if (measure === 'rtt') sums.rtt[end] = count;
+    else sums[end][measure] += count;
   };
+  // Which way a counter of one end goes: a client sends to the server, a server to the client.
+  const byDirection = (s: ConnectionSeries, sent: boolean) =>
+    (s.group.direction === 'inbound') === sent ? ('bytesToClient' as const) : ('bytesToServer' as const);
   for (const { container, established } of input.links) for (const g of established) add(container, g, 'open', g.count);
   for (const s of input.counted) add(s.container, s.group, 'counted', s.total);
   for (const { container, established } of input.unexpectedOpen) for (const g of established) add(container, g, 'unexpectedOpen', g.count);
   for (const s of input.unexpectedCounted) add(s.container, s.group, 'unexpectedCounted', s.total);
+  for (const s of input.sentBytes) add(s.container, s.group, byDirection(s, true), s.total);
+  for (const s of input.receivedBytes) add(s.container, s.group, byDirection(s, false), s.total);
+  for (const s of input.retransmits) add(s.container, s.group, 'retransmits', s.total);
+  for (const r of input.rtt) add(r.container, r.group, 'rtt', r.seconds);
 
-  const edges: GraphEdge[] = [...ends.values()].map(({ edge, client, server }) => ({
-    ...edge,
-    ...(Object.fromEntries(MEASURES.map((m) => [m, Math.max(client[m], server[m])])) as Record<Measure, number>),
-  }));
+  const edges: GraphEdge[] = [...ends.values()].map(({ edge, client, server, rtt }) => {
+    const merged: GraphEdge = {
+      ...edge,
+      ...(Object.fromEntries(MEASURES.map((m) => [m, SUMMED.has(m) ? client[m] + server[m] : Math.max(client[m], server[m])])) as Record<
+        Measure,
+        number
+      >),
+    };
+    const seconds = rtt.client ?? rtt.server;
+    if (seconds !== undefined) merged.rttSeconds = seconds;
+    return merged;
+  });
   const byName = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   return {
     up: input.up,

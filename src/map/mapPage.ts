@@ -64,7 +64,7 @@ export function mapPage(refreshSeconds: number): string {
   </table>
   <table id="edges">
     <caption>Links (client → server)</caption>
-    <thead><tr><th scope="col">Link</th><th scope="col">Client</th><th scope="col">Server</th><th scope="col">Port</th><th scope="col">Open</th><th scope="col">Counted</th><th scope="col">Policy</th></tr></thead>
+    <thead><tr><th scope="col">Link</th><th scope="col">Client</th><th scope="col">Server</th><th scope="col">Port</th><th scope="col">Open</th><th scope="col">Counted</th><th scope="col">Traffic</th><th scope="col">Retransmits</th><th scope="col">RTT</th><th scope="col">Policy</th></tr></thead>
     <tbody></tbody>
   </table>
 </section>

@@ -86,7 +86,19 @@ function largeGraph(containers: number, fanOut: number): LinkGraph {
     edges: Array.from({ length: containers * fanOut }, (_, k) => {
       const [i, j] = [Math.floor(k / fanOut), (k % fanOut) + 1];
       const [source, target] = [`container:${name(i)}`, `container:${name(i + j)}`];
-      return { id: edgeId(source, target, 8080), source, target, port: 8080, open: 1, counted: 1, unexpectedOpen: 0, unexpectedCounted: 0 };
+      return {
+        id: edgeId(source, target, 8080),
+        source,
+        target,
+        port: 8080,
+        open: 1,
+        counted: 1,
+        unexpectedOpen: 0,
+        unexpectedCounted: 0,
+        bytesToServer: 0,
+        bytesToClient: 0,
+        retransmits: 0,
+      };
     }),
   };
 }

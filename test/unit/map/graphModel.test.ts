@@ -26,6 +26,9 @@ const edge = (source: string, target: string, port: number, open: number, counte
   counted,
   unexpectedOpen: 0,
   unexpectedCounted,
+  bytesToServer: 0,
+  bytesToClient: 0,
+  retransmits: 0,
 });
 const shop: LinkGraph = {
   up: true,

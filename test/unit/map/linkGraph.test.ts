@@ -27,6 +27,10 @@ const input = (over: Partial<LinkGraphInput>): LinkGraphInput => ({
   counted: [],
   unexpectedOpen: [],
   unexpectedCounted: [],
+  sentBytes: [],
+  receivedBytes: [],
+  retransmits: [],
+  rtt: [],
   ...over,
 });
 const edgesOf = (g: ReturnType<typeof buildLinkGraph>) =>

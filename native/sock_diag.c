@@ -17,7 +17,7 @@
  *   64 u64 bytes acked   72 u64 bytes received   80 u32 segments retransmitted (total_retrans)
  *   84 u32 smoothed RTT, microseconds   88 u32 zero (connect time: ebpf only)
  *   92 u8 1 when the figures are there (tcp_info: full sockets; not TIME_WAIT, request sockets)
- *   93 u8 zero (socket error: ebpf only)   94 u16 zero
+ *   93 u8 zero (socket error: ebpf only)   94 u16 zero   96 u32 segments sent (segs_out)   100 u32 zero
  * The figures come from INET_DIAG_INFO (struct tcp_info) in the same dump: no second dump.
  */
 #define _GNU_SOURCE
@@ -39,7 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RECORD_SIZE 96
+#define RECORD_SIZE 104
 #ifndef INET_DIAG_CGROUP_ID
 #define INET_DIAG_CGROUP_ID 21
 #endif
@@ -97,11 +97,12 @@ static int append_record(dump_job *job, const struct inet_diag_msg *msg, int len
       size_t have = attr->rta_len - sizeof(struct rtattr);
       memcpy(&info, (char *)attr + sizeof(struct rtattr), have < sizeof(info) ? have : sizeof(info));
       uint64_t acked = info.tcpi_bytes_acked, received = info.tcpi_bytes_received;
-      uint32_t retrans = info.tcpi_total_retrans, rtt = info.tcpi_rtt;
+      uint32_t retrans = info.tcpi_total_retrans, rtt = info.tcpi_rtt, segs_out = info.tcpi_segs_out;
       memcpy(r + 64, &acked, 8);
       memcpy(r + 72, &received, 8);
       memcpy(r + 80, &retrans, 4);
       memcpy(r + 84, &rtt, 4);
+      memcpy(r + 96, &segs_out, 4);
       r[92] = 1;
     }
   }

@@ -8,6 +8,7 @@ export interface EndFigures {
   sentBytes: number;
   receivedBytes: number;
   retransmits: number;
+  sentSegments: number;
   /** Its connect time (outbound, ebpf), once: in the first collection that sees it. */
   connectSeconds: number;
   /** Its smoothed RTT: an end open now, or closed since the last collection; undefined else. */
@@ -21,7 +22,7 @@ interface Remembered {
   timeWait: boolean;
 }
 
-const NONE: SocketFigures = { bytesAcked: 0, bytesReceived: 0, retransmits: 0, rttUs: 0, connectUs: 0 };
+const NONE: SocketFigures = { bytesAcked: 0, bytesReceived: 0, retransmits: 0, segmentsSent: 0, rttUs: 0, connectUs: 0 };
 
 /**
  * Turns the figures the kernel keeps per connection since it began (SocketFigures) into increments
@@ -64,6 +65,7 @@ export class FigureLedger {
         sentBytes: Math.max(0, figures.bytesAcked - was.bytesAcked),
         receivedBytes: Math.max(0, figures.bytesReceived - was.bytesReceived),
         retransmits: Math.max(0, figures.retransmits - was.retransmits),
+        sentSegments: Math.max(0, figures.segmentsSent - was.segmentsSent),
         connectSeconds: was.connectUs === 0 ? figures.connectUs / 1e6 : 0,
         rttSeconds: sampled && figures.rttUs > 0 ? figures.rttUs / 1e6 : undefined,
       });

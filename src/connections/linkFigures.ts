@@ -12,6 +12,7 @@ export interface LinkFigureGroup {
   sentBytes: number;
   receivedBytes: number;
   retransmits: number;
+  sentSegments: number;
   connectSeconds: number;
   /** The sum and number of the RTT samples of its ends open now or closed since the last collection. */
   rttSecondsSum: number;
@@ -19,7 +20,7 @@ export interface LinkFigureGroup {
 }
 
 /** The counters fed from LinkFigureGroup, each a family of container_tcp_*_total. */
-export const LINK_COUNTERS = ['sentBytes', 'receivedBytes', 'retransmits', 'connectSeconds'] as const;
+export const LINK_COUNTERS = ['sentBytes', 'receivedBytes', 'retransmits', 'sentSegments', 'connectSeconds'] as const;
 export type LinkCounter = (typeof LINK_COUNTERS)[number];
 
 /** Per container id, its links' figures of one collection, grouped as container_tcp_established is. */
@@ -34,6 +35,7 @@ export function sumLinkFigures(ends: readonly EndFigures[], context: LinkContext
       sentBytes: 0,
       receivedBytes: 0,
       retransmits: 0,
+      sentSegments: 0,
       connectSeconds: 0,
       rttSecondsSum: 0,
       rttSamples: 0,
@@ -41,6 +43,7 @@ export function sumLinkFigures(ends: readonly EndFigures[], context: LinkContext
     sum.sentBytes += e.sentBytes;
     sum.receivedBytes += e.receivedBytes;
     sum.retransmits += e.retransmits;
+    sum.sentSegments += e.sentSegments;
     sum.connectSeconds += e.connectSeconds;
     if (e.rttSeconds !== undefined) {
       sum.rttSecondsSum += e.rttSeconds;

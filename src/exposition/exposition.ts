@@ -102,6 +102,10 @@ export class Exposition {
     'container_tcp_retransmits_total',
     "Segments the link's connections retransmitted (tcp_info total_retrans), since outpost started; labelled as container_tcp_connections_total.",
   );
+  readonly #sentSegments = this.#linkCounter(
+    'container_tcp_sent_segments_total',
+    "Segments the link's connections sent, retransmitted ones included (tcp_info segs_out), since outpost started: the retransmit ratio's denominator. Labelled as container_tcp_connections_total.",
+  );
   readonly #connectSeconds = this.#linkCounter(
     'container_tcp_connect_seconds_total',
     'Time from connect to established of the link\'s outbound connections, summed, since outpost started; divided by the rate of container_tcp_connections_total{direction="outbound"}, the mean connect time. Only the ebpf source sees it.',
@@ -257,11 +261,12 @@ export class Exposition {
       for (const { container, image, group, total } of totals.series())
         this.#connectFailures.add(formatLabels({ ...establishedLabels(container, image, group), reason }), total);
     }
-    const { sentBytes, receivedBytes, retransmits, connectSeconds } = counters.figures;
+    const { sentBytes, receivedBytes, retransmits, sentSegments, connectSeconds } = counters.figures;
     for (const [totals, counter] of [
       [sentBytes, this.#sentBytes],
       [receivedBytes, this.#receivedBytes],
       [retransmits, this.#retransmits],
+      [sentSegments, this.#sentSegments],
       [connectSeconds, this.#connectSeconds],
     ] as const) {
       addSeries(counter, totals);

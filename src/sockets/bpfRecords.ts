@@ -4,9 +4,9 @@ import type { TcpSocket } from './tcpSocket.js';
 
 /**
  * Decoder of the eBPF source's records (struct socket_record in native/bpf/outpost.bpf.c): the
- * sock_diag record's 96 bytes (bytes 6, 12–15, 48–55 and 93 reused), then the namespace and the holder.
+ * sock_diag record's 104 bytes (bytes 6, 12–15, 48–55 and 93 reused), then the namespace and the holder.
  */
-export const BPF_RECORD_SIZE = 104;
+export const BPF_RECORD_SIZE = 112;
 
 /** The kernel's TCP state numbers the events use. */
 export const TCP_STATE_CODE = { established: 1, synSent: 2, close: 7 } as const;
@@ -49,8 +49,8 @@ export function decodeBpfRecords(records: Uint8Array): BpfDecodeResult {
     }
     sockets.push({
       socket,
-      netns: view.getUint32(at + 96, LITTLE_ENDIAN),
-      holder: view.getUint32(at + 100, LITTLE_ENDIAN),
+      netns: view.getUint32(at + 104, LITTLE_ENDIAN),
+      holder: view.getUint32(at + 108, LITTLE_ENDIAN),
       pidNamespace: view.getUint32(at + 12, LITTLE_ENDIAN),
       stateCode: records[at + 1]!,
       oldStateCode: records[at + 6]!,

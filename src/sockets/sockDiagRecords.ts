@@ -7,7 +7,7 @@ import { tcpStateFromCode, type TcpSocket } from './tcpSocket.js';
  * Decoder of the records the sock_diag addon (native/sock_diag.c) returns: one fixed-size record
  * per socket, numbers in host byte order, addresses in network order as the kernel sends them.
  */
-export const SOCK_DIAG_RECORD_SIZE = 96;
+export const SOCK_DIAG_RECORD_SIZE = 104;
 
 // The addon writes numbers as the host lays them out.
 export const LITTLE_ENDIAN = endianness() === 'LE';
@@ -36,7 +36,7 @@ export function decodeSockDiagRecords(records: Uint8Array, out: TcpSocket[]): So
 
 /**
  * The socket of the record at `at`, or undefined for an unknown family or state. The eBPF
- * source's records (bpfRecords.ts) begin with the same 96 bytes.
+ * source's records (bpfRecords.ts) begin with the same 104 bytes.
  */
 export function decodeSocketRecord(records: Uint8Array, view: DataView, at: number): TcpSocket | undefined {
   const family = records[at];
@@ -64,6 +64,7 @@ export function decodeSocketRecord(records: Uint8Array, view: DataView, at: numb
       retransmits: view.getUint32(at + 80, LITTLE_ENDIAN),
       rttUs: view.getUint32(at + 84, LITTLE_ENDIAN),
       connectUs: view.getUint32(at + 88, LITTLE_ENDIAN),
+      segmentsSent: view.getUint32(at + 96, LITTLE_ENDIAN),
     };
   }
   return socket;

@@ -51,6 +51,8 @@ export interface SocketFigures {
   bytesReceived: number;
   /** tcpi_total_retrans: segments retransmitted. */
   retransmits: number;
+  /** tcpi_segs_out: segments sent, retransmitted ones included. */
+  segmentsSent: number;
   /** tcpi_rtt: the smoothed round-trip time, in microseconds; 0 before the first sample. */
   rttUs: number;
   /** Outbound connections (ebpf only): microseconds from connect() to established; else 0. */

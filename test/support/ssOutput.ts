@@ -80,6 +80,7 @@ export interface SsInfo {
   bytesReceived: number;
   /** The total of `retrans:current/total`; 0 when ss prints none. */
   retransmits: number;
+  segmentsSent: number;
   /** `rtt:srtt/rttvar`'s srtt, in microseconds. */
   rttUs: number;
 }
@@ -97,6 +98,7 @@ export function parseSsInfo(text: string): SsInfo[] {
         bytesAcked: number('bytes_acked'),
         bytesReceived: number('bytes_received'),
         retransmits: Number(/\bretrans:\d+\/(\d+)/.exec(line)?.[1] ?? 0),
+        segmentsSent: number('segs_out'),
         rttUs: Math.round(Number(/\brtt:([\d.]+)\//.exec(line)?.[1] ?? 0) * 1000),
       };
     });

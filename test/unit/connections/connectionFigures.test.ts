@@ -12,7 +12,13 @@ const sum = (figures: { sentBytes: number; receivedBytes: number }[]) =>
   figures.reduce((a, f) => [a[0]! + f.sentBytes, a[1]! + f.receivedBytes], [0, 0]);
 const grown = (s: AttributedSocket, by: number): AttributedSocket => ({
   ...s,
-  figures: { ...s.figures!, bytesAcked: s.figures!.bytesAcked + by, bytesReceived: s.figures!.bytesReceived + by, retransmits: 2 },
+  figures: {
+    ...s.figures!,
+    bytesAcked: s.figures!.bytesAcked + by,
+    bytesReceived: s.figures!.bytesReceived + by,
+    retransmits: 2,
+    segmentsSent: s.figures!.segmentsSent + 3,
+  },
 });
 
 describe('FigureLedger', () => {
@@ -34,6 +40,7 @@ describe('FigureLedger', () => {
     );
     expect(sum(later)).toEqual([2000, 2000]);
     expect(later.map((f) => f.retransmits)).toEqual([2, 2]);
+    expect(later.map((f) => f.sentSegments)).toEqual([3, 3]);
   });
 
   it("counts a closed end's last figures once, then forgets it", () => {

@@ -10,11 +10,11 @@ describe.each<Source>(['netlink', 'procfs'])('ConnectionLedger on captured %s ta
   it('finds every connection in the first collection: the open one at both ends, the closed short ones at the end that remains', () => {
     const ledger = new ConnectionLedger();
     expect(ends(ledger.observe(capturedCollection('a', source)))).toEqual([
-      'outpost-capture-client established 10.213.41.3:52162 10.213.41.2:8080',
-      'outpost-capture-server established 10.213.41.2:8080 10.213.41.3:52162',
-      'outpost-capture-server time_wait 10.213.41.2:9000 10.213.41.3:39434',
-      'outpost-capture-server time_wait 10.213.41.2:9000 10.213.41.3:39446',
-      'outpost-capture-server time_wait fd00:213:41::2:9000 fd00:213:41::3:47854',
+      'outpost-capture-client established 10.213.41.3:50330 10.213.41.2:8080',
+      'outpost-capture-server established 10.213.41.2:8080 10.213.41.3:50330',
+      'outpost-capture-server time_wait 10.213.41.2:9000 10.213.41.3:39426',
+      'outpost-capture-server time_wait 10.213.41.2:9000 10.213.41.3:39438',
+      'outpost-capture-server time_wait fd00:213:41::2:9000 fd00:213:41::3:33008',
     ]);
     // Every connection end listed, nothing else (listeners and Docker's DNS are no connection).
     expect(ledger.size).toBe(5);
@@ -57,16 +57,16 @@ describe('a reused 4-tuple is a new connection', () => {
     ledger.observe(capturedCollection('a', 'procfs'));
     ledger.observe(capturedCollection('b', 'procfs'));
     expect(ends(ledger.observe(capturedCollection('a', 'procfs')))).toEqual([
-      'outpost-capture-client established 10.213.41.3:52162 10.213.41.2:8080',
-      'outpost-capture-server established 10.213.41.2:8080 10.213.41.3:52162',
+      'outpost-capture-client established 10.213.41.3:50330 10.213.41.2:8080',
+      'outpost-capture-server established 10.213.41.2:8080 10.213.41.3:50330',
     ]);
   });
 
   it('netlink: the same 4-tuple with another cookie, even in the same state', () => {
     const ledger = new ConnectionLedger();
     ledger.observe(capturedCollection('b', 'netlink'));
-    const reused = capturedCollection('b', 'netlink').map((s) => (s.localPort === 52162 ? { ...s, cookie: s.cookie + 1000 } : s));
-    expect(ends(ledger.observe(reused))).toEqual(['outpost-capture-client time_wait 10.213.41.3:52162 10.213.41.2:8080']);
+    const reused = capturedCollection('b', 'netlink').map((s) => (s.localPort === 50330 ? { ...s, cookie: s.cookie + 1000 } : s));
+    expect(ends(ledger.observe(reused))).toEqual(['outpost-capture-client time_wait 10.213.41.3:50330 10.213.41.2:8080']);
     // The same cookie going from established to time_wait is the same connection.
     const again = new ConnectionLedger();
     again.observe(capturedCollection('a', 'netlink'));
@@ -86,7 +86,7 @@ describe('ends a source saw pass between two reads (ebpf)', () => {
     ledger.observe(listed);
     const size = ledger.size;
     expect(ends(ledger.observe(listed, new Set(), [longEnd()]))).toEqual([
-      'outpost-capture-client established 10.213.41.3:52162 10.213.41.2:8080',
+      'outpost-capture-client established 10.213.41.3:50330 10.213.41.2:8080',
     ]);
     expect(ledger.size).toBe(size);
   });
@@ -97,7 +97,7 @@ describe('ends a source saw pass between two reads (ebpf)', () => {
       s.cookie === longEnd().cookie ? { ...s, state: 'syn_sent' as const } : s,
     );
     const first = ledger.observe(opening, new Set(), [longEnd()]);
-    expect(ends(first).filter((e) => e.includes('52162'))).toHaveLength(2);
+    expect(ends(first).filter((e) => e.includes('50330'))).toHaveLength(2);
     expect(ends(ledger.observe(capturedCollection('a', 'netlink')))).toEqual([]);
   });
 

@@ -87,6 +87,7 @@ describe('Exposition of a captured collection', () => {
       /^container_tcp_sent_bytes_total\{container="outpost-capture-exposition-client",[^}]*port="9000",[^}]*\} \d{3,}$/m,
       /^container_tcp_received_bytes_total\{container="outpost-capture-exposition-server",[^}]*port="9000",[^}]*\} \d{3,}$/m,
       /^container_tcp_retransmits_total\{container="outpost-capture-exposition-client",[^}]*port="8080",[^}]*\} 0$/m,
+      /^container_tcp_sent_segments_total\{container="outpost-capture-exposition-client",[^}]*port="8080",[^}]*\} \d{2,}$/m,
       /^container_tcp_connect_seconds_total\{container="outpost-capture-exposition-client",[^}]*port="9000",[^}]*\} 0\.\d+(e-\d+)?$/m,
       /^container_tcp_rtt_seconds\{container="outpost-capture-exposition-client",[^}]*port="8080",[^}]*\} 0\.\d+(e-\d+)?$/m,
       /^outpost_policy_rules\{source="file"\} 1$/m,

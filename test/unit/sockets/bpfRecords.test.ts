@@ -127,10 +127,11 @@ describe('the figures of the eBPF records (tcp_sock, as tcp_info gives them)', (
     for (const oracle of info(role)) {
       const mine = figures.get(oracle.endpoints);
       expect(mine, oracle.endpoints).toBeDefined();
-      expect([mine!.bytesAcked, mine!.bytesReceived, mine!.retransmits]).toEqual([
+      expect([mine!.bytesAcked, mine!.bytesReceived, mine!.retransmits, mine!.segmentsSent]).toEqual([
         oracle.bytesAcked,
         oracle.bytesReceived,
         oracle.retransmits,
+        oracle.segmentsSent,
       ]);
       // ss prints the RTT in ms with three decimals.
       expect(Math.abs(mine!.rttUs - oracle.rttUs)).toBeLessThanOrEqual(1);

@@ -69,10 +69,11 @@ describe('decodeSockDiagRecords: the figures (INET_DIAG_INFO in the same dump)',
       for (const oracle of info) {
         const mine = sockets.find((s) => endpoints(s) === oracle.endpoints)?.figures;
         expect(mine, oracle.endpoints).toBeDefined();
-        expect([mine!.bytesAcked, mine!.bytesReceived, mine!.retransmits]).toEqual([
+        expect([mine!.bytesAcked, mine!.bytesReceived, mine!.retransmits, mine!.segmentsSent]).toEqual([
           oracle.bytesAcked,
           oracle.bytesReceived,
           oracle.retransmits,
+          oracle.segmentsSent,
         ]);
         expect(Math.abs(mine!.rttUs - oracle.rttUs)).toBeLessThanOrEqual(1);
         expect(mine!.connectUs).toBe(0);

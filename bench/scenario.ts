@@ -42,11 +42,18 @@ export async function createScenario(
   withPolicy = false,
   fanOut = 1,
 ): Promise<BenchContainer[]> {
-  await removeScenario();
+  // Docker 20.10 may keep a stale endpoint on a removed container's network ("has active endpoints"
+  // with none left): the same network, internal and on the same subnet, serves as well.
+  const reusable = async () =>
+    (await docker('network', 'inspect', '-f', '{{.Internal}} {{range .IPAM.Config}}{{.Subnet}}{{end}}', NETWORK).catch(() => '')) ===
+    `true ${SUBNET}`;
+  await removeScenario().catch(async (error: unknown) => {
+    if (!(await reusable())) throw error;
+  });
   await docker('image', 'inspect', BENCH_IMAGE).catch(() => {
     throw new Error(`the bench needs the test image ${BENCH_IMAGE}: run the integration tests once (npm test), which build it`);
   });
-  await docker('network', 'create', '--internal', '--subnet', SUBNET, NETWORK);
+  if (!(await reusable())) await docker('network', 'create', '--internal', '--subnet', SUBNET, NETWORK);
   const limit = pLimit(4);
   const started = Date.now();
   const names = Array.from({ length: containers }, (_, i) => `${PREFIX}-${i}`);

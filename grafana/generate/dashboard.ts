@@ -122,6 +122,69 @@ export function buildDashboard(): Dashboard {
       ),
     );
 
+  const link = '{{container}} {{direction}} {{peer}}:{{port}}';
+  const traffic = new TimeSeriesPanel()
+    .title('Traffic per link')
+    .description(
+      "Bytes a second each link's connections sent (positive) and received (negative), from tcp_info (container_tcp_{sent,received}_bytes_total; netlink: connections open at a scrape, ebpf: every connection). Sources: docs/metrics.md.",
+    )
+    .datasource(DATASOURCE)
+    .unit('Bps')
+    .height(9)
+    .span(12)
+    .withTarget(range('A', `outpost:link:sent_bytes:rate{${hostAndContainer}}`, `${link} sent`))
+    .withTarget(range('B', `-outpost:link:received_bytes:rate{${hostAndContainer}}`, `${link} received`));
+
+  const retransmitRatio = new TimeSeriesPanel()
+    .title('Retransmit ratio per link')
+    .description(
+      'Retransmitted over sent segments (container_tcp_retransmits_total / container_tcp_sent_segments_total): loss on the way, or an overloaded peer. OutpostLinkRetransmits fires above 2 % for 10m.',
+    )
+    .datasource(DATASOURCE)
+    .unit('percentunit')
+    .height(9)
+    .span(12)
+    .withTarget(range('A', `outpost:link:retransmit_ratio{${hostAndContainer}}`, link));
+
+  const rtt = new TimeSeriesPanel()
+    .title('Round-trip time per link')
+    .description(
+      "The smoothed RTT (tcp_info rtt) of each link's connections, the mean of its ends (container_tcp_rtt_seconds). OutpostLinkSlow fires when it triples against its own last day.",
+    )
+    .datasource(DATASOURCE)
+    .unit('s')
+    .height(9)
+    .span(12)
+    .withTarget(range('A', `outpost:link:rtt_seconds{${hostAndContainer}}`, link));
+
+  const connectTime = new TimeSeriesPanel()
+    .title('Mean connect time per link')
+    .description(
+      'Time from connect() to established of the outbound connections (container_tcp_connect_seconds_total over container_tcp_connections_total; ebpf source only).',
+    )
+    .datasource(DATASOURCE)
+    .unit('s')
+    .height(9)
+    .span(12)
+    .withTarget(range('A', `outpost:link:connect_seconds:mean{${hostAndContainer}}`, link));
+
+  const failures = new TimeSeriesPanel()
+    .title('Failed connects per second by reason')
+    .description(
+      'Connects that failed before established (container_tcp_connect_failures_total; ebpf source only), by reason: refused, timeout, reset, unreachable, aborted, other.',
+    )
+    .datasource(DATASOURCE)
+    .unit('cps')
+    .height(9)
+    .span(24)
+    .withTarget(
+      range(
+        'A',
+        `sum by (container, remote_container, remote_address, port, reason) (rate(container_tcp_connect_failures_total{${hostAndContainer}}[$__rate_interval]))`,
+        '{{container}} → {{remote_container}} {{remote_address}}:{{port}} {{reason}}',
+      ),
+    );
+
   const states = new TimeSeriesPanel()
     .title('Sockets by state')
     .description('Every TCP state but LISTEN and ESTABLISHED: TIME_WAIT and CLOSE_WAIT piling up show here.')
@@ -188,6 +251,12 @@ export function buildDashboard(): Dashboard {
     .withPanel(newLinks)
     .withPanel(established)
     .withPanel(connectionRate)
+    .withRow(new RowBuilder('Link health'))
+    .withPanel(traffic)
+    .withPanel(retransmitRatio)
+    .withPanel(rtt)
+    .withPanel(connectTime)
+    .withPanel(failures)
     .withRow(new RowBuilder('Sockets and exporter'))
     .withPanel(states)
     .withPanel(up)

@@ -3,7 +3,7 @@ import { dashboardJson } from './dashboard.js';
 import { rulesYaml } from './rules.js';
 
 /** Writes the generated rules and dashboard into grafana/; `npm run grafana` runs it from build/grafana/. */
-const root = new URL('../', import.meta.url);
+const root = new URL('../../grafana/', import.meta.url);
 const outputs: [string, string][] = [
   ['rules/outpost.rules.yaml', rulesYaml()],
   ['dashboards/outpost.json', dashboardJson()],

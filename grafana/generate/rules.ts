@@ -78,8 +78,8 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
             ${metric}{remote_container=""}
           )`;
   // peer: the container at the other end when it is named, else the remote address.
-  const byLink = (metric: string) => `
-        sum by (instance, job, container, direction, peer, remote_instance, port) (
+  const byLink = (metric: string, aggregation = 'sum', extra = '') => `
+        ${aggregation} by (instance, job, container, direction, peer, remote_instance, port${extra}) (
           label_replace(
             label_replace(${metric}, "peer", "$1", "remote_address", "(.*)"),
             "peer", "$1", "remote_container", "(.+)"
@@ -253,6 +253,29 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       expr: promql(`${openOrNew('outpost:link:unexpected_established', 'outpost:link:unexpected_connections')}
         unless on (${LINK_LABELS}, job) outpost:link:allowed_across_hosts`),
     },
+    // Link health: what each link carries and how well, over the health window.
+    { record: 'outpost:link:sent_bytes:rate', expr: promql(byLink(`rate(container_tcp_sent_bytes_total[${c.healthWindow}])`)) },
+    { record: 'outpost:link:received_bytes:rate', expr: promql(byLink(`rate(container_tcp_received_bytes_total[${c.healthWindow}])`)) },
+    { record: 'outpost:link:sent_segments:rate', expr: promql(byLink(`rate(container_tcp_sent_segments_total[${c.healthWindow}])`)) },
+    { record: 'outpost:link:retransmits:rate', expr: promql(byLink(`rate(container_tcp_retransmits_total[${c.healthWindow}])`)) },
+    {
+      // Retransmitted over sent segments, where the link sent any.
+      record: 'outpost:link:retransmit_ratio',
+      expr: promql(`
+        outpost:link:retransmits:rate / (outpost:link:sent_segments:rate > 0)`),
+    },
+    {
+      // The mean smoothed RTT of the link's connections (each end's, averaged).
+      record: 'outpost:link:rtt_seconds',
+      expr: promql(byLink('container_tcp_rtt_seconds', 'avg')),
+    },
+    {
+      // The mean time from connect to established of the link's outbound connections (ebpf).
+      record: 'outpost:link:connect_seconds:mean',
+      expr: promql(`${byLink(`rate(container_tcp_connect_seconds_total[${c.healthWindow}])`)}
+        /
+        ${byLink(`rate(container_tcp_connections_total{direction="outbound"}[${c.healthWindow}])`)} > 0`),
+    },
     {
       record: 'outpost:listener:listening',
       expr: promql(`
@@ -399,10 +422,43 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       c,
       'OutpostConnectFailures',
       'warning',
-      `${byLink('outpost:container_tcp_connect_failures:window')}
+      `${byLink('outpost:container_tcp_connect_failures:window', 'sum', ', reason')}
         >= ${c.connectFailuresThreshold}`,
-      'Container {{ $labels.container }} failed {{ $value }} connects to {{ $labels.peer }}:{{ $labels.port }}',
-      `Container {{ $labels.container }} on {{ $labels.instance }} failed {{ $value }} connects to {{ $labels.peer }} on port {{ $labels.port }} in the last ${c.connectFailuresWindow} (refused, unreachable or timed out): what it calls is down or not listening. Counted by the ebpf source only.`,
+      'Container {{ $labels.container }} failed {{ $value }} connects to {{ $labels.peer }}:{{ $labels.port }} ({{ $labels.reason }})',
+      `Container {{ $labels.container }} on {{ $labels.instance }} failed {{ $value }} connects to {{ $labels.peer }} on port {{ $labels.port }} in the last ${c.connectFailuresWindow}, {{ $labels.reason }} (refused: nothing listens there; timeout: no answer, dropped on the way; unreachable: no route; aborted: the process gave up first). Counted by the ebpf source only.`,
+    ),
+    alert(
+      c,
+      'OutpostLinkRetransmits',
+      'warning',
+      `
+          outpost:link:retransmit_ratio > ${c.retransmitRatio}
+          and on (${LINK_LABELS}, job) outpost:link:sent_segments:rate >= ${c.retransmitMinSegments}`,
+      'Link {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }} retransmits {{ $value | humanizePercentage }} of its segments',
+      `Container {{ $labels.container }} on {{ $labels.instance }} has retransmitted {{ $value | humanizePercentage }} of the segments it sent on its {{ $labels.direction }} link with ${PEER_TEXT} port {{ $labels.port }} for ${c.retransmitFor} (over ${c.retransmitRatio * 100} %): packets are lost on the way, or the peer is overloaded.`,
+      c.retransmitFor,
+    ),
+    alert(
+      c,
+      'OutpostLinkSlow',
+      'warning',
+      `
+          label_replace(
+            outpost:link:rtt_seconds > ${c.slowFloorSeconds}
+            and on (${LINK_LABELS}, job)
+            outpost:link:rtt_seconds > ${c.slowFactor} * avg_over_time(outpost:link:rtt_seconds[${c.slowBaseline}] offset ${c.slowFor}),
+            "measure", "round-trip time", "", ""
+          )
+          or
+          label_replace(
+            outpost:link:connect_seconds:mean > ${c.slowFloorSeconds}
+            and on (${LINK_LABELS}, job)
+            outpost:link:connect_seconds:mean > ${c.slowFactor} * avg_over_time(outpost:link:connect_seconds:mean[${c.slowBaseline}] offset ${c.slowFor}),
+            "measure", "connect time", "", ""
+          )`,
+      'Link {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }} is slow: {{ $labels.measure }} {{ $value | humanizeDuration }}',
+      `The {{ $labels.measure }} of container {{ $labels.container }} on {{ $labels.instance }} with ${PEER_TEXT} port {{ $labels.port }} ({{ $labels.direction }}) is {{ $value | humanizeDuration }}, over ${c.slowFactor} times its mean of the ${c.slowBaseline} before, for ${c.slowFor}.`,
+      c.slowFor,
     ),
     alert(
       c,

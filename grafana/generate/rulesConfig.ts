@@ -25,6 +25,20 @@ export interface RulesConfig {
    */
   connectFailuresThreshold: number;
   connectFailuresWindow: string;
+  /** The window of the link health rates (bytes, segments, retransmits, RTT, connect time). */
+  healthWindow: string;
+  /** OutpostLinkRetransmits: retransmitted over sent segments above this, on a link sending at least retransmitMinSegments a second, for retransmitFor. */
+  retransmitRatio: number;
+  retransmitMinSegments: number;
+  retransmitFor: string;
+  /**
+   * OutpostLinkSlow: a link's RTT or mean connect time above slowFactor times its own mean over
+   * slowBaseline (ending slowFor ago), and above slowFloorSeconds (below it, a ×3 is noise), for slowFor.
+   */
+  slowFactor: number;
+  slowBaseline: string;
+  slowFloorSeconds: number;
+  slowFor: string;
   downFor: string;
   /** Selects outpost's scrape target in `up`. */
   upSelector: string;
@@ -46,6 +60,14 @@ export const DEFAULT_RULES_CONFIG: RulesConfig = {
   closeWaitFor: '10m',
   connectFailuresThreshold: 10,
   connectFailuresWindow: '5m',
+  healthWindow: '5m',
+  retransmitRatio: 0.02,
+  retransmitMinSegments: 10,
+  retransmitFor: '10m',
+  slowFactor: 3,
+  slowBaseline: '1d',
+  slowFloorSeconds: 0.005,
+  slowFor: '10m',
   downFor: '5m',
   upSelector: 'job="outpost"',
   runbookUrl: 'https://github.com/outpost-exporter/outpost/blob/main/docs/runbook.md',

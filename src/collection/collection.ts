@@ -10,7 +10,8 @@ import { buildContainerLinks, LinkContext, type ContainerLinks } from '../links/
 import { ConnectionTotals } from '../connections/connectionTotals.js';
 import { countNewConnections, newConnectionsOf } from '../connections/newConnections.js';
 import { FigureLedger } from '../connections/connectionFigures.js';
-import { increments, LINK_COUNTERS, linkRtt, sumLinkFigures, type LinkCounter, type LinkRtt } from '../connections/linkFigures.js';
+import { linkRtt, sumLinkFigures, type LinkRtt } from '../connections/linkFigures.js';
+import { FigureTotals } from '../connections/figureTotals.js';
 import { CONNECT_FAILURE_REASONS, connectFailureReason, type ConnectFailureReason } from '../sockets/tcpSocket.js';
 import type { Logger } from '../base/log.js';
 import type { PolicyEvaluation } from '../policy/expectedLinks.js';
@@ -90,7 +91,7 @@ export interface CollectorCounters {
   /** Connects that failed, per reason and link (container_tcp_connect_failures_total; sources with events only). */
   connectFailures: Record<ConnectFailureReason, ConnectionTotals>;
   /** What the links' connections did, per link (container_tcp_{sent,received}_bytes_total, _retransmits_total, _connect_seconds_total). */
-  figures: Record<LinkCounter, ConnectionTotals>;
+  figures: FigureTotals;
 }
 
 /**
@@ -122,7 +123,7 @@ export class Collector {
       connections,
       unexpectedConnections: new ConnectionTotals(totals),
       connectFailures: perLink(CONNECT_FAILURE_REASONS),
-      figures: perLink(LINK_COUNTERS),
+      figures: new FigureTotals({ ...totals, labelsFrom: connections }),
     };
   }
 
@@ -272,7 +273,7 @@ export class Collector {
         this.counters.connectFailures[reason].add(newConnectionsOf(links, failures), failures.unattributed, now);
       }
       const figures = sumLinkFigures(endFigures, context);
-      for (const counter of LINK_COUNTERS) this.counters.figures[counter].add(increments(links, figures, counter), new Map(), now);
+      this.counters.figures.add(links, figures, now);
       collection.rtt = linkRtt(links, figures, this.counters.connections);
       return links;
     });
@@ -316,7 +317,7 @@ export class Collector {
     for (const id of this.#loggedReadErrors) if (!ids.has(id)) this.#loggedReadErrors.delete(id);
     for (const name of this.counters.readErrors.keys()) if (!names.has(name)) this.counters.readErrors.delete(name);
     const { connections, unexpectedConnections, connectFailures, figures } = this.counters;
-    for (const totals of [connections, unexpectedConnections, ...Object.values(connectFailures), ...Object.values(figures)]) {
+    for (const totals of [connections, unexpectedConnections, ...Object.values(connectFailures), figures]) {
       totals.retainContainers(names);
     }
   }

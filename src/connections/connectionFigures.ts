@@ -17,9 +17,14 @@ export interface EndFigures {
 
 interface Remembered {
   namespaceId: string;
+  /** Its 4-tuple key, when it was made (an end first seen without a cookie). */
+  tupleKey: string | undefined;
   cookie: number;
+  /** A copy of its figures: the socket's own object dies with the collection (the GC's young space). */
   figures: SocketFigures;
   timeWait: boolean;
+  /** The collection that last saw it. */
+  seenIn: number;
 }
 
 const NONE: SocketFigures = { bytesAcked: 0, bytesReceived: 0, retransmits: 0, segmentsSent: 0, rttUs: 0, connectUs: 0 };
@@ -33,14 +38,17 @@ const NONE: SocketFigures = { bytesAcked: 0, bytesReceived: 0, retransmits: 0, s
  * no more without a close (netlink: it closed, or went into TIME_WAIT, which has no figures) is
  * forgotten: what it did after the last read is not counted.
  *
- * One end is known by its namespace and 4-tuple, as in ConnectionLedger; a changed cookie on the same
- * 4-tuple is a new connection.
+ * An end is known by its cookie, unique on the host (no key to build per socket and collection);
+ * one without a cookie yet (ebpf: a socket of before the load nothing asked a cookie for) by its
+ * namespace and 4-tuple, and found by it once it has one.
  */
 export class FigureLedger {
-  #ends = new Map<string, Remembered>();
+  readonly #byCookie = new Map<number, Remembered>();
+  readonly #byTuple = new Map<string, Remembered>();
+  #collection = 0;
 
   get size(): number {
-    return this.#ends.size;
+    return this.#byCookie.size + this.#byTuple.size;
   }
 
   /**
@@ -49,17 +57,21 @@ export class FigureLedger {
    * memory stays.
    */
   observe(listed: readonly AttributedSocket[], closed: readonly AttributedSocket[], kept: ReadonlySet<string> = new Set()): EndFigures[] {
-    const before = this.#ends;
-    const now = new Map<string, Remembered>();
+    const now = ++this.#collection;
     const out: EndFigures[] = [];
     const count = (end: AttributedSocket, figures: SocketFigures, open: boolean) => {
-      const key = `${end.namespace.id}${endpointKey(end.namespace.id, end)}`;
-      const last = now.get(key) ?? before.get(key);
-      const same = last !== undefined && (last.cookie === 0 || end.cookie === 0 || last.cookie === end.cookie);
-      const was = same ? last.figures : NONE;
+      let last = end.cookie !== 0 ? this.#byCookie.get(end.cookie) : undefined;
+      let tupleKey: string | undefined;
+      if (!last) {
+        tupleKey = `${end.namespace.id}${endpointKey(end.namespace.id, end)}`;
+        const byTuple = this.#byTuple.get(tupleKey);
+        // The same connection once it has a cookie; another one when both have cookies that differ.
+        if (byTuple && (byTuple.cookie === 0 || end.cookie === 0 || byTuple.cookie === end.cookie)) last = byTuple;
+      }
+      const was = last?.figures ?? NONE;
       const timeWait = end.state === 'time_wait';
       // An end listed in TIME_WAIT for the first time closed since the last collection.
-      const sampled = !timeWait || !same || !last.timeWait;
+      const sampled = !timeWait || !last?.timeWait;
       out.push({
         end,
         sentBytes: Math.max(0, figures.bytesAcked - was.bytesAcked),
@@ -69,13 +81,39 @@ export class FigureLedger {
         connectSeconds: was.connectUs === 0 ? figures.connectUs / 1e6 : 0,
         rttSeconds: sampled && figures.rttUs > 0 ? figures.rttUs / 1e6 : undefined,
       });
-      if (open) now.set(key, { namespaceId: end.namespace.id, cookie: end.cookie, figures, timeWait });
-      else now.delete(key);
+      if (last) this.#forget(last);
+      if (!open) return;
+      const memory: Remembered = last ?? {
+        namespaceId: end.namespace.id,
+        tupleKey: undefined,
+        cookie: 0,
+        figures: { ...NONE },
+        timeWait,
+        seenIn: now,
+      };
+      Object.assign(memory.figures, figures);
+      memory.cookie = end.cookie;
+      memory.timeWait = timeWait;
+      memory.seenIn = now;
+      if (end.cookie !== 0) {
+        memory.tupleKey = undefined;
+        this.#byCookie.set(end.cookie, memory);
+      } else {
+        memory.tupleKey = tupleKey;
+        this.#byTuple.set(tupleKey ?? '', memory);
+      }
     };
     for (const s of listed) if (s.figures) count(s, s.figures, true);
     for (const s of closed) if (s.figures) count(s, s.figures, false);
-    for (const [key, end] of before) if (kept.has(end.namespaceId) && !now.has(key)) now.set(key, end);
-    this.#ends = now;
+    // What no read saw this time is gone, but in a namespace that could not be read.
+    for (const memories of [this.#byCookie, this.#byTuple]) {
+      for (const memory of memories.values()) if (memory.seenIn !== now && !kept.has(memory.namespaceId)) this.#forget(memory);
+    }
     return out;
+  }
+
+  #forget(memory: Remembered): void {
+    if (memory.tupleKey !== undefined) this.#byTuple.delete(memory.tupleKey);
+    else this.#byCookie.delete(memory.cookie);
   }
 }

@@ -89,10 +89,11 @@ export class ConnectionTotals {
   countedAs(
     container: Pick<Container, 'name' | 'image'>,
     group: Omit<EstablishedGroup, 'count'>,
+    key = groupKey(group),
   ): Omit<EstablishedGroup, 'count'> | undefined {
     const series = this.#byContainer.get(`${container.name}${SEPARATOR}${container.image}`);
     if (!series) return undefined;
-    return (series.get(groupKey(group)) ?? series.get(groupKey({ ...group, remoteAddress: FOLDED_ADDRESS })))?.value.group;
+    return (series.get(key) ?? series.get(groupKey({ ...group, remoteAddress: FOLDED_ADDRESS })))?.value.group;
   }
 
   /** Drops the series of containers that are gone: they make no connection any more. */

@@ -9,6 +9,8 @@ import type { ConnectionTotals } from './connectionTotals.js';
 /** What a link's connections did in one collection (FigureLedger increments, summed) and their RTT. */
 export interface LinkFigureGroup {
   group: Omit<EstablishedGroup, 'count'>;
+  /** groupKey(group), made once. */
+  key: string;
   sentBytes: number;
   receivedBytes: number;
   retransmits: number;
@@ -30,8 +32,10 @@ export function sumLinkFigures(ends: readonly EndFigures[], context: LinkContext
     if (!e.end.container) continue; // unattributed: counted nowhere, as its connection
     const { group } = context.describe(e.end);
     const mine = byKey(byContainer, e.end.container.id, () => new Map<string, LinkFigureGroup>());
-    const sum = byKey(mine, groupKey(group), () => ({
+    const key = groupKey(group);
+    const sum = byKey(mine, key, () => ({
       group,
+      key,
       sentBytes: 0,
       receivedBytes: 0,
       retransmits: 0,
@@ -51,24 +55,6 @@ export function sumLinkFigures(ends: readonly EndFigures[], context: LinkContext
     }
   }
   return new Map([...byContainer].map(([id, groups]) => [id, [...groups.values()]]));
-}
-
-/**
- * One counter's increments of `figures`, per container: what ConnectionTotals.add takes. A link with
- * figures has its series, 0 included (no retransmit yet is a figure), but for connect time, which
- * only outbound connections of a source that sees it have.
- */
-export function increments(
-  containers: readonly { container: Container }[],
-  figures: ReadonlyMap<string, LinkFigureGroup[]>,
-  counter: LinkCounter,
-): { container: Container; newConnections: EstablishedGroup[] }[] {
-  return containers.map(({ container }) => ({
-    container,
-    newConnections: (figures.get(container.id) ?? [])
-      .filter((f) => counter !== 'connectSeconds' || f.connectSeconds > 0)
-      .map((f) => ({ ...f.group, count: f[counter] })),
-  }));
 }
 
 /** container_tcp_rtt_seconds of one link. */
@@ -92,7 +78,7 @@ export function linkRtt(
     const sums = new Map<string, { group: Omit<EstablishedGroup, 'count'>; sum: number; samples: number }>();
     for (const f of figures.get(container.id) ?? []) {
       if (f.rttSamples === 0) continue;
-      const group = connections.countedAs(container, f.group) ?? { ...f.group, remoteAddress: FOLDED_ADDRESS };
+      const group = connections.countedAs(container, f.group, f.key) ?? { ...f.group, remoteAddress: FOLDED_ADDRESS };
       const sum = byKey(sums, groupKey(group), () => ({ group, sum: 0, samples: 0 }));
       sum.sum += f.rttSecondsSum;
       sum.samples += f.rttSamples;

@@ -261,15 +261,14 @@ export class Exposition {
       for (const { container, image, group, total } of totals.series())
         this.#connectFailures.add(formatLabels({ ...establishedLabels(container, image, group), reason }), total);
     }
-    const { sentBytes, receivedBytes, retransmits, sentSegments, connectSeconds } = counters.figures;
-    for (const [totals, counter] of [
-      [sentBytes, this.#sentBytes],
-      [receivedBytes, this.#receivedBytes],
-      [retransmits, this.#retransmits],
-      [sentSegments, this.#sentSegments],
-      [connectSeconds, this.#connectSeconds],
-    ] as const) {
-      addSeries(counter, totals);
+    // Each link's record once, into every family of link health.
+    for (const { container, image, group, totals, hasConnectTime } of counters.figures.entries()) {
+      const labels = labelsOf(container, image, group);
+      this.#sentBytes.add(labels, totals.sentBytes);
+      this.#receivedBytes.add(labels, totals.receivedBytes);
+      this.#retransmits.add(labels, totals.retransmits);
+      this.#sentSegments.add(labels, totals.sentSegments);
+      if (hasConnectTime) this.#connectSeconds.add(labels, totals.connectSeconds);
     }
     for (const { container, group, seconds } of collection.rtt) this.#rtt.add(labelsOf(container.name, container.image, group), seconds);
     this.#setPolicy(collection.policy, labelsOf);

@@ -67,9 +67,9 @@ export function mapRoutes(router: Router, options: () => MapRoutesOptions): void
       counted: collector.counters.connections.series(),
       unexpectedOpen: collection.policy?.unexpected ?? [],
       unexpectedCounted: collector.counters.unexpectedConnections.series(),
-      sentBytes: collector.counters.figures.sentBytes.series(),
-      receivedBytes: collector.counters.figures.receivedBytes.series(),
-      retransmits: collector.counters.figures.retransmits.series(),
+      sentBytes: collector.counters.figures.series('sentBytes'),
+      receivedBytes: collector.counters.figures.series('receivedBytes'),
+      retransmits: collector.counters.figures.series('retransmits'),
       rtt: collection.rtt,
     });
   });

@@ -75,9 +75,9 @@ function addRoutes(router: Router, options: () => AppOptions): void {
     const { connections, figures } = collector.counters;
     ctx.body = connectionsJson(collection, {
       connections: connections.series(),
-      sentBytes: figures.sentBytes.series(),
-      receivedBytes: figures.receivedBytes.series(),
-      retransmits: figures.retransmits.series(),
+      sentBytes: figures.series('sentBytes'),
+      receivedBytes: figures.series('receivedBytes'),
+      retransmits: figures.series('retransmits'),
     });
   });
   router.get('/policy', async (ctx) => {

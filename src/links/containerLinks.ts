@@ -48,7 +48,8 @@ export class LinkContext {
   }
 
   /** Each socket's description, made once: the links and the figures of a collection both ask for it. */
-  readonly #described = new WeakMap<AttributedSocket, { group: Omit<EstablishedGroup, 'count'>; peer: Peer }>();
+  // A Map, not a WeakMap: the context lives for one collection, and a WeakMap's entries cost the GC more.
+  readonly #described = new Map<AttributedSocket, { group: Omit<EstablishedGroup, 'count'>; peer: Peer }>();
 
   /** The labels of a connection end (which way, with whom, on which service port), and its peer. */
   describe(socket: AttributedSocket): { group: Omit<EstablishedGroup, 'count'>; peer: Peer } {

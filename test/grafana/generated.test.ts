@@ -53,7 +53,7 @@ describe('generated Grafana files', () => {
     const runbook = read('docs/runbook.md');
     const anchors = new Set([...runbook.matchAll(/^## (\w+)$/gm)].map((m) => m[1]!.toLowerCase()));
     const alerts = buildRules().groups[0]!.rules.filter((r) => 'alert' in r) as { alert: string; annotations: Record<string, string> }[];
-    expect(alerts.length).toBe(11);
+    expect(alerts.length).toBe(13);
     for (const a of alerts) {
       const anchor = a.annotations.runbook_url!.split('#')[1];
       expect(anchor).toBe(a.alert.toLowerCase());
@@ -81,7 +81,7 @@ describe('promtool', () => {
   it('accepts the rules file', () => {
     const check = spawnSync('promtool', ['check', 'rules', repo('grafana/rules/outpost.rules.yaml').pathname], { encoding: 'utf8' });
     expect(check.stderr).toBe('');
-    expect(check.stdout).toContain('SUCCESS: 33 rules found');
+    expect(check.stdout).toContain('SUCCESS: 42 rules found');
     expect(check.status).toBe(0);
   });
 

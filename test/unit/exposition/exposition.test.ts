@@ -4,7 +4,9 @@ import type { Collection, CollectorCounters } from '../../../src/collection/coll
 import { ConnectionTotals, type ConnectionSeries } from '../../../src/connections/connectionTotals.js';
 import { Exposition } from '../../../src/exposition/exposition.js';
 import { VERSION } from '../../../src/base/version.js';
-import type { LinkCounter } from '../../../src/connections/linkFigures.js';
+import { LINK_COUNTERS, type LinkCounter, type LinkFigureGroup } from '../../../src/connections/linkFigures.js';
+import { FigureTotals } from '../../../src/connections/figureTotals.js';
+import { groupKey } from '../../../src/links/linkGroups.js';
 import type { ConnectFailureReason } from '../../../src/sockets/tcpSocket.js';
 
 // A collection captured from a real engine and kernel, and the exposition outpost rendered of it
@@ -40,6 +42,42 @@ function totalsOf(series: readonly ConnectionSeries[], unattributed: [string, nu
   return totals;
 }
 
+/** The link health counters holding the captured series, built as the Collector builds them: from one collection's figures. */
+function figureTotalsOf(byCounter: Record<LinkCounter, ConnectionSeries[]>): FigureTotals {
+  const unlimited = { maxSeriesPerContainer: Number.MAX_SAFE_INTEGER, retentionMs: Number.MAX_SAFE_INTEGER };
+  const totals = new FigureTotals({ ...unlimited, labelsFrom: new ConnectionTotals(unlimited) });
+  const groups = new Map<string, LinkFigureGroup[]>();
+  const containerNamed = (name: string) => captured.collection.containers.find((c) => c.name === name)!;
+  for (const counter of LINK_COUNTERS) {
+    for (const { container, group, total } of byCounter[counter]) {
+      const mine = groups.get(containerNamed(container).id) ?? [];
+      groups.set(containerNamed(container).id, mine);
+      let f = mine.find((g) => g.key === groupKey(group));
+      if (!f) {
+        f = {
+          group,
+          key: groupKey(group),
+          sentBytes: 0,
+          receivedBytes: 0,
+          retransmits: 0,
+          sentSegments: 0,
+          connectSeconds: 0,
+          rttSecondsSum: 0,
+          rttSamples: 0,
+        };
+        mine.push(f);
+      }
+      f[counter] = total;
+    }
+  }
+  totals.add(
+    captured.collection.containers.map((container) => ({ container })),
+    groups,
+    Date.now(),
+  );
+  return totals;
+}
+
 function countersOf(): CollectorCounters {
   const { readErrors, parseErrors, connections, unattributed, unexpectedConnections, connectFailures, figures } = captured.counters;
   const perKey = <K extends string>(byKey: Record<K, ConnectionSeries[]>) =>
@@ -53,7 +91,7 @@ function countersOf(): CollectorCounters {
     connections: totalsOf(connections, unattributed),
     unexpectedConnections: totalsOf(unexpectedConnections),
     connectFailures: perKey(connectFailures),
-    figures: perKey(figures),
+    figures: figureTotalsOf(figures),
   };
 }
 

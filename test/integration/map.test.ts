@@ -187,13 +187,12 @@ describe('/map in a real browser', () => {
     const { expected } = await agreeing();
     expect(expected.edges).toEqual(expect.arrayContaining([`${allowed} → ${server}:8080 open 1`, `${stray} → ${server}:8080 open 1`]));
     expect(expected.nodes).toEqual(expect.arrayContaining([server, allowed, stray, hostile]));
-    const policyOf = (client: string) =>
-      watched.page
-        .locator('#edges tbody tr', { hasText: `${client} → ${server}:8080` })
-        .locator('td')
-        .nth(6)
-        .textContent();
+    const cells = (client: string) => watched.page.locator('#edges tbody tr', { hasText: `${client} → ${server}:8080` }).locator('td');
+    const policyOf = (client: string) => cells(client).last().textContent();
     expect(await policyOf(stray)).toBe('unexpected');
+    // Its link health: retransmits and the RTT of its open connection (columns 7 and 8).
+    expect(await cells(allowed).nth(7).textContent()).toMatch(/^\d+$/);
+    expect(await cells(allowed).nth(8).textContent()).toMatch(/^\d+(\.\d+)? ms$/);
     expect(await policyOf(allowed)).toBe('');
     const classes = await watched.page.evaluate(
       (ids) =>

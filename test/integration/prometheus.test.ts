@@ -138,8 +138,15 @@ describe('alerts and dashboard on a live Prometheus', () => {
       return found.length ? found : undefined;
     });
     expect(firing).toHaveLength(1);
-    expect(firing[0]!.labels).toMatchObject({ instance, direction: 'outbound', peer: api, port: '5999', severity: 'warning' });
-    expect(firing[0]!.annotations.summary).toBe(`Container ${client} failed 12 connects to ${api}:5999`);
+    expect(firing[0]!.labels).toMatchObject({
+      instance,
+      direction: 'outbound',
+      peer: api,
+      port: '5999',
+      reason: 'refused',
+      severity: 'warning',
+    });
+    expect(firing[0]!.annotations.summary).toBe(`Container ${client} failed 12 connects to ${api}:5999 (refused)`);
     // Failed connects are no link.
     expect(await prometheus.query(`outpost:link:active{container="${client}", port="5999"}`)).toEqual([]);
   }, 60_000);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   edgeId,
+  edgeRates,
+  formatByteRate,
   exceedsLimits,
   filterGraph,
   GRAPH_LIMITS,
@@ -99,5 +101,22 @@ describe('exceedsLimits', () => {
         edges: [...edges, ...many(GRAPH_LIMITS.edges - 999).map((i) => edge('host', `container:c${i % 200}`, 9000 + i, 1))],
       }),
     ).toBe(true);
+  });
+});
+
+describe('edgeRates and formatByteRate', () => {
+  const at = (iso: string, bytesToServer: number, bytesToClient: number): LinkGraph => ({
+    up: true,
+    collectedAt: iso,
+    nodes: [],
+    edges: [{ ...edge('container:a', 'container:b', 80, 1), bytesToServer, bytesToClient }],
+  });
+  it('gives bytes a second each way between two graphs, none for the first or after a restart', () => {
+    const before = at('2026-11-25T08:00:00.000Z', 1_000, 500);
+    const id = before.edges[0]!.id;
+    expect(edgeRates(undefined, before).size).toBe(0);
+    expect(edgeRates(before, at('2026-11-25T08:00:05.000Z', 11_000, 1_500)).get(id)).toBe(2_200);
+    expect(edgeRates(before, at('2026-11-25T08:00:05.000Z', 10, 0)).has(id)).toBe(false);
+    expect([formatByteRate(2_200), formatByteRate(999), formatByteRate(12_500_000)]).toEqual(['2.2 kB/s', '999 B/s', '13 MB/s']);
   });
 });

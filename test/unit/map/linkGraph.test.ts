@@ -69,6 +69,30 @@ describe('buildLinkGraph', () => {
     expect(graph.collectedAt).toBe('2026-11-25T08:00:00.000Z');
   });
 
+  it("carries each link's health: bytes each way (the larger end's), retransmits of both ends, the client's RTT", () => {
+    const out = toPeer('outbound', api, 8080, 1);
+    const back = toPeer('inbound', web, 8080, 1);
+    const graph = buildLinkGraph(
+      input({
+        links: [
+          { container: web, listening: [], established: [out] },
+          { container: api, listening: [], established: [back] },
+        ],
+        counted: [series(web, out), series(api, back)],
+        // The client sent 5,000 bytes and got 300 back; the server's view is a little behind.
+        sentBytes: [series(web, { ...out, count: 5000 }), series(api, { ...back, count: 280 })],
+        receivedBytes: [series(web, { ...out, count: 300 }), series(api, { ...back, count: 4990 })],
+        retransmits: [series(web, { ...out, count: 2 }), series(api, { ...back, count: 1 })],
+        rtt: [
+          { container: api, group: back, seconds: 0.004 },
+          { container: web, group: out, seconds: 0.003 },
+        ],
+      }),
+    );
+    expect(graph.edges).toHaveLength(1);
+    expect(graph.edges[0]).toMatchObject({ bytesToServer: 5000, bytesToClient: 300, retransmits: 3, rttSeconds: 0.003 });
+  });
+
   it('gives the host and each peer off the host a node of its own, with the client on the source side', () => {
     const graph = buildLinkGraph(
       input({

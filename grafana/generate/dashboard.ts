@@ -105,22 +105,23 @@ export function buildDashboard(): Dashboard {
       ),
     );
 
-  const connectionRate = new TimeSeriesPanel()
-    .title('New connections per second by peer and direction')
-    .description(
-      'Every connection counted once, however short (container_tcp_connections_total): the traffic that open connections at scrape time do not show.',
-    )
-    .datasource(DATASOURCE)
-    .unit('cps')
-    .height(9)
-    .span(24)
-    .withTarget(
-      range(
-        'A',
-        `sum by (container, direction, remote_container, port) (rate(container_tcp_connections_total{${hostAndContainer}}[$__rate_interval]))`,
-        '{{container}} {{direction}} {{remote_container}}:{{port}}',
-      ),
-    );
+  // Events a second over the whole width: a counter's rate summed by `by`.
+  const eventRate = (title: string, description: string, counter: string, by: string, legend: string) =>
+    new TimeSeriesPanel()
+      .title(title)
+      .description(description)
+      .datasource(DATASOURCE)
+      .unit('cps')
+      .height(9)
+      .span(24)
+      .withTarget(range('A', `sum by (${by}) (rate(${counter}{${hostAndContainer}}[$__rate_interval]))`, legend));
+  const connectionRate = eventRate(
+    'New connections per second by peer and direction',
+    'Every connection counted once, however short (container_tcp_connections_total): the traffic that open connections at scrape time do not show.',
+    'container_tcp_connections_total',
+    'container, direction, remote_container, port',
+    '{{container}} {{direction}} {{remote_container}}:{{port}}',
+  );
 
   const link = '{{container}} {{direction}} {{peer}}:{{port}}';
   const traffic = new TimeSeriesPanel()
@@ -135,55 +136,42 @@ export function buildDashboard(): Dashboard {
     .withTarget(range('A', `outpost:link:sent_bytes:rate{${hostAndContainer}}`, `${link} sent`))
     .withTarget(range('B', `-outpost:link:received_bytes:rate{${hostAndContainer}}`, `${link} received`));
 
-  const retransmitRatio = new TimeSeriesPanel()
-    .title('Retransmit ratio per link')
-    .description(
-      'Retransmitted over sent segments (container_tcp_retransmits_total / container_tcp_sent_segments_total): loss on the way, or an overloaded peer. OutpostLinkRetransmits fires above 2 % for 10m.',
-    )
-    .datasource(DATASOURCE)
-    .unit('percentunit')
-    .height(9)
-    .span(12)
-    .withTarget(range('A', `outpost:link:retransmit_ratio{${hostAndContainer}}`, link));
+  // A panel of one link recording rule, a line per link.
+  const perLink = (title: string, description: string, unit: string, record: string) =>
+    new TimeSeriesPanel()
+      .title(title)
+      .description(description)
+      .datasource(DATASOURCE)
+      .unit(unit)
+      .height(9)
+      .span(12)
+      .withTarget(range('A', `${record}{${hostAndContainer}}`, link));
+  const retransmitRatio = perLink(
+    'Retransmit ratio per link',
+    'Retransmitted over sent segments (container_tcp_retransmits_total / container_tcp_sent_segments_total): loss on the way, or an overloaded peer. OutpostLinkRetransmits fires above 2 % for 10m.',
+    'percentunit',
+    'outpost:link:retransmit_ratio',
+  );
+  const rtt = perLink(
+    'Round-trip time per link',
+    "The smoothed RTT (tcp_info rtt) of each link's connections, the mean of its ends (container_tcp_rtt_seconds). OutpostLinkSlow fires when it triples against its own last day.",
+    's',
+    'outpost:link:rtt_seconds',
+  );
+  const connectTime = perLink(
+    'Mean connect time per link',
+    'Time from connect() to established of the outbound connections (container_tcp_connect_seconds_total over container_tcp_connections_total; ebpf source only).',
+    's',
+    'outpost:link:connect_seconds:mean',
+  );
 
-  const rtt = new TimeSeriesPanel()
-    .title('Round-trip time per link')
-    .description(
-      "The smoothed RTT (tcp_info rtt) of each link's connections, the mean of its ends (container_tcp_rtt_seconds). OutpostLinkSlow fires when it triples against its own last day.",
-    )
-    .datasource(DATASOURCE)
-    .unit('s')
-    .height(9)
-    .span(12)
-    .withTarget(range('A', `outpost:link:rtt_seconds{${hostAndContainer}}`, link));
-
-  const connectTime = new TimeSeriesPanel()
-    .title('Mean connect time per link')
-    .description(
-      'Time from connect() to established of the outbound connections (container_tcp_connect_seconds_total over container_tcp_connections_total; ebpf source only).',
-    )
-    .datasource(DATASOURCE)
-    .unit('s')
-    .height(9)
-    .span(12)
-    .withTarget(range('A', `outpost:link:connect_seconds:mean{${hostAndContainer}}`, link));
-
-  const failures = new TimeSeriesPanel()
-    .title('Failed connects per second by reason')
-    .description(
-      'Connects that failed before established (container_tcp_connect_failures_total; ebpf source only), by reason: refused, timeout, reset, unreachable, aborted, other.',
-    )
-    .datasource(DATASOURCE)
-    .unit('cps')
-    .height(9)
-    .span(24)
-    .withTarget(
-      range(
-        'A',
-        `sum by (container, remote_container, remote_address, port, reason) (rate(container_tcp_connect_failures_total{${hostAndContainer}}[$__rate_interval]))`,
-        '{{container}} → {{remote_container}} {{remote_address}}:{{port}} {{reason}}',
-      ),
-    );
+  const failures = eventRate(
+    'Failed connects per second by reason',
+    'Connects that failed before established (container_tcp_connect_failures_total; ebpf source only), by reason: refused, timeout, reset, unreachable, aborted, other.',
+    'container_tcp_connect_failures_total',
+    'container, remote_container, remote_address, port, reason',
+    '{{container}} → {{remote_container}} {{remote_address}}:{{port}} {{reason}}',
+  );
 
   const states = new TimeSeriesPanel()
     .title('Sockets by state')

@@ -4,7 +4,23 @@ import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
 import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
 
 /** Between container name and image in a key: no name or image has it. */
-const SEPARATOR = '\u0000';
+export const SEPARATOR = '\u0000';
+
+/** Series kept per `name SEPARATOR image`, then per group key: what ConnectionTotals and FigureTotals hold. */
+type SeriesByContainer<T> = Map<string, Map<string, T>>;
+
+/** Drops the series last increased before `oldest`, and the containers left with none. */
+export function dropSeriesOlderThan<T>(byContainer: SeriesByContainer<T>, oldest: number, lastMs: (series: T) => number): void {
+  for (const [key, series] of byContainer) {
+    for (const [group, counted] of series) if (lastMs(counted) < oldest) series.delete(group);
+    if (series.size === 0) byContainer.delete(key);
+  }
+}
+
+/** Drops the series of the containers not named in `names`. */
+export function retainContainerSeries<T>(byContainer: SeriesByContainer<T>, names: ReadonlySet<string>): void {
+  for (const key of byContainer.keys()) if (!names.has(key.slice(0, key.indexOf(SEPARATOR)))) byContainer.delete(key);
+}
 
 /** One series of container_tcp_connections_total. */
 export interface ConnectionSeries {
@@ -98,7 +114,7 @@ export class ConnectionTotals {
 
   /** Drops the series of containers that are gone: they make no connection any more. */
   retainContainers(names: ReadonlySet<string>): void {
-    for (const key of this.#byContainer.keys()) if (!names.has(key.slice(0, key.indexOf(SEPARATOR)))) this.#byContainer.delete(key);
+    retainContainerSeries(this.#byContainer, names);
   }
 
   *series(): IterableIterator<ConnectionSeries> {
@@ -119,10 +135,7 @@ export class ConnectionTotals {
     if (nowMs - this.#expiredAtMs < 1000) return;
     this.#expiredAtMs = nowMs;
     const oldest = nowMs - this.#options.retentionMs;
-    for (const [key, series] of this.#byContainer) {
-      for (const [group, counted] of series) if (counted.lastIncreaseMs < oldest) series.delete(group);
-      if (series.size === 0) this.#byContainer.delete(key);
-    }
+    dropSeriesOlderThan(this.#byContainer, oldest, (c) => c.lastIncreaseMs);
     for (const [label, counted] of this.#unattributed) if (counted.lastIncreaseMs < oldest) this.#unattributed.delete(label);
   }
 }

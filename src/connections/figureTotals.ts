@@ -1,7 +1,14 @@
 import type { Container } from '../inventory/container.js';
 import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
 import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
-import type { ConnectionSeries, ConnectionTotals, ConnectionTotalsOptions } from './connectionTotals.js';
+import {
+  dropSeriesOlderThan,
+  retainContainerSeries,
+  SEPARATOR,
+  type ConnectionSeries,
+  type ConnectionTotals,
+  type ConnectionTotalsOptions,
+} from './connectionTotals.js';
 import { LINK_COUNTERS, type LinkCounter, type LinkFigureGroup } from './linkFigures.js';
 
 /** One link's figures since outpost started: a series of each container_tcp_*_total of link health. */
@@ -13,8 +20,6 @@ export interface FigureSeries {
   /** Whether a connect time was ever counted: only outbound links of a source that sees it have the series. */
   hasConnectTime: boolean;
 }
-
-const SEPARATOR = '\u0000';
 
 /**
  * The link health counters (bytes, segments, retransmits, connect time) per link, from each
@@ -75,7 +80,7 @@ export class FigureTotals {
   }
 
   retainContainers(names: ReadonlySet<string>): void {
-    for (const key of this.#byContainer.keys()) if (!names.has(key.slice(0, key.indexOf(SEPARATOR)))) this.#byContainer.delete(key);
+    retainContainerSeries(this.#byContainer, names);
   }
 
   #budgeted(series: Map<string, { value: FigureSeries }>, group: Omit<EstablishedGroup, 'count'>): Omit<EstablishedGroup, 'count'> {
@@ -87,10 +92,6 @@ export class FigureTotals {
   #expire(nowMs: number): void {
     if (nowMs - this.#expiredAtMs < 1000) return;
     this.#expiredAtMs = nowMs;
-    const oldest = nowMs - this.#options.retentionMs;
-    for (const [key, series] of this.#byContainer) {
-      for (const [group, counted] of series) if (counted.lastMs < oldest) series.delete(group);
-      if (series.size === 0) this.#byContainer.delete(key);
-    }
+    dropSeriesOlderThan(this.#byContainer, nowMs - this.#options.retentionMs, (c) => c.lastMs);
   }
 }

@@ -25,6 +25,21 @@ export interface LinkFigureGroup {
 export const LINK_COUNTERS = ['sentBytes', 'receivedBytes', 'retransmits', 'sentSegments', 'connectSeconds'] as const;
 export type LinkCounter = (typeof LINK_COUNTERS)[number];
 
+/** A link's figures before any end adds to them. */
+export function noFigures(group: Omit<EstablishedGroup, 'count'>, key = groupKey(group)): LinkFigureGroup {
+  return {
+    group,
+    key,
+    sentBytes: 0,
+    receivedBytes: 0,
+    retransmits: 0,
+    sentSegments: 0,
+    connectSeconds: 0,
+    rttSecondsSum: 0,
+    rttSamples: 0,
+  };
+}
+
 /** Per container id, its links' figures of one collection, grouped as container_tcp_established is. */
 export function sumLinkFigures(ends: readonly EndFigures[], context: LinkContext): Map<string, LinkFigureGroup[]> {
   const byContainer = new Map<string, Map<string, LinkFigureGroup>>();
@@ -33,17 +48,7 @@ export function sumLinkFigures(ends: readonly EndFigures[], context: LinkContext
     const { group } = context.describe(e.end);
     const mine = byKey(byContainer, e.end.container.id, () => new Map<string, LinkFigureGroup>());
     const key = groupKey(group);
-    const sum = byKey(mine, key, () => ({
-      group,
-      key,
-      sentBytes: 0,
-      receivedBytes: 0,
-      retransmits: 0,
-      sentSegments: 0,
-      connectSeconds: 0,
-      rttSecondsSum: 0,
-      rttSamples: 0,
-    }));
+    const sum = byKey(mine, key, () => noFigures(group, key));
     sum.sentBytes += e.sentBytes;
     sum.receivedBytes += e.receivedBytes;
     sum.retransmits += e.retransmits;

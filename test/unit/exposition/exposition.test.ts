@@ -4,7 +4,7 @@ import type { Collection, CollectorCounters } from '../../../src/collection/coll
 import { ConnectionTotals, type ConnectionSeries } from '../../../src/connections/connectionTotals.js';
 import { Exposition } from '../../../src/exposition/exposition.js';
 import { VERSION } from '../../../src/base/version.js';
-import { LINK_COUNTERS, type LinkCounter, type LinkFigureGroup } from '../../../src/connections/linkFigures.js';
+import { LINK_COUNTERS, noFigures, type LinkCounter, type LinkFigureGroup } from '../../../src/connections/linkFigures.js';
 import { FigureTotals } from '../../../src/connections/figureTotals.js';
 import { groupKey } from '../../../src/links/linkGroups.js';
 import type { ConnectFailureReason } from '../../../src/sockets/tcpSocket.js';
@@ -54,17 +54,7 @@ function figureTotalsOf(byCounter: Record<LinkCounter, ConnectionSeries[]>): Fig
       groups.set(containerNamed(container).id, mine);
       let f = mine.find((g) => g.key === groupKey(group));
       if (!f) {
-        f = {
-          group,
-          key: groupKey(group),
-          sentBytes: 0,
-          receivedBytes: 0,
-          retransmits: 0,
-          sentSegments: 0,
-          connectSeconds: 0,
-          rttSecondsSum: 0,
-          rttSamples: 0,
-        };
+        f = noFigures(group);
         mine.push(f);
       }
       f[counter] = total;

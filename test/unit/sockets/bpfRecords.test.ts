@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BPF_RECORD_SIZE, TCP_STATE_CODE, decodeBpfRecords, type BpfSocket } from '../../../src/sockets/bpfRecords.js';
 import { TIME_WAIT_NS, TimeWaitSockets } from '../../../src/sockets/timeWaitSockets.js';
 import { parseSsInfo, parseSsOutput, socketKeys } from '../../support/ssOutput.js';
+import { expectFiguresAsSs } from '../../support/figures.js';
 
 // Captured from the eBPF programs on a real kernel, with `ss -tanHe` in each namespace right after
 // (fixtures/captureEbpf.mjs says what the two containers did).
@@ -125,16 +126,7 @@ describe('the figures of the eBPF records (tcp_sock, as tcp_info gives them)', (
     expect(open.length).toBeGreaterThan(0);
     const figures = new Map(open.map((s) => [endpointsOf(s), s.socket.figures]));
     for (const oracle of info(role)) {
-      const mine = figures.get(oracle.endpoints);
-      expect(mine, oracle.endpoints).toBeDefined();
-      expect([mine!.bytesAcked, mine!.bytesReceived, mine!.retransmits, mine!.segmentsSent]).toEqual([
-        oracle.bytesAcked,
-        oracle.bytesReceived,
-        oracle.retransmits,
-        oracle.segmentsSent,
-      ]);
-      // ss prints the RTT in ms with three decimals.
-      expect(Math.abs(mine!.rttUs - oracle.rttUs)).toBeLessThanOrEqual(1);
+      expectFiguresAsSs(figures.get(oracle.endpoints), oracle);
     }
     // The long connection carried 12,345 bytes each way (and the client's SYN counts one).
     expect(open.map((s) => s.socket.figures!.bytesReceived)).toContain(12_345);

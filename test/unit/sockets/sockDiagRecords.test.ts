@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { SOCK_DIAG_RECORD_SIZE, decodeSockDiagRecords } from '../../../src/sockets/sockDiagRecords.js';
 import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
 import { parseSsInfo, parseSsOutput, socketKeys } from '../../support/ssOutput.js';
+import { expectFiguresAsSs } from '../../support/figures.js';
 
 // Captured from the sock_diag addon in a container's namespace, with `ss -tanHe` right after
 // (test/unit/connections/fixtures/capture.mjs).
@@ -68,14 +69,7 @@ describe('decodeSockDiagRecords: the figures (INET_DIAG_INFO in the same dump)',
       expect(info.length).toBeGreaterThan(0);
       for (const oracle of info) {
         const mine = sockets.find((s) => endpoints(s) === oracle.endpoints)?.figures;
-        expect(mine, oracle.endpoints).toBeDefined();
-        expect([mine!.bytesAcked, mine!.bytesReceived, mine!.retransmits, mine!.segmentsSent]).toEqual([
-          oracle.bytesAcked,
-          oracle.bytesReceived,
-          oracle.retransmits,
-          oracle.segmentsSent,
-        ]);
-        expect(Math.abs(mine!.rttUs - oracle.rttUs)).toBeLessThanOrEqual(1);
+        expectFiguresAsSs(mine, oracle);
         expect(mine!.connectUs).toBe(0);
       }
       for (const s of sockets.filter((s) => s.state === 'time_wait' || s.state === 'listen')) expect(s.figures).toBeUndefined();

@@ -57,13 +57,12 @@ export class ConstFamily {
     this.add(formatLabels(labels), value);
   }
 
-  /** The family in the text format, without the final newline. */
-  render(): string {
+  /** The family in the text format, each line ended by a newline. */
+  writeTo(page: { write(text: string): void }): void {
     // Escaped as prom-client escapes help text.
-    let text = `# HELP ${this.name} ${this.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${this.name} ${this.type}`;
+    page.write(`# HELP ${this.name} ${this.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${this.name} ${this.type}\n`);
     // A family without labels always has its one series, as prom-client's do.
-    if (this.#series.size === 0 && this.labelNames.length === 0) return `${text}\n${this.name} 0`;
-    for (const [labels, value] of this.#series) text += `\n${this.name}${labels} ${formatValue(value)}`;
-    return text;
+    if (this.#series.size === 0 && this.labelNames.length === 0) page.write(`${this.name} 0\n`);
+    for (const [labels, value] of this.#series) page.write(`${this.name}${labels} ${formatValue(value)}\n`);
   }
 }

@@ -4,6 +4,7 @@ import { STAGES } from '../collection/collection.js';
 import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
 import type { ConnectionSeries } from '../connections/connectionTotals.js';
 import { ConstFamily, formatLabels } from './constFamily.js';
+import { PageWriter } from './pageWriter.js';
 import type { PolicyEvaluation } from '../policy/expectedLinks.js';
 import { VERSION } from '../base/version.js';
 
@@ -163,6 +164,7 @@ export class Exposition {
   );
 
   #rendering: Promise<unknown> = Promise.resolve();
+  #lastPageBytes = 0;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) {
@@ -199,13 +201,21 @@ export class Exposition {
     return this.#family('gauge', name, help, labelNames);
   }
 
-  /** The text exposition of `collection`. Renders one at a time: the gauges are shared state. */
-  render(collection: Collection, counters: CollectorCounters): Promise<string> {
+  /** The text exposition of `collection`, as bytes. Renders one at a time: the families are shared state. */
+  render(collection: Collection, counters: CollectorCounters): Promise<Buffer> {
     const next = this.#rendering.then(async () => {
       this.#set(collection, counters);
-      const own = this.#families.map((f) => f.render()).join('\n\n');
+      // Room for the last page and a little more: it is seldom copied to grow.
+      const page = new PageWriter(this.#lastPageBytes * 1.1);
+      this.#families.forEach((family, i) => {
+        if (i > 0) page.write('\n');
+        family.writeTo(page);
+      });
       // prom-client's families come after outpost's, as they did when all were in one registry.
-      return this.registry.getMetricsAsArray().length > 0 ? `${own}\n\n${await this.registry.metrics()}` : `${own}\n`;
+      if (this.registry.getMetricsAsArray().length > 0) page.write(`\n${await this.registry.metrics()}`);
+      const bytes = page.bytes();
+      this.#lastPageBytes = bytes.length;
+      return bytes;
     });
     this.#rendering = next.catch(() => undefined);
     return next;

@@ -179,9 +179,9 @@ export function createApp(options: AppOptions): Koa {
       Number.isFinite(timeout) && timeout > 0
         ? await collector.collectWithin((timeout - scrapeTimeoutOffsetSeconds) * 1000)
         : await collector.collect();
-    const text = await exposition.render(collection, collector.counters);
+    const page = await exposition.render(collection, collector.counters);
     ctx.type = exposition.contentType;
-    ctx.body = text;
+    ctx.body = page;
   });
   addRoutes(router, () => options);
 

@@ -67,6 +67,27 @@ describe('ExpectedLinks', () => {
     expect(text().match(/bad peer/g)).toHaveLength(1);
   });
 
+  it('judges under the labels of the containers as they are now: a container inspected again with other labels', () => {
+    const policy = new ExpectedLinks({ log: logged().log });
+    const strayToDb = [links(stray, [group('outbound', db, 5432)])];
+    const first = policy.evaluate(strayToDb, containers);
+    expect(first.unexpected.map((u) => u.container.name)).toEqual(['stray']);
+    // The same containers: the same rules and allowances.
+    expect(policy.evaluate(strayToDb, containers).namedPeers).toBe(first.namedPeers);
+
+    // The inventory replaces a container whose labels changed (a new inspect): db now allows stray.
+    const relabelled = {
+      ...db,
+      labels: { ...db.labels, 'outpost.allow.inbound': `${db.labels['outpost.allow.inbound'] ?? ''},stray:5432` },
+    };
+    const strayOutbound = { ...stray, labels: { ...stray.labels, 'outpost.allow.outbound': 'shop-db:5432' } };
+    const now = containers.map((c) => (c === db ? relabelled : c === stray ? strayOutbound : c));
+    const second = policy.evaluate([links(strayOutbound, [group('outbound', relabelled, 5432)])], now);
+    expect(second.unexpected).toEqual([]);
+    expect(second.rules.label).toBe(first.rules.label + 2);
+    expect(second.namedPeers).toContainEqual({ container: 'stray', direction: 'outbound', peer: 'shop-db', project: '', port: '5432' });
+  });
+
   it('reports a rule whose side matches no running container on /policy', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-policy-'));
     const file = join(dir, 'policy.yaml');

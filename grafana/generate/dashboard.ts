@@ -41,19 +41,53 @@ function organize(valueName: string, extra: Record<string, string> = {}) {
 }
 
 export function buildDashboard(): Dashboard {
+  // The link map: nodes (A), edges with their connections (B), and what each edge carries
+  // (C–E, present only for edges drawn), joined into one frame of edges by id. The node graph
+  // finds its fields by name, which a rename (organize) does not change, only the name shown
+  // (grafana/grafana#54844): each value is copied into a field of the name it needs (an alias).
+  const named = (refId: string, name: string) => ({
+    id: 'calculateField',
+    filter: { id: 'byRefId', options: refId },
+    options: { mode: 'binary', binary: { left: `Value #${refId}`, operator: '*', right: '1' }, alias: name },
+  });
+  const edgesDrawn = 'outpost:link_map:edge{instance=~"$instance"}';
+  const edgeFigure = (refId: string, record: string) =>
+    instant(refId, `sum by (id) (${record}{instance=~"$instance"} and on (id) ${edgesDrawn})`);
   const linkMap = new NodeGraphPanel()
     .title('Link map')
     .description(
-      'Containers (and the peers they talk to) as nodes; links as edges: source → target → port, with the connections open now plus those made in the last connections window (short-lived links included). Red edges: links the expected-links policy does not allow.',
+      'Containers (and the peers they talk to) as nodes; links as edges: source → target → port, with the connections open now plus those made in the last connections window (short-lived links included), and the bytes a second both ways; a click on an edge shows its RTT and retransmit ratio. Red edges: links the expected-links policy does not allow.',
     )
     .datasource(DATASOURCE)
     .height(14)
     .span(24)
     .withTarget(instant('A', 'outpost:link_map:node{instance=~"$instance"}'))
-    .withTarget(instant('B', 'outpost:link_map:edge{instance=~"$instance"}'))
-    // Grafana takes the frame with a `source` field as the edges; the other is the nodes.
-    .withTransformation(organize('mainstat', { port: 'detail__port' }))
-    .withTransformation({ id: 'filterFieldsByName', options: { exclude: { names: ['instance', 'job', '__name__'] } } });
+    .withTarget(instant('B', `label_replace(${edgesDrawn}, "detail__port", "$1", "port", "(.*)")`))
+    .withTarget(edgeFigure('C', 'outpost:link_map:edge_traffic'))
+    .withTarget(edgeFigure('D', 'outpost:link_map:edge_rtt_seconds'))
+    .withTarget(edgeFigure('E', 'outpost:link_map:edge_retransmit_ratio'))
+    .withTransformation(named('A', 'mainstat'))
+    .withTransformation(named('B', 'mainstat'))
+    .withTransformation(named('C', 'secondarystat'))
+    .withTransformation(named('D', 'detail__rtt'))
+    .withTransformation(named('E', 'detail__retransmit_ratio'))
+    .withTransformation({ id: 'joinByField', options: { byField: 'id', mode: 'outer' }, filter: { id: 'byRefId', options: '/^[B-E]$/' } })
+    .withTransformation({
+      id: 'filterFieldsByName',
+      options: { exclude: { pattern: '^(Time.*|Value #[A-E]|instance|job|__name__)$' } },
+    })
+    .overrideByName('secondarystat', [
+      { id: 'unit', value: 'Bps' },
+      { id: 'displayName', value: 'Traffic' },
+    ])
+    .overrideByName('detail__rtt', [
+      { id: 'unit', value: 's' },
+      { id: 'displayName', value: 'RTT' },
+    ])
+    .overrideByName('detail__retransmit_ratio', [
+      { id: 'unit', value: 'percentunit' },
+      { id: 'displayName', value: 'Retransmitted' },
+    ]);
 
   const listening = new TablePanel()
     .title('Listening ports')

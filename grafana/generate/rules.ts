@@ -128,12 +128,26 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
     selector: `peer=~"${ADDRESS_PEER}"`,
     id: (e: string, l: string) => `label_replace(${e}, "${l}", "$1", "peer", "(.*)")`,
   };
-  const edges = (direction: 'outbound' | 'inbound', kinds: { selector: string; id: (e: string, l: string) => string }[]) => {
+  const edges = (
+    direction: 'outbound' | 'inbound',
+    kinds: { selector: string; id: (e: string, l: string) => string }[],
+    series: (selector: string) => string,
+  ) => {
     const [own, peer] = direction === 'outbound' ? ['source', 'target'] : ['target', 'source'];
     return kinds
-      .map((k) => k.id(`label_join(${colored(`{direction="${direction}", ${k.selector}}`)}, "${own}", "@", "container", "instance")`, peer))
+      .map((k) => k.id(`label_join(${series(`{direction="${direction}", ${k.selector}}`)}, "${own}", "@", "container", "instance")`, peer))
       .join('\n          or\n          ');
   };
+  // The link map's edges of a per-link series: every outbound link, and inbound links from what
+  // is no container of this host (the host itself, an address, a container of another host),
+  // which have no outbound side here to show them; each with its edge id, source → target → port.
+  const asEdges = (series: (selector: string) => string) => `
+        label_join(
+          ${edges('outbound', [otherHost, thisHost(`!~"${ADDRESS_PEER}"`), address], series)}
+          or
+          ${edges('inbound', [otherHost, thisHost('="host"'), address], series)},
+          "id", " → ", "source", "target", "port"
+        )`;
   const records: RecordingRule[] = [
     {
       // Directory of container addresses that name a container across hosts: global scope only
@@ -288,21 +302,21 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
         max by (instance, job) (outpost_up)`),
     },
     {
-      // Edges of the link map: every outbound link, and inbound links from what is no container
-      // of this host (the host itself, an address, a container of another host), which have no
-      // outbound side here to show them. Short-lived links are edges too; the value is open
+      // Edges of the link map (asEdges). Short-lived links are edges too; the value is open
       // connections plus new ones in the window. An edge is red when the link is unexpected,
       // gray otherwise (Grafana's edge color field). Node ids are "name@instance" for containers
       // and hosts, so that the same name on two hosts is two nodes; an address is its own id.
       record: 'outpost:link_map:edge',
-      expr: promql(`
-        label_join(
-          ${edges('outbound', [otherHost, thisHost(`!~"${ADDRESS_PEER}"`), address])}
-          or
-          ${edges('inbound', [otherHost, thisHost('="host"'), address])},
-          "id", " → ", "source", "target", "port"
-        )`),
+      expr: promql(asEdges(colored)),
     },
+    // What the link map's edges carry besides their connections, under the same edge ids (the
+    // dashboard joins them by id): bytes a second both ways, RTT, the retransmit ratio.
+    {
+      record: 'outpost:link_map:edge_traffic',
+      expr: promql(asEdges((s) => `(outpost:link:sent_bytes:rate${s} + outpost:link:received_bytes:rate${s})`)),
+    },
+    { record: 'outpost:link_map:edge_rtt_seconds', expr: promql(asEdges((s) => `outpost:link:rtt_seconds${s}`)) },
+    { record: 'outpost:link_map:edge_retransmit_ratio', expr: promql(asEdges((s) => `outpost:link:retransmit_ratio${s}`)) },
     {
       // Nodes of the link map: every container and every peer drawn (the connections of its
       // links), named (title) and placed (subtitle: its instance).

@@ -4,7 +4,9 @@ import { rulesYaml } from '../../grafana/generate/rules.js';
 import { type Scenario, docker, kernelSockets, pidOf, waitFor } from '../support/docker.js';
 import { test } from '../support/lab.js';
 import type { TestExporter } from '../support/exporter.js';
-import { TestPrometheus, type PromAlert } from '../support/prometheus.js';
+import type { DataFrame, DataTransformerConfig } from '@grafana/data';
+import { rowsOf, tableFrames, transformFrames } from '../support/grafanaPanel.js';
+import { TestPrometheus, type PromAlert, type PromSample } from '../support/prometheus.js';
 
 /**
  * The shipped rules and dashboard against a real Prometheus scraping a real outpost. The rules
@@ -214,30 +216,60 @@ describe('alerts and dashboard on a live Prometheus', () => {
     }
   });
 
-  it('feeds the link map panel frames of nodes (id, title, subtitle) and edges (id, source, target, port)', async () => {
-    const panel = buildDashboard().panels!.find((p) => p.type === 'nodeGraph') as unknown as { targets: { expr: string }[] };
-    expect(panel.targets).toHaveLength(2);
-    const [nodes, edges] = await Promise.all(
-      panel.targets.map(async (t) => (await prometheus.query(t.expr.replaceAll('$instance', instance))).map((s) => s.metric)),
-    );
+  it("feeds the link map panel, through Grafana's own transformations, nodes and edges, each edge with its traffic, RTT and retransmit ratio", async () => {
+    const panel = buildDashboard().panels!.find((p) => p.type === 'nodeGraph') as unknown as {
+      targets: { refId: string; expr: string }[];
+      transformations: DataTransformerConfig[];
+    };
+    // Every query at one instant, after the rules evaluated it.
+    const at = Date.now() / 1000 - 2;
+    const answers = Object.fromEntries(
+      await Promise.all(panel.targets.map(async (t) => [t.refId, await prometheus.query(t.expr.replaceAll('$instance', instance), at)])),
+    ) as Record<string, PromSample[]>;
+    const frames = await transformFrames(panel.transformations, tableFrames(answers));
+    // The node graph takes the frame with source and target fields as its edges, the other as its nodes.
+    const isEdges = (frame: DataFrame) => frame.fields.some((f) => f.name === 'source');
+    expect(frames.map(isEdges).sort()).toEqual([false, true]);
+    const nodes = rowsOf(frames.find((f) => !isEdges(f))!);
+    const edges = rowsOf(frames.find(isEdges)!);
+
     // A container's node is name@instance, titled by its name, its instance under it.
     const node = (name: string) => `${name}@${instance}`;
-    expect(nodes!.map((n) => n.id).sort()).toEqual(expect.arrayContaining([server, steadyClient, client].map(node).sort()));
-    for (const n of nodes!.filter((n) => n.id!.includes('@'))) expect(`${n.title}@${n.subtitle}`).toBe(n.id);
+    expect(nodes.map((n) => n.id)).toEqual(expect.arrayContaining([server, steadyClient, client].map(node)));
+    for (const n of nodes.filter((n) => String(n.id).includes('@'))) expect(`${String(n.title)}@${String(n.subtitle)}`).toBe(n.id);
+    for (const n of nodes) expect(n.mainstat, String(n.id)).toEqual(expect.any(Number));
     expect(edges).toContainEqual(
       expect.objectContaining({
         source: node(steadyClient),
         target: node(server),
-        port: '8080',
+        detail__port: '8080',
         id: `${node(steadyClient)} → ${node(server)} → 8080`,
+        mainstat: 1,
       }),
     );
     // The link of short connections is an edge too.
-    expect(edges).toContainEqual(expect.objectContaining({ source: node(poller), target: node(api), port: '9000', color: 'gray' }));
+    expect(edges).toContainEqual(expect.objectContaining({ source: node(poller), target: node(api), detail__port: '9000', color: 'gray' }));
     // The unexpected link is red.
-    expect(edges).toContainEqual(expect.objectContaining({ source: node(intruder), target: node(guarded), port: '5432', color: 'red' }));
+    expect(edges).toContainEqual(
+      expect.objectContaining({ source: node(intruder), target: node(guarded), detail__port: '5432', color: 'red' }),
+    );
     // Every edge ends at a node.
-    const ids = new Set(nodes!.map((n) => n.id));
-    for (const edge of edges!) expect(ids.has(edge.source) && ids.has(edge.target), edge.id).toBe(true);
+    const ids = new Set(nodes.map((n) => n.id));
+    for (const edge of edges) expect(ids.has(edge.source) && ids.has(edge.target), String(edge.id)).toBe(true);
+
+    // The poller's HTTP calls: the edge carries that link's own figures (its records by link
+    // labels, not by edge id), what a call a second sends and receives, a bridge's RTT, no loss.
+    const polled = edges.find((e) => e.source === node(poller) && e.target === node(api))!;
+    const ofPollerLink = async (record: string) => {
+      const [sample] = await prometheus.query(`${record}{container="${poller}", direction="outbound", peer="${api}", port="9000"}`, at);
+      return Number(sample?.value?.[1]);
+    };
+    const traffic = (await ofPollerLink('outpost:link:sent_bytes:rate')) + (await ofPollerLink('outpost:link:received_bytes:rate'));
+    expect(traffic).toBeGreaterThan(0);
+    expect(polled.secondarystat).toBeCloseTo(traffic, 6);
+    expect(polled.detail__rtt).toBeCloseTo(await ofPollerLink('outpost:link:rtt_seconds'), 9);
+    expect(polled.detail__rtt).toBeGreaterThan(0);
+    expect(polled.detail__rtt).toBeLessThan(0.005);
+    expect(polled.detail__retransmit_ratio).toBe(0);
   });
 });

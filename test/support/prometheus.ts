@@ -71,8 +71,11 @@ export class TestPrometheus {
     return body.data;
   }
 
-  async query(expr: string): Promise<PromSample[]> {
-    return (await this.#api<{ result: PromSample[] }>('query', { query: expr })).result;
+  /** An instant query, now or at `atSeconds` (since the epoch). */
+  async query(expr: string, atSeconds?: number): Promise<PromSample[]> {
+    return (
+      await this.#api<{ result: PromSample[] }>('query', { query: expr, ...(atSeconds !== undefined ? { time: String(atSeconds) } : {}) })
+    ).result;
   }
 
   async queryRange(expr: string, seconds: number): Promise<PromSample[]> {

@@ -190,6 +190,7 @@ static const char *errno_name(int error) {
     case E2BIG: return "E2BIG";
     case ESRCH: return "ESRCH";
     case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EAGAIN: return "EAGAIN";
     case 0: return "";
     default: return "EIO";
   }
@@ -305,6 +306,7 @@ static int optional_index(const char *name) {
  */
 static int open_and_load(source *s, const char *path, const char **step, const char **program) {
   int skipped[OPTIONAL_PROGRAMS] = {0};
+  int interrupted = 0;
   for (;;) {
     forget_messages();
     s->object = bpf_object__open_file(path, NULL);
@@ -319,6 +321,13 @@ static int open_and_load(source *s, const char *path, const char **step, const c
     int error = -bpf_object__load(s->object);
     if (!error) return 0;
     *step = "load";
+    /* The verifier gives up with EAGAIN when a signal arrives while it works (a profiler's
+     * SIGPROF, say): no refusal, so the same object is tried again, a few times. */
+    if (error == EAGAIN && ++interrupted < 5) {
+      bpf_object__close(s->object);
+      s->object = NULL;
+      continue;
+    }
     /* The program libbpf named: left out if it may be, else the cause. */
     int retry = 0;
     struct bpf_program *p;

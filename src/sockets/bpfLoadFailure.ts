@@ -80,6 +80,10 @@ export function explainBpfLoadFailure(error: BpfLoadError, context: BpfLoadConte
   if ((error.code === 'EPERM' || error.code === 'EACCES') && missing.length > 0) {
     return `${what}; it needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN: this process lacks ${missing.join(' and ')}`;
   }
+  if (step === 'load' && error.code === 'EAGAIN') {
+    // The addon tries again a few times first (native/bpf_source.c, open_and_load).
+    return `${what}; the kernel's verifier stopped at every try because a signal arrived while it worked (a profiler's SIGPROF, say): not a refusal, it loads without them`;
+  }
   const relocation = relocationFailure(error.log ?? '');
   if (relocation) return `${what}; CO-RE could not fit ${program} to this kernel's types: ${relocation}`;
   const lines = verifierLog(error.log ?? '');

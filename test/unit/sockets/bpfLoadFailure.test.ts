@@ -87,6 +87,17 @@ describe('why the kernel did not take the eBPF source, from what load() threw on
 });
 
 describe('the parts', () => {
+  it('the verifier interrupted by signals at every try: said as that, not as a refusal or capabilities', () => {
+    const withIt = captures.filter((c) => 'interrupted' in c.cases);
+    expect(withIt.length).toBeGreaterThan(0);
+    for (const capture of withIt) {
+      expect(capture.cases.interrupted!.error.code).toBe('EAGAIN');
+      const text = explain(capture, 'interrupted');
+      expect(text).toMatch(/verifier stopped at every try because a signal arrived/);
+      expect(text).not.toMatch(/refused|CAP_/);
+    }
+  });
+
   it('reads CapEff', () => {
     expect(effectiveCapabilitiesOf('Name:\tnode\nCapPrm:\t000001fffeffffff\nCapEff:\t000000c000080000\n')).toBe(0xc000080000n);
     expect(effectiveCapabilitiesOf('Name:\tnode\n')).toBe(0n);

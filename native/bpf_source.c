@@ -1,6 +1,6 @@
 /*
  * outpost's eBPF socket source: loads native/bpf/outpost.bpf.o with libbpf and gives JavaScript
- * its two outputs as buffers of 112-byte records (layout in outpost.bpf.c, struct socket_record):
+ * its two outputs as buffers of 128-byte records (layout in outpost.bpf.c, struct socket_record):
  *
  *   load(objectPath) -> handle         opens, loads, attaches the state changes, then seeds every
  *                                      held TCP socket's entry (one walk of every open file); an
@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RECORD_SIZE 112
+#define RECORD_SIZE 128
 #define LOG_TAIL 6144 /* the last of what libbpf warned of a load that is kept */
 #define MAX_QUEUED (256 * 1024)
 

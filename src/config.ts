@@ -39,6 +39,10 @@ export interface Config {
   connectionsRetentionMs: number;
   /** The expected-links policy file (YAML); undefined: container labels only. */
   policyFile: string | undefined;
+  /** Unexpected-connection events kept for GET /events. */
+  eventsMax: number;
+  /** A link's events in the log: the first at once, then one line with the count per this interval. */
+  eventsLogIntervalMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -200,6 +204,21 @@ export const FLAGS: readonly FlagDefinition[] = [
     defaultValue: () => '',
     schema: z.string().transform((path) => path || undefined),
     key: 'policyFile',
+  },
+  {
+    flag: 'events.max',
+    description: 'Most unexpected-connection events kept for GET /events; the oldest go first.',
+    defaultValue: () => '10000',
+    schema: wholeNumber(1, 1_000_000),
+    key: 'eventsMax',
+  },
+  {
+    flag: 'events.log-interval',
+    description:
+      "How often a link's unexpected connections are logged: its first at once, then one line per interval with the count of those after it.",
+    defaultValue: () => '1m',
+    schema: duration(),
+    key: 'eventsLogIntervalMs',
   },
   {
     flag: 'log.level',

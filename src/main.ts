@@ -14,6 +14,7 @@ import { ExpectedLinks } from './policy/expectedLinks.js';
 import { loadPolicyFile } from './policy/policyFile.js';
 import { createApp } from './http/server.js';
 import { HostNamespace } from './namespaces/hostNamespace.js';
+import { UnexpectedEvents } from './events/unexpectedEvents.js';
 import { chooseSocketSource } from './sockets/socketSourceChoice.js';
 import { VERSION } from './base/version.js';
 import { loadWebConfig, PLAIN_HTTP } from './http/webConfig.js';
@@ -40,6 +41,13 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
   const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
   const inventory = new ContainerInventory({ docker, events: createDockerClient(config.dockerEndpoint), log });
   const source = await chooseSocketSource({ choice: config.socketSource, procfsPath: config.procfsPath, docker, log });
+  const events = new UnexpectedEvents({
+    policy,
+    procfsPath: config.procfsPath,
+    log,
+    capacity: config.eventsMax,
+    logIntervalMs: config.eventsLogIntervalMs,
+  });
   const collector = new Collector({
     inventory,
     source,
@@ -51,6 +59,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     maxSeriesPerContainer: config.maxSeriesPerContainer,
     connectionsRetentionMs: config.connectionsRetentionMs,
     policy,
+    events,
   });
   const app = createApp({
     telemetryPath: config.telemetryPath,
@@ -59,6 +68,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     collector,
     exposition: new Exposition(),
     policy,
+    events: events.ring,
     connectionsRetention: formatDuration(config.connectionsRetentionMs),
     pingDocker: () => docker.ping(),
     basicAuthUsers: () => webConfigWatch?.current().basicAuthUsers ?? webConfig.basicAuthUsers,

@@ -40,13 +40,14 @@ function alert(
   summary: string,
   description: string,
   forDuration?: string,
+  annotations: Record<string, string> = {},
 ): AlertingRule {
   return {
     alert: name,
     expr: promql(expr),
     ...(forDuration ? { for: forDuration } : {}),
     labels: { severity },
-    annotations: { summary, description, runbook_url: `${config.runbookUrl}#${name.toLowerCase()}` },
+    annotations: { summary, description, runbook_url: `${config.runbookUrl}#${name.toLowerCase()}`, ...annotations },
   };
 }
 
@@ -386,6 +387,11 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
           outpost:link:unexpected`,
       'Unexpected connection {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }}',
       `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with ${PEER_TEXT} on port {{ $labels.port }} (open now or made in the last ${c.connectionsWindow}) that the expected-links policy does not allow. /policy on the exporter shows the rules in force.`,
+      undefined,
+      {
+        // The link's events on its exporter: which process made each connection, which rules refused it.
+        events_url: `${c.eventsScheme}://{{ $labels.instance }}/events?container={{ $labels.container | urlquery }}&direction={{ $labels.direction }}&peer={{ $labels.peer | urlquery }}&port={{ $labels.port | urlquery }}`,
+      },
     ),
     alert(
       c,

@@ -44,6 +44,8 @@ export interface RulesConfig {
   upSelector: string;
   /** Where runbook sections live; each alert links to #<alertname in lower case>. */
   runbookUrl: string;
+  /** How the alerts' links reach an exporter's /events: http, or https when --web.config.file serves TLS. */
+  eventsScheme: 'http' | 'https';
   /** Evaluation interval of the rule group. */
   interval: string;
 }
@@ -71,5 +73,6 @@ export const DEFAULT_RULES_CONFIG: RulesConfig = {
   downFor: '5m',
   upSelector: 'job="outpost"',
   runbookUrl: 'https://github.com/outpost-exporter/outpost/blob/main/docs/runbook.md',
+  eventsScheme: 'http',
   interval: '1m',
 };

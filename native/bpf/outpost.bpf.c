@@ -27,7 +27,7 @@
  *   it is sent to `events` with the time it began, and user space keeps it until the kernel's 60 s
  *   are over or its 4-tuple is in use again.
  *
- * Every socket goes out as the same 112-byte record (struct socket_record); the first 104 bytes are
+ * Every socket goes out as the same 128-byte record (struct socket_record); the first 104 bytes are
  * laid out as the sock_diag addon's, so one decoder reads both. Each record carries the socket's
  * figures as tcp_info would give them (bytes acked and received, segments sent and retransmitted, smoothed
  * RTT), read from the tcp_sock: at a listing as they are now, in an event as they were at the
@@ -84,6 +84,7 @@ struct socket_record {
   __u32 pad2;
   __u32 netns;
   __u32 holder; /* tgid of the process that held it at load, or connected or listened; 0 unknown */
+  char comm[16]; /* that process's name (its task's comm) as it was then: known after it exited */
 };
 
 /* Each known socket, by the address of its struct sock: its record as of its last state change. */
@@ -103,6 +104,7 @@ struct listener_entry {
   __u64 sock; /* the listening sock: only it removes the entry */
   __u32 holder;
   __u32 pid_namespace;
+  char comm[16];
 };
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -121,7 +123,7 @@ struct {
 } listing SEC(".maps");
 
 /*
- * 1 MB: 8,700 events (112 bytes and a header each), seconds of 1,000 connections a second, where the thread drains it as they
+ * 1 MB: 7,700 events (128 bytes and a header each), seconds of 1,000 connections a second, where the thread drains it as they
  * come. It is mapped twice into outpost (so that records wrap around): each MB is 2 of its RSS.
  */
 struct {
@@ -184,11 +186,14 @@ static __always_inline __u32 netns_of(const struct sock *sk) {
 static __always_inline void set_holder(struct socket_record *r, struct task_struct *task) {
   r->holder = BPF_CORE_READ(task, tgid);
   r->pid_namespace = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+  /* Read, never handed to a helper that checks its type: a walked task is untrusted on hardened kernels. */
+  BPF_CORE_READ_STR_INTO(&r->comm, task, comm);
 }
 
 static __always_inline void add_listener(__u64 sock, const struct socket_record *r) {
   struct listener_id key = {.netns = r->netns, .port = r->local_port};
   struct listener_entry value = {.sock = sock, .holder = r->holder, .pid_namespace = r->pid_namespace};
+  __builtin_memcpy(value.comm, r->comm, sizeof(value.comm));
   bpf_map_update_elem(&listeners, &key, &value, BPF_ANY);
 }
 
@@ -249,6 +254,7 @@ static long list_one(struct bpf_map *map, __u64 *key, struct socket_record *know
   r->netns = known->netns;
   r->holder = known->holder;
   r->pid_namespace = known->pid_namespace;
+  __builtin_memcpy(r->comm, known->comm, sizeof(r->comm));
   r->connect_us = known->connect_us;
   r->error = 0;
   if (tcp_state == TCP_LISTEN) {
@@ -363,6 +369,7 @@ int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const i
       if (l) {
         fresh.holder = l->holder;
         fresh.pid_namespace = l->pid_namespace;
+        __builtin_memcpy(fresh.comm, l->comm, sizeof(fresh.comm));
       }
     }
     /* connect() and listen() set these states in the holder's own context. */

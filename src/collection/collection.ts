@@ -19,9 +19,10 @@ import type { HostNamespace } from '../namespaces/hostNamespace.js';
 import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from '../namespaces/netNamespaces.js';
 import { externalHostAddresses } from '../net/hostAddresses.js';
 import type { SocketSource, SourceCapability, SourceLosses } from '../sockets/socketSource.js';
+import type { EventsInput } from '../events/unexpectedEvents.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
-export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links', 'policy'] as const;
+export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links', 'policy', 'events'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface StageResult {
@@ -76,6 +77,8 @@ export interface CollectorOptions {
   connectionsRetentionMs: number;
   /** The expected-links policy (src/policy/), which judges each collection's links. */
   policy: { evaluate(links: readonly ContainerLinks[], containers: readonly Container[]): PolicyEvaluation };
+  /** The unexpected connections as events (src/events/); none kept without it. */
+  events?: { observe(input: EventsInput): Promise<unknown> };
 }
 
 /** Cumulative counters the collector keeps across scrapes (Prometheus counters). */
@@ -246,8 +249,9 @@ export class Collector {
     // Peers are named from the inventory as it is after the sockets were read: a container
     // started meanwhile may already have made (and closed) a connection.
     const peerContainers = await inventory.snapshot().catch(() => containers);
+    let context: LinkContext | undefined;
     collection.links = await timed('links', () => {
-      const context = new LinkContext({
+      context = new LinkContext({
         // Ends that passed between two reads name each other as peers, as listed ones do.
         sockets: passed.length > 0 ? [...sockets, ...passed] : sockets,
         namespaces,
@@ -281,6 +285,14 @@ export class Collector {
     this.counters.unexpectedConnections.add(judged.unexpected, new Map(), Date.now());
     collection.policy = judged;
     collection.up = true;
+    const { events } = this.#options;
+    // Events are told, not counted: a failure here costs them (said), not the collection.
+    const described = context;
+    await timed('events', () =>
+      described ? events?.observe({ newEnds, failedConnects, context: described, judged, containers: peerContainers }) : undefined,
+    ).catch((error: unknown) => {
+      this.#log.warn({ err: error }, 'the events of this collection could not be made');
+    });
     return collection;
   }
 

@@ -10,6 +10,7 @@ import type { ExpectedLinks } from '../policy/expectedLinks.js';
 import { policyReport } from './policyReport.js';
 import { suggestPolicy, type SeenLink } from '../policy/policySuggestion.js';
 import { mapRoutes } from './mapRoutes.js';
+import type { EventQuery, EventRing } from '../events/eventRing.js';
 import { VERSION } from '../base/version.js';
 
 export interface AppOptions {
@@ -26,6 +27,8 @@ export interface AppOptions {
   basicAuthUsers: () => ReadonlyMap<string, string>;
   /** The expected-links policy, for /policy and /policy/suggest. */
   policy: ExpectedLinks;
+  /** The recent unexpected-connection events, for /events. */
+  events: EventRing;
   /** How far back /policy/suggest looks (--connections.retention), for its header. */
   connectionsRetention: string;
   log: Logger;
@@ -51,6 +54,7 @@ ${link(telemetryPath, 'Metrics', 'Prometheus text exposition')}
 ${link('/connections', 'Connections', 'the same collection as JSON')}
 ${link('/policy', 'Policy', 'the expected-links rules in force (file and labels) and their last evaluation, as JSON')}
 ${link('/policy/suggest', 'Suggested policy', 'a policy file that allows exactly the links seen recently')}
+${link('/events', 'Events', 'the recent unexpected connections: who made them, to where, under which rules (?since=, ?container=, ?direction=, ?peer=, ?port=, ?between=a,b)')}
 ${link('/healthz', 'Health', 'the process is alive')}
 ${link('/readyz', 'Readiness', 'the Docker API answers')}
 </ul>
@@ -96,6 +100,24 @@ function addRoutes(router: Router, options: () => AppOptions): void {
     ctx.type = 'text/plain; charset=utf-8';
     ctx.body = suggestPolicy(seen, collection.containers, `open now or made in the last ${connectionsRetention} (--connections.retention)`);
   });
+  router.get('/events', (ctx) => {
+    const query = eventQuery(ctx.query);
+    if (typeof query === 'string') {
+      ctx.status = 400;
+      ctx.type = 'text/plain';
+      ctx.body = `${query}\n`;
+      return;
+    }
+    const { events } = options();
+    const found = events.query(query);
+    ctx.body = {
+      events: found,
+      next: found.at(-1)?.id ?? query.since ?? 0,
+      kept: events.size,
+      capacity: events.capacity,
+      dropped: events.dropped,
+    };
+  });
   mapRoutes(router, () => ({ collector: options().collector, refreshSeconds: MAP_REFRESH_SECONDS }));
   router.get('/healthz', (ctx) => {
     ctx.type = 'text/plain';
@@ -111,6 +133,39 @@ function addRoutes(router: Router, options: () => AppOptions): void {
       ctx.body = `Docker API unreachable: ${errorMessage(error)}\n`;
     }
   });
+}
+
+/** Most events one answer of /events holds: `next` pages on. */
+const EVENTS_PAGE = 1000;
+
+/** /events' query string as an EventQuery, or why it is not one. */
+export function eventQuery(query: Record<string, string | string[] | undefined>): EventQuery | string {
+  const one = (name: string): string | undefined => {
+    const value = query[name];
+    return Array.isArray(value) ? value.at(-1) : value;
+  };
+  const out: EventQuery = { limit: EVENTS_PAGE };
+  const since = one('since');
+  if (since !== undefined) {
+    if (!/^\d+$/.test(since)) return `since: "${since}" is not an event id (a whole number)`;
+    out.since = Number(since);
+  }
+  const limit = one('limit');
+  if (limit !== undefined) {
+    if (!/^\d+$/.test(limit) || Number(limit) < 1) return `limit: "${limit}" is not a whole number above 0`;
+    out.limit = Math.min(Number(limit), EVENTS_PAGE);
+  }
+  for (const name of ['container', 'direction', 'peer', 'port'] as const) {
+    const value = one(name);
+    if (value !== undefined && value !== '') out[name] = value;
+  }
+  const between = one('between');
+  if (between !== undefined && between !== '') {
+    const ends = between.split(',');
+    if (ends.length !== 2 || !ends[0] || !ends[1]) return `between: "${between}" is not two ends, a,b`;
+    out.between = [ends[0], ends[1]];
+  }
+  return out;
 }
 
 /**

@@ -170,3 +170,19 @@ export function filterGraph(g: LinkGraph, text: string): LinkGraph {
   const kept = new Set([...matches, ...edges.flatMap((e) => [e.source, e.target])]);
   return { ...g, nodes: g.nodes.filter((n) => kept.has(n.id)), edges };
 }
+
+/** Where GET /events lists a link's events (whichever end's container tells them); undefined when neither end is a container. */
+export function edgeEventsHref(edge: Pick<GraphEdge, 'source' | 'target' | 'port'>): string | undefined {
+  const nameOf = (id: string) =>
+    id === 'host'
+      ? 'host'
+      : id.startsWith('container:')
+        ? id.slice('container:'.length)
+        : id.startsWith('peer:')
+          ? id.slice('peer:'.length)
+          : undefined;
+  const [client, server] = [nameOf(edge.source), nameOf(edge.target)];
+  if (client === undefined || server === undefined) return undefined;
+  if (!edge.source.startsWith('container:') && !edge.target.startsWith('container:')) return undefined;
+  return `/events?${new URLSearchParams({ between: `${client},${server}`, port: String(edge.port) }).toString()}`;
+}

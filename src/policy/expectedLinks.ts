@@ -8,6 +8,7 @@ import type { Logger } from '../base/log.js';
 import { labelRules } from './labelRules.js';
 import { namedPeerAllowances, type NamedPeerAllowance } from './namedPeers.js';
 import { loadPolicyFile } from './policyFile.js';
+import { allowingRule } from './policySuggestion.js';
 import { judgeLink, PolicyJudge, type Link, type PolicyRule, type Verdict } from './policyRules.js';
 
 /** The connections of one container that the policy does not allow, grouped as its links are. */
@@ -60,6 +61,15 @@ interface PolicyStructure {
   judge: PolicyJudge;
   namedPeers: readonly NamedPeerAllowance[];
   labelErrors: ReadonlyMap<string, number>;
+}
+
+/** Why a link of a container is unexpected, for an event: who refused it, under which rules, and what would allow it. */
+export interface Explanation {
+  verdict: Verdict;
+  /** The rules that cover the end that refused the link, with where each was written (`policy.yaml:12`, a container's label). */
+  rules: { id: string; origin: string }[];
+  /** The one rule line that would allow it, in the grammar of those rules (allowingRule); only for an unexpected link. */
+  allow?: string;
 }
 
 interface LabelEntry {
@@ -177,6 +187,34 @@ export class ExpectedLinks {
       labelErrors,
     };
     return this.#structure;
+  }
+
+  /** The verdict on one link group of a container, explained (for events); under the structure of the last evaluation's containers. */
+  explain(container: Container, group: Omit<EstablishedGroup, 'count'>, containers: readonly Container[]): Explanation {
+    const { judge } = this.#structureOf(containers);
+    const link = linkOf(container, group, new Map(containers.map((c) => [c.name, c])));
+    const verdict = judge.judge(link);
+    if (verdict.kind !== 'unexpected') return { verdict, rules: [] };
+    const end = verdict.side === 'client' ? link.client : link.server;
+    const rules = judge.rulesCovering(verdict.side === 'client' ? 'from' : 'to', end.container);
+    // The link as the end that refused it sees it: the container's own group, or its mirror at the peer.
+    const seen =
+      end.container === container
+        ? { container: container.name, group }
+        : {
+            container: verdict.container,
+            group: {
+              direction: group.direction === 'outbound' ? ('inbound' as const) : ('outbound' as const),
+              remoteAddress: container.addresses[0]?.address ?? '',
+              port: group.port,
+              remoteContainer: container.name,
+            },
+          };
+    return {
+      verdict,
+      rules: rules.map((r) => ({ id: r.id, origin: r.origin })),
+      allow: allowingRule(seen, containers, rules.some((r) => r.source === 'label') ? 'label' : 'file'),
+    };
   }
 
   /** The verdict on one link group of a container (for /policy and tests). */

@@ -26,6 +26,44 @@ function peerSelector(group: SeenLink['group'], byName: ReadonlyMap<string, Cont
 
 const describe = (s: WrittenSelector) => (typeof s === 'string' ? s : Object.values(s).join('/'));
 
+/** A link's rule as the file writes it: the selectors of its client and server, in its direction. */
+function fileRule({ container, group }: SeenLink, byName: ReadonlyMap<string, Container>): { from: WrittenSelector; to: WrittenSelector } {
+  const self = containerSelector(container, byName);
+  const peer = peerSelector(group, byName);
+  return group.direction === 'outbound' ? { from: self, to: peer } : { from: peer, to: self };
+}
+
+/** One allow-label entry for a link seen from its container: PEER[:PORT], as labelRules reads it. */
+function allowEntry({ container, group }: SeenLink, byName: ReadonlyMap<string, Container>): string {
+  const self = byName.get(container);
+  const peer = byName.get(group.remoteContainer);
+  let name: string;
+  if (group.remoteContainer === HOST_PEER) name = 'host';
+  else if (peer)
+    name = self?.composeProject && peer.composeProject === self.composeProject && peer.composeService ? peer.composeService : peer.name;
+  else if (group.remoteAddress === FOLDED_ADDRESS) name = '*';
+  else name = group.remoteAddress.includes(':') ? `[${group.remoteAddress}]` : group.remoteAddress;
+  return typeof group.port === 'number' ? `${name}:${group.port}` : name;
+}
+
+/**
+ * The one rule line that would allow a link its container's rules refuse, in the grammar of the
+ * rules that cover it: the container's allow label with an entry added (its entries kept), or a
+ * rule of the policy file on one line.
+ */
+export function allowingRule(link: SeenLink, containers: readonly Container[], grammar: 'label' | 'file'): string {
+  const byName = new Map(containers.map((c) => [c.name, c]));
+  if (grammar === 'label') {
+    const label = link.group.direction === 'outbound' ? 'outpost.allow.outbound' : 'outpost.allow.inbound';
+    const before = byName.get(link.container)?.labels[label]?.trim();
+    return `${label}=${before ? `${before},` : ''}${allowEntry(link, byName)}`;
+  }
+  const { from, to } = fileRule(link, byName);
+  const doc = new Document();
+  doc.contents = doc.createNode({ from, to, ...(typeof link.group.port === 'number' ? { ports: [link.group.port] } : {}) }, { flow: true });
+  return `- ${doc.toString({ lineWidth: 0 }).trim()}`;
+}
+
 /**
  * A policy file, in the file's own grammar, that allows exactly the links seen: one rule per
  * client and server, with the service ports seen between them. Both ends of a link between two
@@ -34,10 +72,9 @@ const describe = (s: WrittenSelector) => (typeof s === 'string' ? s : Object.val
 export function suggestPolicy(seen: Iterable<SeenLink>, containers: readonly Container[], note: string): string {
   const byName = new Map(containers.map((c) => [c.name, c]));
   const rules = new Map<string, { from: WrittenSelector; to: WrittenSelector; ports: Set<number> | undefined }>();
-  for (const { container, group } of seen) {
-    const self = containerSelector(container, byName);
-    const peer = peerSelector(group, byName);
-    const [from, to] = group.direction === 'outbound' ? [self, peer] : [peer, self];
+  for (const link of seen) {
+    const { group } = link;
+    const { from, to } = fileRule(link, byName);
     const key = JSON.stringify([from, to]);
     const rule = rules.get(key) ?? { from, to, ports: new Set<number>() };
     rules.set(key, rule);

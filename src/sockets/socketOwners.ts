@@ -38,20 +38,23 @@ async function socketInodesOfProcess(procfsPath: string, pid: string): Promise<n
   return inodes;
 }
 
-/**
- * For namespaces shared by several containers (or with the host): socket inode → container id,
- * from the descriptors of every process of those containers — not only their main process.
- * One pass over /proc serves all the namespaces asked for.
- */
-export async function readSocketOwners(procfsPath: string, namespaces: readonly NetNamespace[]): Promise<Map<string, Map<number, string>>> {
-  const owners = new Map<string, Map<number, string>>();
-  if (namespaces.length === 0) return owners;
-  const wanted = new Map<string, Set<string>>();
-  for (const ns of namespaces) {
-    owners.set(ns.id, new Map());
-    wanted.set(ns.id, new Set(ns.containers.map((c) => c.id)));
-  }
+/** One process of a container, with the inodes of the sockets it holds. */
+interface ContainerProcess {
+  pid: number;
+  namespaceId: string;
+  containerId: string;
+  inodes: number[];
+}
 
+/** Each process of the containers of `namespaces` (by its network namespace and cgroup): one pass over /proc. */
+async function visitContainerProcesses(
+  procfsPath: string,
+  namespaces: readonly NetNamespace[],
+  visit: (process: ContainerProcess) => void,
+): Promise<void> {
+  if (namespaces.length === 0) return;
+  const wanted = new Map<string, Set<string>>();
+  for (const ns of namespaces) wanted.set(ns.id, new Set(ns.containers.map((c) => c.id)));
   const entries = await readdir(procfsPath);
   await Promise.all(
     entries.map(async (pid) => {
@@ -63,7 +66,7 @@ export async function readSocketOwners(procfsPath: string, namespaces: readonly 
         return; // not ours to read
       }
       const ids = nsId === undefined ? undefined : wanted.get(nsId);
-      if (!ids || ids.size === 0) return;
+      if (nsId === undefined || !ids || ids.size === 0) return;
       let cgroup: string;
       try {
         cgroup = await readFile(join(procfsPath, pid, 'cgroup'), 'utf8');
@@ -72,13 +75,38 @@ export async function readSocketOwners(procfsPath: string, namespaces: readonly 
       }
       const containerId = containerIdOfCgroup(cgroup, ids);
       if (!containerId) return; // a host process, or one entered by nsenter
-      const map = nsId === undefined ? undefined : owners.get(nsId);
-      if (!map) return;
-      for (const inode of await socketInodesOfProcess(procfsPath, pid)) {
-        // A descriptor inherited across containers is rare; the first holder keeps it.
-        if (!map.has(inode)) map.set(inode, containerId);
-      }
+      visit({ pid: Number(pid), namespaceId: nsId, containerId, inodes: await socketInodesOfProcess(procfsPath, pid) });
     }),
   );
+}
+
+/**
+ * For namespaces shared by several containers (or with the host): socket inode → container id,
+ * from the descriptors of every process of those containers — not only their main process.
+ * One pass over /proc serves all the namespaces asked for.
+ */
+export async function readSocketOwners(procfsPath: string, namespaces: readonly NetNamespace[]): Promise<Map<string, Map<number, string>>> {
+  const owners = new Map(namespaces.map((ns) => [ns.id, new Map<number, string>()]));
+  await visitContainerProcesses(procfsPath, namespaces, ({ namespaceId, containerId, inodes }) => {
+    const map = owners.get(namespaceId);
+    if (!map) return;
+    // A descriptor inherited across containers is rare; the first holder keeps it.
+    for (const inode of inodes) if (!map.has(inode)) map.set(inode, containerId);
+  });
   return owners;
+}
+
+/** Socket inode → the pid of a process of a container that holds it, per namespace: who holds a socket now. */
+export async function readSocketHolders(
+  procfsPath: string,
+  namespaces: readonly NetNamespace[],
+): Promise<Map<string, Map<number, number>>> {
+  const holders = new Map(namespaces.map((ns) => [ns.id, new Map<number, number>()]));
+  await visitContainerProcesses(procfsPath, namespaces, ({ pid, namespaceId, inodes }) => {
+    const map = holders.get(namespaceId);
+    if (!map) return;
+    // Shared by a parent and the children it forked: the lowest pid, the parent, is the one that made it.
+    for (const inode of inodes) if ((map.get(inode) ?? Number.POSITIVE_INFINITY) > pid) map.set(inode, pid);
+  });
+  return holders;
 }

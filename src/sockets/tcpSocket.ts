@@ -77,6 +77,17 @@ export interface TcpSocket {
   figures?: SocketFigures;
   /** A connect that failed (ebpf): the socket's error at its close, an errno; 0 when its process closed it first. */
   connectError?: number;
+  /**
+   * The process that connected it, or listens where it was accepted, as the kernel knew it then
+   * (ebpf: known after the process exited); the other sources find a holder only while it holds it.
+   */
+  holder?: SocketHolder;
+}
+
+/** A process, by its pid (in the host's pid namespace) and its name (comm). */
+export interface SocketHolder {
+  pid: number;
+  name: string;
 }
 
 /** Why a connect failed, as the contract names it (container_tcp_connect_failures_total{reason}). */

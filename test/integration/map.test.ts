@@ -1,12 +1,14 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 // (page.evaluate() callbacks run in the browser.)
+import { readFile } from 'node:fs/promises';
 import type { Browser } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { launchBrowser, openWatchedPage, screenshot, type WatchedPage } from '../support/browser.js';
 import { type Scenario, docker, waitFor } from '../support/docker.js';
 import { test } from '../support/lab.js';
 import type { TestExporter } from '../support/exporter.js';
+import type { ConnectionEvent } from '../../src/events/connectionEvent.js';
 import { edgeId, GRAPH_LIMITS, type LinkGraph } from '../../src/map/graphModel.js';
 
 const HOST_PORT = 39094;
@@ -211,8 +213,8 @@ describe('/map in a real browser', () => {
     expect(drawnLabel).toBe(`${server}\n:8080`);
   });
 
-  it("shows an edge's port and counts when it is clicked on the map", async () => {
-    const id = `container:${allowed}→container:${server}:8080`;
+  /** Clicks an edge where the map draws it; the details panel. */
+  const clickEdge = async (id: string) => {
     const at = await watched.page.evaluate((edgeId) => {
       const { cy } = (window as unknown as { outpostMap: { cy: import('cytoscape').Core } }).outpostMap;
       const edge = cy.getElementById(edgeId);
@@ -221,13 +223,36 @@ describe('/map in a real browser', () => {
     }, id);
     const box = (await watched.page.locator('#graph').boundingBox())!;
     await watched.page.mouse.click(box.x + at.x, box.y + at.y);
-    const details = watched.page.locator('#details');
+    return watched.page.locator('#details');
+  };
+
+  it("shows an edge's port and counts when it is clicked on the map", async () => {
+    const details = await clickEdge(`container:${allowed}→container:${server}:8080`);
     await expect.poll(() => details.locator('h3').textContent()).toBe(`${allowed} → ${server}`);
     const value = (term: string) => details.locator(`dt:text-is("${term}") + dd`).textContent();
     expect(await value('Port')).toBe('8080');
     expect(await value('Open now')).toBe('1');
     expect(await value('Counted')).toBe('1');
     expect(await value('Policy')).toBe('not unexpected');
+  });
+
+  it('links a red edge to its events: the process that made the connection, the rules that refused it', async () => {
+    const details = await clickEdge(`container:${stray}→container:${server}:8080`);
+    await expect.poll(() => details.locator('h3').textContent()).toBe(`${stray} → ${server}`);
+    const link = details.locator('dt:text-is("Events") + dd a');
+    expect(await link.textContent()).toBe('show');
+    const href = (await link.getAttribute('href'))!;
+    // Told by the server, whose rules refused it: the stray's connection.
+    const { events } = JSON.parse((await exporter.fetchText(href)).text) as { events: ConnectionEvent[] };
+    expect(events.map((e) => `${e.container} ${e.direction} ${e.peer.container}:${e.port} ${e.verdict.container}`)).toEqual([
+      `${server} inbound ${stray}:8080 ${server}`,
+    ]);
+    // Open before outpost started, it is named by a process that holds it: the server's nc -ll, or the
+    // cat it forked for the connection; as /proc names that pid.
+    const { pid, name } = events[0]!.process;
+    expect(['nc', 'cat']).toContain(name);
+    expect((await readFile(`/proc/${pid}/comm`, 'utf8')).trimEnd()).toBe(name);
+    await screenshot(watched.page, 'map-red-edge-details');
   });
 
   it('writes compose labels as text: no markup, no dialog', async () => {

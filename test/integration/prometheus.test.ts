@@ -5,6 +5,7 @@ import { type Scenario, docker, kernelSockets, pidOf, waitFor } from '../support
 import { test } from '../support/lab.js';
 import type { TestExporter } from '../support/exporter.js';
 import type { DataFrame, DataTransformerConfig } from '@grafana/data';
+import type { ConnectionEvent } from '../../src/events/connectionEvent.js';
 import { rowsOf, tableFrames, transformFrames } from '../support/grafanaPanel.js';
 import { TestPrometheus, type PromAlert, type PromSample } from '../support/prometheus.js';
 
@@ -113,6 +114,11 @@ describe('alerts and dashboard on a live Prometheus', () => {
     unexpectedFiredAfter = (Date.now() - connected) / 1000;
     expect(firing[0]!.labels).toMatchObject({ instance, direction: 'inbound', peer: intruder, port: '5432', severity: 'critical' });
     expect(firing[0]!.annotations.summary).toBe(`Unexpected connection ${guarded} inbound ${intruder}:5432`);
+    // Its link to the exporter's events: the one connection, with the process that accepted it.
+    const answer = (await (await fetch(firing[0]!.annotations.events_url!)).json()) as { events: ConnectionEvent[] };
+    expect(answer.events.map((e) => `${e.container} ${e.direction} ${e.peer.container}:${e.port} ${e.process.name}`)).toEqual([
+      `${guarded} inbound ${intruder}:5432 nc`,
+    ]);
     // Both ends: the intruder, whom no rule covers, is named by the guarded end's rule.
     await waitFor(
       'the alert of the intruder end',

@@ -32,6 +32,8 @@ export async function startTestExporter(overrides: Partial<Config> = {}): Promis
     maxSeriesPerContainer: 100,
     connectionsRetentionMs: 15 * 60_000,
     policyFile: undefined,
+    eventsMax: 10_000,
+    eventsLogIntervalMs: 60_000,
     logLevel: 'info',
     logFormat: 'logfmt',
     ...overrides,

@@ -6,6 +6,7 @@
 import cytoscape from 'cytoscape';
 import fcose from 'cytoscape-fcose';
 import {
+  edgeEventsHref,
   edgeRates,
   exceedsLimits,
   filterGraph,
@@ -365,6 +366,16 @@ function showDetails(id: string): void {
     item('Retransmitted segments', edge.retransmits);
     item('Round-trip time', rttText(edge));
     item('Policy', isUnexpected(edge) ? `unexpected (${edge.unexpectedOpen} open, ${edge.unexpectedCounted} counted)` : 'not unexpected');
+    const events = isUnexpected(edge) ? edgeEventsHref(edge) : undefined;
+    if (events) {
+      // Who made each connection and which rules refused it.
+      const a = document.createElement('a');
+      a.href = events;
+      a.textContent = 'show';
+      const dd = document.createElement('dd');
+      dd.append(a);
+      list.append(text('dt', 'Events'), dd);
+    }
   } else if (id.startsWith(COMPOUND)) {
     title = id.slice(COMPOUND.length);
     item('Containers', cy.getElementById(id).children().length);

@@ -19,6 +19,7 @@ const LAYERS = [
   'links',
   'connections',
   'policy',
+  'events',
   'collection',
   'exposition',
   'map',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   edgeId,
   edgeRates,
+  edgeEventsHref,
   formatByteRate,
   exceedsLimits,
   filterGraph,
@@ -118,5 +119,17 @@ describe('edgeRates and formatByteRate', () => {
     expect(edgeRates(before, at('2026-11-25T08:00:05.000Z', 11_000, 1_500)).get(id)).toBe(2_200);
     expect(edgeRates(before, at('2026-11-25T08:00:05.000Z', 10, 0)).has(id)).toBe(false);
     expect([formatByteRate(2_200), formatByteRate(999), formatByteRate(12_500_000)]).toEqual(['2.2 kB/s', '999 B/s', '13 MB/s']);
+  });
+});
+
+describe('edgeEventsHref', () => {
+  it('links an edge to the events of the link, whichever end tells them; none between two ends that are no container', () => {
+    expect(edgeEventsHref({ source: 'container:stray', target: 'container:db', port: 5432 })).toBe('/events?between=stray%2Cdb&port=5432');
+    expect(edgeEventsHref({ source: 'peer:10.0.0.9', target: 'container:db', port: 5432 })).toBe('/events?between=10.0.0.9%2Cdb&port=5432');
+    expect(edgeEventsHref({ source: 'container:a', target: 'host', port: '~ephemeral' })).toBe(
+      '/events?between=a%2Chost&port=%7Eephemeral',
+    );
+    expect(edgeEventsHref({ source: 'group:project shop', target: 'container:db', port: 5432 })).toBeUndefined();
+    expect(edgeEventsHref({ source: 'host', target: 'peer:10.0.0.9', port: 22 })).toBeUndefined();
   });
 });

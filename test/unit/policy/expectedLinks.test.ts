@@ -88,6 +88,42 @@ describe('ExpectedLinks', () => {
     expect(second.namedPeers).toContainEqual({ container: 'stray', direction: 'outbound', peer: 'shop-db', project: '', port: '5432' });
   });
 
+  it('explains an unexpected link for its event: who refused it, under which rules, and the label line that allows it', () => {
+    const policy = new ExpectedLinks({ log: logged().log });
+    const explained = policy.explain(stray, group('outbound', db, 5432), containers);
+    expect(explained.verdict).toEqual({ kind: 'unexpected', side: 'server', container: 'shop-db' });
+    expect(explained.rules).toEqual([
+      { id: 'label:shop-db:inbound:1', origin: 'container shop-db, label outpost.allow.inbound="api:5432"' },
+    ]);
+    expect(explained.allow).toBe('outpost.allow.inbound=api:5432,stray:5432');
+    // The line, as the label, allows the link.
+    const [label, value] = explained.allow!.split(/=(.*)/s);
+    const relabelled = containers.map((c) => (c === db ? { ...db, labels: { ...db.labels, [label!]: value! } } : c));
+    expect(policy.explain(stray, group('outbound', relabelled[2]!, 5432), relabelled).verdict.kind).toBe('allowed');
+  });
+
+  it('explains a link refused by the policy file with a file rule on one line, which allows it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-policy-'));
+    try {
+      const file = join(dir, 'policy.yaml');
+      await writeFile(file, 'rules:\n  - from: {container: stray}\n    to: {service: api, project: shop}\n    ports: [8080]\n');
+      const policy = new ExpectedLinks({ log: logged().log, file: { path: file, rules: await loadPolicyFile(file) } });
+      const explained = policy.explain(stray, group('outbound', db, 5432), containers);
+      expect(explained.verdict).toEqual({ kind: 'unexpected', side: 'client', container: 'stray' });
+      expect(explained.rules).toEqual([{ id: 'file:2', origin: `${file}:2` }]);
+      expect(explained.allow).toBe('- { from: { container: stray }, to: { project: shop, service: db }, ports: [ 5432 ] }');
+      // The line, added to the file, allows the link.
+      await writeFile(
+        file,
+        `rules:\n  - from: {container: stray}\n    to: {service: api, project: shop}\n    ports: [8080]\n  ${explained.allow}\n`,
+      );
+      await policy.reloadFile();
+      expect(policy.explain(stray, group('outbound', db, 5432), containers).verdict.kind).toBe('allowed');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports a rule whose side matches no running container on /policy', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-policy-'));
     const file = join(dir, 'policy.yaml');

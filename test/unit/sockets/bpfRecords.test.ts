@@ -8,9 +8,10 @@ import { expectFiguresAsSs } from '../../support/figures.js';
 // Captured from the eBPF programs on a real kernel, with `ss -tanHe` in each namespace right after
 // (fixtures/captureEbpf.mjs says what the two containers did).
 const fixture = (name: string) => readFileSync(new URL(`fixtures/${name}`, import.meta.url));
-const { ip4, namespaces, monotonicNs } = JSON.parse(fixture('ebpf.json').toString()) as {
+const { ip4, namespaces, processes, monotonicNs } = JSON.parse(fixture('ebpf.json').toString()) as {
   ip4: string;
   namespaces: Record<'server' | 'client', { net: number; pid: number }>;
+  processes: Record<'server' | 'client', { pid: number; name: string }[]>;
   monotonicNs: number;
 };
 const known = decodeBpfRecords(fixture('ebpf.sockets'));
@@ -67,6 +68,9 @@ describe('decodeBpfRecords, and the listing of the known sockets and the TIME_WA
       expect(s.holder).toBeGreaterThan(0);
       expect(s.pidNamespace).toBe(namespaces[role].pid);
       if (role === 'server') expect(s.holder).toBe(listener.holder);
+      // Its process by pid and name, as /proc said of it: nc at both ends (the client's sh -c … | nc, the server's nc -ll).
+      expect(processes[role]).toContainEqual(s.socket.holder);
+      expect(s.socket.holder?.name).toBe('nc');
     }
   });
 

@@ -1,0 +1,196 @@
+import { readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Container } from '../inventory/container.js';
+import type { AttributedSocket } from '../attribution/attribution.js';
+import type { Logger } from '../base/log.js';
+import { byKey } from '../base/byKey.js';
+import type { LinkContext } from '../links/containerLinks.js';
+import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
+import type { Explanation, PolicyEvaluation } from '../policy/expectedLinks.js';
+import { connectionKey } from '../sockets/socketKeys.js';
+import { readSocketHolders } from '../sockets/socketOwners.js';
+import { connectFailureReason, type ConnectFailureReason } from '../sockets/tcpSocket.js';
+import type { ConnectionEvent, EventProcess } from './connectionEvent.js';
+import { EventLog } from './eventLog.js';
+import { EventRing } from './eventRing.js';
+
+/** What one collection gives the events: its new connection ends, its failed connects, and how they were judged. */
+export interface EventsInput {
+  /** Ends of the connections first seen in this collection (ConnectionLedger.observe). */
+  newEnds: readonly AttributedSocket[];
+  /** Connects that failed since the last collection (sources with events). */
+  failedConnects: readonly AttributedSocket[];
+  context: LinkContext;
+  judged: PolicyEvaluation;
+  /** The running containers, by which the policy names peers. */
+  containers: readonly Container[];
+}
+
+/** One end an event is made of: the container's end, its link's labels, why it is unexpected. */
+export interface EventSubject {
+  end: AttributedSocket & { container: Container };
+  group: Omit<EstablishedGroup, 'count'>;
+  explanation: Explanation & { verdict: { kind: 'unexpected' } };
+  reason?: ConnectFailureReason;
+}
+
+type Explain = (container: Container, group: Omit<EstablishedGroup, 'count'>) => Explanation;
+
+const isUnexpected = (e: Explanation): e is Explanation & { verdict: { kind: 'unexpected' } } => e.verdict.kind === 'unexpected';
+
+/**
+ * The ends to make events of: one per unexpected connection (both ends of a connection between
+ * two containers are one connection: the end of the container whose rules refused it speaks for
+ * it, else the other), and one per failed connect the policy would not have allowed.
+ */
+export function eventSubjects(input: EventsInput, explain: Explain): EventSubject[] {
+  const unexpected = new Set<string>();
+  for (const u of input.judged.unexpected) for (const g of u.newConnections) unexpected.add(`${u.container.id}\u0000${groupKey(g)}`);
+  const explained = new Map<string, Explanation>();
+  const explainOnce = (container: Container, group: Omit<EstablishedGroup, 'count'>) =>
+    byKey(explained, `${container.id}\u0000${groupKey(group)}`, () => explain(container, group));
+
+  const subjects: EventSubject[] = [];
+  const byConnection = new Map<string, { end: AttributedSocket & { container: Container }; group: Omit<EstablishedGroup, 'count'> }[]>();
+  for (const end of input.newEnds) {
+    if (!end.container) continue;
+    const { group } = input.context.describe(end);
+    if (!unexpected.has(`${end.container.id}\u0000${groupKey(group)}`)) continue;
+    byKey(byConnection, connectionKey(end.namespace.id, end), () => []).push({ end: { ...end, container: end.container }, group });
+  }
+  for (const ends of byConnection.values()) {
+    const [first] = ends;
+    if (!first) continue;
+    const explanation = explainOnce(first.end.container, first.group);
+    if (!isUnexpected(explanation)) continue;
+    const refusing = ends.find((e) => e.end.container.name === explanation.verdict.container);
+    const subject = refusing ?? first;
+    subjects.push({
+      ...subject,
+      explanation: subject === first ? explanation : (explainOnce(subject.end.container, subject.group) as typeof explanation),
+    });
+  }
+  for (const end of input.failedConnects) {
+    if (!end.container) continue;
+    const { group } = input.context.describe(end);
+    const explanation = explainOnce(end.container, group);
+    if (isUnexpected(explanation)) {
+      subjects.push({ end: { ...end, container: end.container }, group, explanation, reason: connectFailureReason(end.connectError) });
+    }
+  }
+  return subjects;
+}
+
+export interface UnexpectedEventsOptions {
+  policy: { explain(container: Container, group: Omit<EstablishedGroup, 'count'>, containers: readonly Container[]): Explanation };
+  /** The host's /proc: the processes that hold sockets, their names and executables. */
+  procfsPath: string;
+  log: Logger;
+  /** Events kept for GET /events (--events.max). */
+  capacity: number;
+  /** A link's log lines: its first event at once, then one line with the count per interval (--events.log-interval). */
+  logIntervalMs: number;
+  now?: () => number;
+}
+
+/**
+ * The unexpected connections of each collection as events: kept in a bounded ring for GET
+ * /events and logged, one line per link per interval. Each names the process that made the
+ * connection (outbound) or accepted it (inbound): the ebpf source knows it from the kernel, the
+ * others find it among the processes that hold the socket when it is read.
+ */
+export class UnexpectedEvents {
+  readonly ring: EventRing;
+  readonly #options: UnexpectedEventsOptions;
+  readonly #log: EventLog;
+  readonly #now: () => number;
+
+  constructor(options: UnexpectedEventsOptions) {
+    this.#options = options;
+    this.ring = new EventRing(options.capacity);
+    this.#log = new EventLog(options.log, options.logIntervalMs);
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Makes the events of one collection; returns them. */
+  async observe(input: EventsInput): Promise<ConnectionEvent[]> {
+    const now = this.#now();
+    this.#log.flush(now);
+    const subjects = eventSubjects(input, (container, group) => this.#options.policy.explain(container, group, input.containers));
+    if (subjects.length === 0) return [];
+    const processes = new ProcessFinder(this.#options.procfsPath);
+    const made: ConnectionEvent[] = [];
+    for (const s of subjects) {
+      const { end, group, explanation, reason } = s;
+      const event = this.ring.add({
+        time: new Date(now).toISOString(),
+        kind: reason ? 'unexpected_connect_failure' : 'unexpected_connection',
+        container: end.container.name,
+        image: end.container.image,
+        composeProject: end.container.composeProject,
+        composeService: end.container.composeService,
+        direction: group.direction,
+        peer: { container: group.remoteContainer, address: group.remoteAddress },
+        port: group.port,
+        process: await processes.of(end),
+        verdict: { side: explanation.verdict.side, container: explanation.verdict.container },
+        rules: explanation.rules,
+        allow: explanation.allow ?? '',
+        ...(reason ? { reason } : {}),
+      });
+      this.#log.record(event, now);
+      made.push(event);
+    }
+    return made;
+  }
+}
+
+/** The process of a connection end, from what the source knew or from who holds the socket now; /proc read once a collection. */
+class ProcessFinder {
+  readonly #procfsPath: string;
+  readonly #holders = new Map<string, Promise<Map<number, number> | undefined>>();
+
+  constructor(procfsPath: string) {
+    this.#procfsPath = procfsPath;
+  }
+
+  async of(end: AttributedSocket): Promise<EventProcess> {
+    if (end.holder) {
+      // The kernel's word at connect or listen; its executable only while the process is there.
+      const { name, executable } = await this.#read(end.holder.pid);
+      if (name === end.holder.name && executable !== undefined) return { pid: end.holder.pid, name, executable };
+      return { pid: end.holder.pid, name: end.holder.name, unknown: 'the process exited before its executable was read' };
+    }
+    if (end.inode === 0) {
+      return {
+        unknown: 'the socket was closed before it was read (no file holds a TIME_WAIT socket); only the ebpf source sees its process',
+      };
+    }
+    const holders = await byKey(this.#holders, end.namespace.id, () =>
+      readSocketHolders(this.#procfsPath, [end.namespace]).then(
+        (h) => h.get(end.namespace.id),
+        () => undefined,
+      ),
+    );
+    const pid = holders?.get(end.inode);
+    if (pid === undefined) return { unknown: 'no process of the container held the socket when its descriptors were read' };
+    const { name, executable } = await this.#read(pid);
+    return {
+      pid,
+      ...(name !== undefined ? { name } : {}),
+      ...(executable !== undefined ? { executable } : { unknown: 'the process exited before it was read' }),
+    };
+  }
+
+  async #read(pid: number): Promise<{ name?: string; executable?: string }> {
+    const dir = join(this.#procfsPath, String(pid));
+    const [name, executable] = await Promise.all([
+      readFile(join(dir, 'comm'), 'utf8').then(
+        (t) => t.trimEnd(),
+        () => undefined,
+      ),
+      readlink(join(dir, 'exe')).catch(() => undefined),
+    ]);
+    return { ...(name !== undefined ? { name } : {}), ...(executable !== undefined ? { executable } : {}) };
+  }
+}

@@ -1,0 +1,133 @@
+import { readFile, readdir, readlink } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import type { ConnectionEvent } from '../../src/events/connectionEvent.js';
+import { docker, pidOf, waitFor, type Scenario } from '../support/docker.js';
+import { test } from '../support/lab.js';
+import type { TestExporter } from '../support/exporter.js';
+
+/** The processes of a container's network namespace named `name`, as the host's /proc says them: pid, executable. */
+async function processesNamed(container: string, name: string): Promise<{ pid: number; executable: string }[]> {
+  const net = await readlink(`/proc/${await pidOf(container)}/ns/net`);
+  const found: { pid: number; executable: string }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if ((await readlink(`/proc/${entry}/ns/net`)) !== net) continue;
+      if ((await readFile(`/proc/${entry}/comm`, 'utf8')).trimEnd() !== name) continue;
+      found.push({ pid: Number(entry), executable: await readlink(`/proc/${entry}/exe`) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+const eventsOf = async (exporter: TestExporter, query = ''): Promise<ConnectionEvent[]> => {
+  const { status, text } = await exporter.fetchText(`/events${query}`);
+  expect(status, text).toBe(200);
+  return (JSON.parse(text) as { events: ConnectionEvent[] }).events;
+};
+
+/**
+ * A client whose label allows only `allowed:8080`: it also calls `stray` on 8080 (a long-lived
+ * nc) and on 8081 (a wget the server keeps waiting), and, refused, on 9999. An intruder, which no
+ * rule covers, calls `guarded`, whose label allows only the client. Exactly those three calls and
+ * the intrusion are unexpected: one event each, naming the process /proc names.
+ */
+describe.each([['ebpf'], ['netlink']] as const)('unexpected connections as events (%s)', (source) => {
+  let scenario: Scenario;
+  let exporter: TestExporter;
+  const c = { allowed: '', stray: '', client: '', guarded: '', intruder: '' };
+  let events: ConnectionEvent[];
+  const subnet = source === 'ebpf' ? '10.213.31.0/24' : '10.213.32.0/24';
+
+  test.beforeAll(async ({ lab }) => {
+    scenario = lab.scenario(`events-${source}`);
+    const net = await scenario.network('net', [subnet]);
+    c.allowed = await scenario.run('allowed', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    c.stray = await scenario.run('stray', ['--network', net], ['sh', '-c', 'nc -ll -p 8081 -e sleep 8 & nc -ll -p 8080 -e cat']);
+    c.client = await scenario.run('client', ['--network', net, '--label', `outpost.allow.outbound=${c.allowed}:8080`], ['sleep', '100000']);
+    c.guarded = await scenario.run(
+      'guarded',
+      ['--network', net, '--label', `outpost.allow.inbound=${c.client}:9000`],
+      // The accepting nc keeps its connection (an nc without input would close it at once).
+      ['sh', '-c', 'while true; do sleep 100000 | nc -l -p 9000; done'],
+    );
+    c.intruder = await scenario.run('intruder', ['--network', net], ['sleep', '100000']);
+    exporter = await lab.exporter({ socketSource: source });
+    await exporter.scrape(); // what runs before the calls is the baseline
+
+    await docker(['exec', '-d', c.client, 'sh', '-c', `sleep 100000 | nc ${c.allowed} 8080`]);
+    await docker(['exec', '-d', c.client, 'sh', '-c', `sleep 100000 | nc ${c.stray} 8080`]);
+    await docker(['exec', '-d', c.client, 'wget', '-q', '-O', '/dev/null', `http://${c.stray}:8081/`]);
+    await docker(['exec', '-d', c.intruder, 'sh', '-c', `sleep 100000 | nc ${c.guarded} 9000`]);
+    if (source === 'ebpf') await docker(['exec', c.client, 'sh', '-c', `nc ${c.stray} 9999 </dev/null; true`]);
+    await waitFor(
+      'the calls to be up',
+      async () => (await processesNamed(c.client, 'wget')).length === 1 && (await processesNamed(c.client, 'nc')).length === 2,
+    );
+    await exporter.scrape();
+    events = await eventsOf(exporter);
+  }, 60_000);
+
+  it('makes one event per unexpected connection, none of the allowed one', () => {
+    const mine = new Set(Object.values(c));
+    const seen = events
+      .filter((e) => mine.has(e.container))
+      .map((e) => `${e.kind} ${e.container} ${e.direction} ${e.peer.container}:${e.port}`);
+    expect(seen.sort()).toEqual(
+      [
+        `unexpected_connection ${c.client} outbound ${c.stray}:8080`,
+        `unexpected_connection ${c.client} outbound ${c.stray}:8081`,
+        `unexpected_connection ${c.guarded} inbound ${c.intruder}:9000`,
+        ...(source === 'ebpf' ? [`unexpected_connect_failure ${c.client} outbound ${c.stray}:9999`] : []),
+      ].sort(),
+    );
+  });
+
+  it('names the process that connected, as /proc names it: pid, name, executable', async () => {
+    const ncs = await processesNamed(c.client, 'nc');
+    const [wget] = await processesNamed(c.client, 'wget');
+    const toStray = events.find((e) => e.container === c.client && e.port === 8080)!;
+    // One of the client's two nc (the other calls the allowed server).
+    const nc = ncs.find((p) => p.pid === toStray.process.pid);
+    expect(nc, JSON.stringify(toStray.process)).toBeDefined();
+    expect(toStray.process).toEqual({ pid: nc!.pid, name: 'nc', executable: nc!.executable });
+    const fetched = events.find((e) => e.container === c.client && e.port === 8081)!;
+    expect(fetched.process).toEqual({ pid: wget!.pid, name: 'wget', executable: wget!.executable });
+  });
+
+  it('names the process that accepted an inbound one', async () => {
+    const [listening] = await processesNamed(c.guarded, 'nc');
+    const intrusion = events.find((e) => e.container === c.guarded)!;
+    expect(intrusion.process).toEqual({ pid: listening!.pid, name: 'nc', executable: listening!.executable });
+  });
+
+  it('says whose rules refused it, where they were written, and the one line that allows it', () => {
+    const toStray = events.find((e) => e.container === c.client && e.port === 8080)!;
+    expect(toStray.verdict).toEqual({ side: 'client', container: c.client });
+    expect(toStray.rules).toEqual([
+      { id: `label:${c.client}:outbound:1`, origin: `container ${c.client}, label outpost.allow.outbound="${c.allowed}:8080"` },
+    ]);
+    expect(toStray.allow).toBe(`outpost.allow.outbound=${c.allowed}:8080,${c.stray}:8080`);
+    const intrusion = events.find((e) => e.container === c.guarded)!;
+    expect(intrusion.verdict).toEqual({ side: 'server', container: c.guarded });
+    expect(intrusion.allow).toBe(`outpost.allow.inbound=${c.client}:9000,${c.intruder}:9000`);
+    expect(intrusion.peer).toMatchObject({ container: c.intruder });
+  });
+
+  it('logs each once, and filters /events to one link', async () => {
+    for (const e of events.filter((e) => Object.values(c).includes(e.container))) {
+      const lines = exporter
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes(`event_id=${e.id} `));
+      expect(lines, String(e.id)).toHaveLength(1);
+      expect(lines[0]).toContain(`container=${e.container}`);
+    }
+    const link = await eventsOf(exporter, `?container=${c.client}&direction=outbound&peer=${c.stray}&port=8080`);
+    expect(link.map((e) => e.port)).toEqual([8080]);
+    const later = await eventsOf(exporter, `?since=${events.at(-1)!.id}`);
+    expect(later).toEqual([]);
+  });
+});

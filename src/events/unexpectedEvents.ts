@@ -28,6 +28,10 @@ export interface EventsInput {
 
 /** One end an event is made of: the container's end, its link's labels, why it is unexpected. */
 export interface EventSubject {
+  /** The connection's key (connectionKey), the same from both of its ends. */
+  connection: string;
+  /** The namespaces of its ends seen in this collection. */
+  namespaces: ReadonlySet<string>;
   end: AttributedSocket & { container: Container };
   group: Omit<EstablishedGroup, 'count'>;
   explanation: Explanation & { verdict: { kind: 'unexpected' } };
@@ -41,9 +45,16 @@ const isUnexpected = (e: Explanation): e is Explanation & { verdict: { kind: 'un
 /**
  * The ends to make events of: one per unexpected connection (both ends of a connection between
  * two containers are one connection: the end of the container whose rules refused it speaks for
- * it, else the other), and one per failed connect the policy would not have allowed.
+ * it, else the other), and one per failed connect the policy would not have allowed. `told`:
+ * per connection made an event of in the last collection, the namespaces of the ends seen then;
+ * an end of another namespace now is the rest of that connection, one of the same namespace a
+ * new connection on the same 4-tuple.
  */
-export function eventSubjects(input: EventsInput, explain: Explain): EventSubject[] {
+export function eventSubjects(
+  input: EventsInput,
+  explain: Explain,
+  told: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
+): EventSubject[] {
   const unexpected = new Set<string>();
   for (const u of input.judged.unexpected) for (const g of u.newConnections) unexpected.add(`${u.container.id}\u0000${groupKey(g)}`);
   const explained = new Map<string, Explanation>();
@@ -58,24 +69,43 @@ export function eventSubjects(input: EventsInput, explain: Explain): EventSubjec
     if (!unexpected.has(`${end.container.id}\u0000${groupKey(group)}`)) continue;
     byKey(byConnection, connectionKey(end.namespace.id, end), () => []).push({ end: { ...end, container: end.container }, group });
   }
-  for (const ends of byConnection.values()) {
+  for (const [connection, ends] of byConnection) {
     const [first] = ends;
     if (!first) continue;
     const explanation = explainOnce(first.end.container, first.group);
     if (!isUnexpected(explanation)) continue;
-    const refusing = ends.find((e) => e.end.container.name === explanation.verdict.container);
-    const subject = refusing ?? first;
-    subjects.push({
-      ...subject,
-      explanation: subject === first ? explanation : (explainOnce(subject.end.container, subject.group) as typeof explanation),
-    });
+    // A 4-tuple used again within one collection is several connections: as many as the ends of
+    // its busiest side, less, on a side the connection told last time lacked, that one's other end.
+    const bySide = new Map<string, typeof ends>();
+    for (const e of ends) byKey(bySide, e.end.namespace.id, () => []).push(e);
+    const seenBefore = told.get(connection);
+    const newOn = (namespace: string, side: typeof ends) => side.length - (seenBefore && !seenBefore.has(namespace) ? 1 : 0);
+    const count = Math.max(...[...bySide].map(([namespace, side]) => newOn(namespace, side)));
+    const sides = [...bySide].map(([namespace, side]) => side.slice(side.length - newOn(namespace, side)));
+    const telling = sides.find((side) => side[0]?.end.container.name === explanation.verdict.container) ?? sides[0] ?? [];
+    for (let i = 0; i < count; i++) {
+      const subject = telling[i] ?? sides.find((side) => side[i])?.[i] ?? first;
+      subjects.push({
+        connection,
+        namespaces: new Set(ends.map((e) => e.end.namespace.id)),
+        ...subject,
+        explanation: subject === first ? explanation : (explainOnce(subject.end.container, subject.group) as typeof explanation),
+      });
+    }
   }
   for (const end of input.failedConnects) {
     if (!end.container) continue;
     const { group } = input.context.describe(end);
     const explanation = explainOnce(end.container, group);
     if (isUnexpected(explanation)) {
-      subjects.push({ end: { ...end, container: end.container }, group, explanation, reason: connectFailureReason(end.connectError) });
+      subjects.push({
+        connection: connectionKey(end.namespace.id, end),
+        namespaces: new Set([end.namespace.id]),
+        end: { ...end, container: end.container },
+        group,
+        explanation,
+        reason: connectFailureReason(end.connectError),
+      });
     }
   }
   return subjects;
@@ -104,6 +134,11 @@ export class UnexpectedEvents {
   readonly #options: UnexpectedEventsOptions;
   readonly #log: EventLog;
   readonly #now: () => number;
+  /**
+   * The connections told in the last collection: a connection's two ends may come in two reads
+   * (an event source drains them as they come), and the second is not a second event.
+   */
+  #told = new Map<string, ReadonlySet<string>>();
 
   constructor(options: UnexpectedEventsOptions) {
     this.#options = options;
@@ -116,7 +151,12 @@ export class UnexpectedEvents {
   async observe(input: EventsInput): Promise<ConnectionEvent[]> {
     const now = this.#now();
     this.#log.flush(now);
-    const subjects = eventSubjects(input, (container, group) => this.#options.policy.explain(container, group, input.containers));
+    const subjects = eventSubjects(
+      input,
+      (container, group) => this.#options.policy.explain(container, group, input.containers),
+      this.#told,
+    );
+    this.#told = new Map(subjects.filter((s) => !s.reason).map((s) => [s.connection, s.namespaces]));
     if (subjects.length === 0) return [];
     const processes = new ProcessFinder(this.#options.procfsPath);
     const made: ConnectionEvent[] = [];
@@ -149,6 +189,8 @@ export class UnexpectedEvents {
 class ProcessFinder {
   readonly #procfsPath: string;
   readonly #holders = new Map<string, Promise<Map<number, number> | undefined>>();
+  /** Each process read once a collection: a storm on one link is one process, many times. */
+  readonly #processes = new Map<string, Promise<{ name?: string; executable?: string }>>();
 
   constructor(procfsPath: string) {
     this.#procfsPath = procfsPath;
@@ -182,7 +224,11 @@ class ProcessFinder {
     };
   }
 
-  async #read(pid: number): Promise<{ name?: string; executable?: string }> {
+  #read(pid: number): Promise<{ name?: string; executable?: string }> {
+    return byKey(this.#processes, String(pid), () => this.#readProcess(pid));
+  }
+
+  async #readProcess(pid: number): Promise<{ name?: string; executable?: string }> {
     const dir = join(this.#procfsPath, String(pid));
     const [name, executable] = await Promise.all([
       readFile(join(dir, 'comm'), 'utf8').then(

@@ -189,7 +189,7 @@ export class ExpectedLinks {
     return this.#structure;
   }
 
-  /** The verdict on one link group of a container, explained (for events); under the structure of the last evaluation's containers. */
+  /** The verdict on one link group of a container, explained (for events), under the rules in force for `containers`. */
   explain(container: Container, group: Omit<EstablishedGroup, 'count'>, containers: readonly Container[]): Explanation {
     const { judge } = this.#structureOf(containers);
     const link = linkOf(container, group, new Map(containers.map((c) => [c.name, c])));

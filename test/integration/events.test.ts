@@ -1,9 +1,10 @@
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionEvent } from '../../src/events/connectionEvent.js';
-import { docker, pidOf, waitFor, type Scenario } from '../support/docker.js';
+import { docker, namespaceCounter, pidOf, waitFor, type Scenario } from '../support/docker.js';
 import { test } from '../support/lab.js';
 import type { TestExporter } from '../support/exporter.js';
+import { select } from '../support/exposition.js';
 
 /** The processes of a container's network namespace named `name`, as the host's /proc says them: pid, executable. */
 async function processesNamed(container: string, name: string): Promise<{ pid: number; executable: string }[]> {
@@ -129,5 +130,104 @@ describe.each([['ebpf'], ['netlink']] as const)('unexpected connections as event
     expect(link.map((e) => e.port)).toEqual([8080]);
     const later = await eventsOf(exporter, `?since=${events.at(-1)!.id}`);
     expect(later).toEqual([]);
+  });
+});
+
+/**
+ * A storm on one link: a client that no rule lets call the server opens short connections to it
+ * from four loops at once, for 30 s, while Prometheus would scrape every second. Each is one
+ * event (as many as the connections the client's end counted as unexpected), the ring keeps its
+ * bound, and the log says the link once, then once per interval with the count.
+ */
+describe('a storm of unexpected connections on one link (ebpf)', () => {
+  const STORM_SECONDS = 30;
+  const LOG_INTERVAL_S = 10;
+  const CAPACITY = 2000;
+  let exporter: TestExporter;
+  let client = '';
+  let server = '';
+  let counted = 0;
+  let accepted = 0;
+  let countedAtServer = 0;
+  let opened = 0;
+  let lost = 0;
+  let seconds = 0;
+  /** Events made before the storm (of the other scenarios of this file, still running). */
+  let madeBefore = 0;
+  let answer: { events: ConnectionEvent[]; kept: number; capacity: number; dropped: number };
+
+  test.beforeAll(async ({ lab }) => {
+    const scenario = lab.scenario('events-storm');
+    const net = await scenario.network('net', ['10.213.34.0/24']);
+    server = await scenario.run(
+      'server',
+      ['--network', net],
+      ['sh', '-c', 'mkdir -p /www; echo ok > /www/index.html; httpd -f -p 8080 -h /www'],
+    );
+    client = await scenario.run('client', ['--network', net, '--label', 'outpost.allow.outbound=nobody:1'], ['sleep', '100000']);
+    exporter = await lab.exporter({ socketSource: 'ebpf', eventsMax: CAPACITY, eventsLogIntervalMs: LOG_INTERVAL_S * 1000 });
+    const unexpected = async (end = client, peer = server) =>
+      select(await exporter.scrape(), 'container_tcp_unexpected_connections_total', { container: end, remote_container: peer }).reduce(
+        (sum, s) => sum + s.value,
+        0,
+      );
+    const before = await unexpected();
+    const ring = async () => JSON.parse((await exporter.fetchText(`/events?container=${client}&limit=1`)).text) as typeof answer;
+    const atStart = await ring();
+    madeBefore = atStart.kept + atStart.dropped;
+    const beforeAtServer = await unexpected(server, client);
+    const clientPid = await pidOf(client);
+    const serverPid = await pidOf(server);
+    const opensBefore = await namespaceCounter(clientPid, 'TcpActiveOpens');
+    const acceptsBefore = await namespaceCounter(serverPid, 'TcpPassiveOpens');
+    const started = Date.now();
+    const loop = `end=$(( $(date +%s) + ${STORM_SECONDS} )); while [ $(date +%s) -lt $end ]; do nc ${server} 8080 </dev/null; done`;
+    for (let i = 0; i < 4; i++) await docker(['exec', '-d', client, 'sh', '-c', loop]);
+    while (Date.now() - started < (STORM_SECONDS + 2) * 1000) {
+      await exporter.scrape();
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await exporter.scrape();
+    seconds = (Date.now() - started) / 1000;
+    counted = (await unexpected()) - before;
+    // The kernel's count of the connects the client made: the storm, and nothing else.
+    opened = (await namespaceCounter(clientPid, 'TcpActiveOpens')) - opensBefore;
+    accepted = (await namespaceCounter(serverPid, 'TcpPassiveOpens')) - acceptsBefore;
+    countedAtServer = (await unexpected(server, client)) - beforeAtServer;
+    lost = select(await exporter.scrape(), 'outpost_source_records_lost_total').reduce((sum, s) => sum + s.value, 0);
+    answer = await ring();
+  }, 90_000);
+
+  it('makes one event per connection, keeps at most its capacity, and says what it dropped', () => {
+    console.info(
+      `storm: ${opened} connections in ${seconds.toFixed(0)} s (${(opened / STORM_SECONDS).toFixed(0)} a second), ${counted} counted unexpected at the client, ${countedAtServer} at the server (${accepted} accepted), ${answer.kept + answer.dropped - madeBefore} events, ${lost} records lost`,
+    );
+    expect(lost).toBe(0);
+    expect(opened).toBeGreaterThan(CAPACITY);
+    expect(answer.kept).toBe(CAPACITY);
+    expect(answer.capacity).toBe(CAPACITY);
+    // Every event of the ring is of the storm's link: made, then kept or dropped; one per connection the kernel made.
+    expect(answer.kept + answer.dropped - madeBefore).toBe(opened);
+    expect(countedAtServer).toBe(accepted);
+    // The client's end: 1 connection in 17,000 missed in some runs at 570 a second, where the
+    // kernel hands out the same 4-tuple again within a collection (a known limit of the counting,
+    // docs/counting.md); the events, made from both ends, are exact.
+    expect(Math.abs(counted - opened)).toBeLessThanOrEqual(Math.ceil(opened / 10_000));
+    expect(answer.events[0]).toMatchObject({ container: client, direction: 'outbound', port: 8080, process: { name: 'nc' } });
+  });
+
+  it('logs the link once, then one line per interval with the count of the others', () => {
+    const lines = exporter
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes(`container=${client} `) && l.includes('msg="unexpected connection'));
+    // The first at once; then at most one a full interval (the collection after it ends says it).
+    expect(lines[0]).not.toContain('repeats=');
+    const repeats = lines.slice(1).map((l) => Number(/ repeats=(\d+)/.exec(l)?.[1]));
+    expect(lines.length).toBeLessThanOrEqual(1 + Math.ceil(seconds / LOG_INTERVAL_S));
+    expect(repeats.length).toBeGreaterThanOrEqual(Math.floor(STORM_SECONDS / LOG_INTERVAL_S) - 1);
+    for (const r of repeats) expect(r).toBeGreaterThan(0);
+    // The ones not said yet are in the interval still open.
+    expect(1 + repeats.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(counted);
   });
 });

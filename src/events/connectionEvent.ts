@@ -39,7 +39,12 @@ export interface ConnectionEvent {
   reason?: ConnectFailureReason;
 }
 
+/** The event's peer by name: its container (or `host`), else its address. */
+export function eventPeer(e: Pick<ConnectionEvent, 'peer'>): string {
+  return e.peer.container || e.peer.address;
+}
+
 /** The link an event is of: what the log counts repeats by. */
 export function eventLinkKey(e: Pick<ConnectionEvent, 'container' | 'direction' | 'peer' | 'port' | 'kind'>): string {
-  return [e.kind, e.container, e.direction, e.peer.container || e.peer.address, String(e.port)].join('\u0000');
+  return [e.kind, e.container, e.direction, eventPeer(e), String(e.port)].join('\u0000');
 }

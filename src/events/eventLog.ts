@@ -1,5 +1,5 @@
 import type { Logger } from '../base/log.js';
-import { eventLinkKey, type ConnectionEvent } from './connectionEvent.js';
+import { eventLinkKey, eventPeer, type ConnectionEvent } from './connectionEvent.js';
 
 /** An event as one log line's fields: flat, as logfmt writes them. */
 export function eventFields(e: ConnectionEvent): Record<string, string | number> {
@@ -9,7 +9,7 @@ export function eventFields(e: ConnectionEvent): Record<string, string | number>
     container: e.container,
     image: e.image,
     direction: e.direction,
-    peer: e.peer.container || e.peer.address,
+    peer: eventPeer(e),
     peer_address: e.peer.address,
     port: e.port,
     ...(e.process.pid !== undefined ? { pid: e.process.pid } : {}),

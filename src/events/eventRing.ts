@@ -29,11 +29,6 @@ export class EventRing {
     this.capacity = Math.max(1, capacity);
   }
 
-  /** The id the next event gets. */
-  nextId(): number {
-    return this.#lastId + 1;
-  }
-
   add(event: Omit<ConnectionEvent, 'id'>): ConnectionEvent {
     const stored: ConnectionEvent = { id: ++this.#lastId, ...event };
     if (this.#events.length < this.capacity) this.#events.push(stored);

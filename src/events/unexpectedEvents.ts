@@ -55,18 +55,19 @@ export function eventSubjects(
   explain: Explain,
   told: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
 ): EventSubject[] {
+  const linkKey = (container: Container, group: Omit<EstablishedGroup, 'count'>) => `${container.id}\u0000${groupKey(group)}`;
   const unexpected = new Set<string>();
-  for (const u of input.judged.unexpected) for (const g of u.newConnections) unexpected.add(`${u.container.id}\u0000${groupKey(g)}`);
+  for (const u of input.judged.unexpected) for (const g of u.newConnections) unexpected.add(linkKey(u.container, g));
   const explained = new Map<string, Explanation>();
   const explainOnce = (container: Container, group: Omit<EstablishedGroup, 'count'>) =>
-    byKey(explained, `${container.id}\u0000${groupKey(group)}`, () => explain(container, group));
+    byKey(explained, linkKey(container, group), () => explain(container, group));
 
   const subjects: EventSubject[] = [];
   const byConnection = new Map<string, { end: AttributedSocket & { container: Container }; group: Omit<EstablishedGroup, 'count'> }[]>();
   for (const end of input.newEnds) {
     if (!end.container) continue;
     const { group } = input.context.describe(end);
-    if (!unexpected.has(`${end.container.id}\u0000${groupKey(group)}`)) continue;
+    if (!unexpected.has(linkKey(end.container, group))) continue;
     byKey(byConnection, connectionKey(end.namespace.id, end), () => []).push({ end: { ...end, container: end.container }, group });
   }
   for (const [connection, ends] of byConnection) {

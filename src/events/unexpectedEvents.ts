@@ -13,6 +13,7 @@ import { connectFailureReason, type ConnectFailureReason } from '../sockets/tcpS
 import type { ConnectionEvent, EventProcess } from './connectionEvent.js';
 import { EventLog } from './eventLog.js';
 import { EventRing } from './eventRing.js';
+import { ConnectionTally } from './connectionTally.js';
 
 /** What one collection gives the events: its new connection ends, its failed connects, and how they were judged. */
 export interface EventsInput {
@@ -28,10 +29,6 @@ export interface EventsInput {
 
 /** One end an event is made of: the container's end, its link's labels, why it is unexpected. */
 export interface EventSubject {
-  /** The connection's key (connectionKey), the same from both of its ends. */
-  connection: string;
-  /** The namespaces of its ends seen in this collection. */
-  namespaces: ReadonlySet<string>;
   end: AttributedSocket & { container: Container };
   group: Omit<EstablishedGroup, 'count'>;
   explanation: Explanation & { verdict: { kind: 'unexpected' } };
@@ -45,16 +42,10 @@ const isUnexpected = (e: Explanation): e is Explanation & { verdict: { kind: 'un
 /**
  * The ends to make events of: one per unexpected connection (both ends of a connection between
  * two containers are one connection: the end of the container whose rules refused it speaks for
- * it, else the other), and one per failed connect the policy would not have allowed. `told`:
- * per connection made an event of in the last collection, the namespaces of the ends seen then;
- * an end of another namespace now is the rest of that connection, one of the same namespace a
- * new connection on the same 4-tuple.
+ * it, else the other), and one per failed connect the policy would not have allowed. `tally`
+ * remembers the connections told in the last collections, whose other ends may come now.
  */
-export function eventSubjects(
-  input: EventsInput,
-  explain: Explain,
-  told: ReadonlyMap<string, ReadonlySet<string>> = new Map(),
-): EventSubject[] {
+export function eventSubjects(input: EventsInput, explain: Explain, tally: ConnectionTally = new ConnectionTally()): EventSubject[] {
   const linkKey = (container: Container, group: Omit<EstablishedGroup, 'count'>) => `${container.id}\u0000${groupKey(group)}`;
   const unexpected = new Set<string>();
   for (const u of input.judged.unexpected) for (const g of u.newConnections) unexpected.add(linkKey(u.container, g));
@@ -63,32 +54,29 @@ export function eventSubjects(
     byKey(explained, linkKey(container, group), () => explain(container, group));
 
   const subjects: EventSubject[] = [];
-  const byConnection = new Map<string, { end: AttributedSocket & { container: Container }; group: Omit<EstablishedGroup, 'count'> }[]>();
+  type End = Omit<EventSubject, 'explanation' | 'reason'>;
+  const byConnection = new Map<string, Map<string, End[]>>();
   for (const end of input.newEnds) {
     if (!end.container) continue;
     const { group } = input.context.describe(end);
     if (!unexpected.has(linkKey(end.container, group))) continue;
-    byKey(byConnection, connectionKey(end.namespace.id, end), () => []).push({ end: { ...end, container: end.container }, group });
+    const sides = byKey(byConnection, connectionKey(end.namespace.id, end), () => new Map<string, End[]>());
+    byKey(sides, end.namespace.id, () => []).push({ end: { ...end, container: end.container }, group });
   }
-  for (const [connection, ends] of byConnection) {
-    const [first] = ends;
+  for (const [connection, sides] of byConnection) {
+    const first = sides.values().next().value?.[0];
     if (!first) continue;
     const explanation = explainOnce(first.end.container, first.group);
     if (!isUnexpected(explanation)) continue;
-    // A 4-tuple used again within one collection is several connections: as many as the ends of
-    // its busiest side, less, on a side the connection told last time lacked, that one's other end.
-    const bySide = new Map<string, typeof ends>();
-    for (const e of ends) byKey(bySide, e.end.namespace.id, () => []).push(e);
-    const seenBefore = told.get(connection);
-    const newOn = (namespace: string, side: typeof ends) => side.length - (seenBefore && !seenBefore.has(namespace) ? 1 : 0);
-    const count = Math.max(...[...bySide].map(([namespace, side]) => newOn(namespace, side)));
-    const sides = [...bySide].map(([namespace, side]) => side.slice(side.length - newOn(namespace, side)));
-    const telling = sides.find((side) => side[0]?.end.container.name === explanation.verdict.container) ?? sides[0] ?? [];
+    const fresh = tally.add(connection, new Map([...sides].map(([namespace, ends]) => [namespace, ends.length])));
+    // Each side's ends of connections not told yet: the last of this collection's.
+    const freshEnds = [...sides].map(([namespace, ends]) => ends.slice(ends.length - (fresh.get(namespace) ?? 0)));
+    const count = Math.max(...freshEnds.map((ends) => ends.length));
+    const telling = freshEnds.find((ends) => ends[0]?.end.container.name === explanation.verdict.container) ?? [];
+    const fullest = freshEnds.find((ends) => ends.length === count) ?? [];
     for (let i = 0; i < count; i++) {
-      const subject = telling[i] ?? sides.find((side) => side[i])?.[i] ?? first;
+      const subject = telling[i] ?? fullest[i] ?? first;
       subjects.push({
-        connection,
-        namespaces: new Set(ends.map((e) => e.end.namespace.id)),
         ...subject,
         explanation: subject === first ? explanation : (explainOnce(subject.end.container, subject.group) as typeof explanation),
       });
@@ -100,8 +88,6 @@ export function eventSubjects(
     const explanation = explainOnce(end.container, group);
     if (isUnexpected(explanation)) {
       subjects.push({
-        connection: connectionKey(end.namespace.id, end),
-        namespaces: new Set([end.namespace.id]),
         end: { ...end, container: end.container },
         group,
         explanation,
@@ -135,11 +121,8 @@ export class UnexpectedEvents {
   readonly #options: UnexpectedEventsOptions;
   readonly #log: EventLog;
   readonly #now: () => number;
-  /**
-   * The connections told in the last collection: a connection's two ends may come in two reads
-   * (an event source drains them as they come), and the second is not a second event.
-   */
-  #told = new Map<string, ReadonlySet<string>>();
+  /** The connections told lately: a connection's second end, read later, is not a second event. */
+  readonly #tally = new ConnectionTally();
 
   constructor(options: UnexpectedEventsOptions) {
     this.#options = options;
@@ -155,9 +138,9 @@ export class UnexpectedEvents {
     const subjects = eventSubjects(
       input,
       (container, group) => this.#options.policy.explain(container, group, input.containers),
-      this.#told,
+      this.#tally,
     );
-    this.#told = new Map(subjects.filter((s) => !s.reason).map((s) => [s.connection, s.namespaces]));
+    this.#tally.endCollection();
     if (subjects.length === 0) return [];
     const processes = new ProcessFinder(this.#options.procfsPath);
     const made: ConnectionEvent[] = [];

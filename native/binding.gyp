@@ -9,6 +9,13 @@
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra"],
       "defines": ["NAPI_VERSION=8"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "dns_answers",
+      "sources": ["dns_answers.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra"],
+      "defines": ["NAPI_VERSION=8"],
+      "libraries": ["-lpthread"]
     }
   ],
   "conditions": [

@@ -43,6 +43,10 @@ export interface Config {
   eventsMax: number;
   /** A link's events in the log: the first at once, then one line with the count per this interval. */
   eventsLogIntervalMs: number;
+  /** Most names kept per container from the DNS answers it received; 0: answers are not read. */
+  dnsMaxNamesPerContainer: number;
+  /** How long past its TTL an answer still names its address. */
+  dnsGraceMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -219,6 +223,22 @@ export const FLAGS: readonly FlagDefinition[] = [
     defaultValue: () => '1m',
     schema: duration(),
     key: 'eventsLogIntervalMs',
+  },
+  {
+    flag: 'dns.max-names-per-container',
+    description:
+      'Most names kept per container from the DNS answers it receives (read by a filtered packet socket in its namespace: needs CAP_NET_RAW and CAP_SYS_ADMIN), which name its peers off the host (container_peer_name_info); the answer expiring first makes room. 0: answers are not read.',
+    defaultValue: () => '100',
+    schema: wholeNumber(0, 100_000),
+    key: 'dnsMaxNamesPerContainer',
+  },
+  {
+    flag: 'dns.grace',
+    description:
+      'How long past its TTL a DNS answer still names its address (and allows it, for a rule by name); it is kept longer while the container is connected to the address.',
+    defaultValue: () => '1m',
+    schema: duration({ allowZero: true }),
+    key: 'dnsGraceMs',
   },
   {
     flag: 'log.level',

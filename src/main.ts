@@ -17,6 +17,11 @@ import { HostNamespace } from './namespaces/hostNamespace.js';
 import { UnexpectedEvents } from './events/unexpectedEvents.js';
 import { chooseSocketSource } from './sockets/socketSourceChoice.js';
 import { VERSION } from './base/version.js';
+import { errorMessage } from './base/errors.js';
+import { loadDnsAnswersAddon } from './names/dnsAnswersAddon.js';
+import { DnsAnswerSockets } from './names/dnsAnswerSockets.js';
+import { PeerNames } from './names/peerNames.js';
+import { ResolvedNames } from './names/resolvedNames.js';
 import { loadWebConfig, PLAIN_HTTP } from './http/webConfig.js';
 import { createWebServer, watchWebConfig, type WebConfigWatch } from './http/webServer.js';
 
@@ -48,6 +53,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     capacity: config.eventsMax,
     logIntervalMs: config.eventsLogIntervalMs,
   });
+  const names = resolvedNames(config, log, source.name);
   const collector = new Collector({
     inventory,
     source,
@@ -60,6 +66,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     connectionsRetentionMs: config.connectionsRetentionMs,
     policy,
     events,
+    ...(names ? { names } : {}),
   });
   const app = createApp({
     telemetryPath: config.telemetryPath,
@@ -119,9 +126,29 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
       await closed;
       clearTimeout(timer);
       source.close?.();
+      names?.close();
       log.info('outpost stopped');
     },
   };
+}
+
+/** The names stage, unless turned off or its addon cannot be loaded (said once). */
+function resolvedNames(config: Config, log: ReturnType<typeof createLogger>, source: string): ResolvedNames | undefined {
+  if (config.dnsMaxNamesPerContainer === 0) return undefined;
+  // exec reads an engine whose /proc is not this one's: its namespaces cannot be entered from here.
+  if (source === 'exec') {
+    log.warn("peers are not named by DNS answers with the exec source: the engine's namespaces are out of reach");
+    return undefined;
+  }
+  const addon = loadDnsAnswersAddon();
+  if (addon instanceof Error) {
+    log.warn({ err: addon }, `peers are not named by DNS answers: ${errorMessage(addon)}`);
+    return undefined;
+  }
+  return new ResolvedNames({
+    sockets: new DnsAnswerSockets({ addon, procfsPath: config.procfsPath, log }),
+    store: new PeerNames({ maxNamesPerContainer: config.dnsMaxNamesPerContainer, graceMs: config.dnsGraceMs }),
+  });
 }
 
 async function main(): Promise<void> {

@@ -16,13 +16,14 @@ import { CONNECT_FAILURE_REASONS, connectFailureReason, type ConnectFailureReaso
 import type { Logger } from '../base/log.js';
 import type { PolicyEvaluation } from '../policy/expectedLinks.js';
 import type { HostNamespace } from '../namespaces/hostNamespace.js';
-import { groupByNetNamespace, groupByNetworkMode, isProcessGone } from '../namespaces/netNamespaces.js';
+import { groupByNetNamespace, groupByNetworkMode, isProcessGone, type NetNamespace } from '../namespaces/netNamespaces.js';
 import { externalHostAddresses } from '../net/hostAddresses.js';
 import type { SocketSource, SourceCapability, SourceLosses } from '../sockets/socketSource.js';
 import type { EventsInput } from '../events/unexpectedEvents.js';
+import type { NameCounts, PeerName } from '../names/resolvedNames.js';
 
 /** The pipeline's stages, in order; each is timed and reported as outpost_collector_*{collector}. */
-export const STAGES = ['inventory', 'namespaces', 'sockets', 'attribution', 'connections', 'links', 'policy', 'events'] as const;
+export const STAGES = ['inventory', 'namespaces', 'sockets', 'names', 'attribution', 'connections', 'links', 'policy', 'events'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface StageResult {
@@ -53,6 +54,10 @@ export interface Collection {
   hostAddresses: string[];
   /** Per link, the mean RTT of its connections open now or closed since the last collection (container_tcp_rtt_seconds). */
   rtt: LinkRtt[];
+  /** The names the containers resolved to the addresses they are connected to (container_peer_name_info). */
+  peerNames: PeerName[];
+  /** What the names stage did since start; undefined when it does not run. */
+  nameCounts?: NameCounts;
 }
 
 /** Where the running containers come from (ContainerInventory); throws when Docker does not answer. */
@@ -79,6 +84,13 @@ export interface CollectorOptions {
   policy: { evaluate(links: readonly ContainerLinks[], containers: readonly Container[]): PolicyEvaluation };
   /** The unexpected connections as events (src/events/); none kept without it. */
   events?: { observe(input: EventsInput): Promise<unknown> };
+  /** The names containers resolved (src/names/); peers are not named without it. */
+  names?: {
+    read(namespaces: readonly NetNamespace[]): void;
+    connected(links: readonly ContainerLinks[]): PeerName[];
+    namesOf(containerId: string, address: string): string[];
+    counts(): NameCounts;
+  };
 }
 
 /** Cumulative counters the collector keeps across scrapes (Prometheus counters). */
@@ -192,6 +204,7 @@ export class Collector {
       trackedConnections: this.#ledger.size,
       hostAddresses: [],
       rtt: [],
+      peerNames: [],
     };
     this.#building = collection;
 
@@ -236,6 +249,9 @@ export class Collector {
     }
     for (const r of read.read) this.counters.parseErrors += r.parseErrors;
     collection.sourceLosses = source.losses?.();
+    // After the sockets: every answer that came before a connection read is in its socket's queue by now.
+    const { names } = this.#options;
+    await timed('names', () => names?.read(groups.namespaces));
 
     const { sockets, passed, failedConnects, closed } = await timed('attribution', () => attributeRead(read, this.#ledger.holderOf));
     // A namespace that could not be read this time keeps what was remembered of it.
@@ -281,6 +297,10 @@ export class Collector {
       collection.rtt = linkRtt(links, figures, this.counters.connections);
       return links;
     });
+    if (names) {
+      collection.peerNames = names.connected(collection.links);
+      collection.nameCounts = names.counts();
+    }
     const judged = await timed('policy', () => this.#options.policy.evaluate(collection.links, peerContainers));
     this.counters.unexpectedConnections.add(judged.unexpected, new Map(), Date.now());
     collection.policy = judged;
@@ -289,7 +309,16 @@ export class Collector {
     // Events are told, not counted: a failure here costs them (said), not the collection.
     const described = context;
     await timed('events', () =>
-      described ? events?.observe({ newEnds, failedConnects, context: described, judged, containers: peerContainers }) : undefined,
+      described
+        ? events?.observe({
+            newEnds,
+            failedConnects,
+            context: described,
+            judged,
+            containers: peerContainers,
+            ...(names ? { namesOf: (id: string, address: string) => names.namesOf(id, address) } : {}),
+          })
+        : undefined,
     ).catch((error: unknown) => {
       this.#log.warn({ err: error }, 'the events of this collection could not be made');
     });

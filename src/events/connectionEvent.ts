@@ -24,8 +24,11 @@ export interface ConnectionEvent {
   composeProject: string;
   composeService: string;
   direction: 'inbound' | 'outbound';
-  /** The other end: its container (or `host`) when it is of this host, and its address. */
-  peer: { container: string; address: string };
+  /**
+   * The other end: its container (or `host`) when it is of this host, and its address; off the
+   * host, the names the container resolved to that address, when it did (container_peer_name_info).
+   */
+  peer: { container: string; address: string; names?: string[] };
   /** The link's port: the service port (ephemeral ports are `~ephemeral`). */
   port: number | string;
   process: EventProcess;

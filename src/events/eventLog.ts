@@ -11,6 +11,7 @@ export function eventFields(e: ConnectionEvent): Record<string, string | number>
     direction: e.direction,
     peer: eventPeer(e),
     peer_address: e.peer.address,
+    ...(e.peer.names ? { peer_names: e.peer.names.join(',') } : {}),
     port: e.port,
     ...(e.process.pid !== undefined ? { pid: e.process.pid } : {}),
     ...(e.process.name !== undefined ? { process: e.process.name } : {}),

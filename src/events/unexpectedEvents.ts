@@ -25,6 +25,8 @@ export interface EventsInput {
   judged: PolicyEvaluation;
   /** The running containers, by which the policy names peers. */
   containers: readonly Container[];
+  /** The names a container resolved to an address (src/names/); none known without it. */
+  namesOf?: (containerId: string, address: string) => string[];
 }
 
 /** One end an event is made of: the container's end, its link's labels, why it is unexpected. */
@@ -154,7 +156,7 @@ export class UnexpectedEvents {
         composeProject: end.container.composeProject,
         composeService: end.container.composeService,
         direction: group.direction,
-        peer: { container: group.remoteContainer, address: group.remoteAddress },
+        peer: peerOf(end.container, group, input.namesOf),
         port: group.port,
         process: await processes.of(end),
         verdict: { side: explanation.verdict.side, container: explanation.verdict.container },
@@ -167,6 +169,13 @@ export class UnexpectedEvents {
     }
     return made;
   }
+}
+
+/** The event's peer; off the host, with the names the container resolved to its address. */
+function peerOf(container: Container, group: Omit<EstablishedGroup, 'count'>, namesOf: EventsInput['namesOf']): ConnectionEvent['peer'] {
+  const peer = { container: group.remoteContainer, address: group.remoteAddress };
+  const names = group.remoteContainer ? [] : (namesOf?.(container.id, group.remoteAddress) ?? []);
+  return names.length > 0 ? { ...peer, names } : peer;
 }
 
 /** The process of a connection end, from what the source knew or from who holds the socket now; /proc read once a collection. */

@@ -121,6 +121,36 @@ export class Exposition {
     'container_tcp_unexpected_established',
     'Number of ESTABLISHED TCP connections of the container that the expected-links policy does not allow; labelled as container_tcp_established.',
   );
+  readonly #peerNameInfo = this.#gauge(
+    'container_peer_name_info',
+    "A name the container resolved (a DNS answer it received, within the answer's TTL, or kept while connected) to remote_address, an address it is connected to or connected to since the last collection; always 1. Join it to the link families on container and remote_address.",
+    ['container', 'remote_address', 'name'],
+  );
+  readonly #dnsReading = this.#gauge(
+    'outpost_dns_reading',
+    '1 when the DNS answers the containers receive are read to name their peers; 0 when a lack of rights stopped it (said once in the log). Absent with --dns.max-names-per-container=0.',
+    [],
+  );
+  readonly #dnsAnswers = this.#counter(
+    'outpost_dns_answers_read_total',
+    "DNS response messages read from the containers' namespaces since start.",
+    [],
+  );
+  readonly #dnsDroppedPackets = this.#counter(
+    'outpost_dns_packets_dropped_total',
+    "DNS answer packets the kernel dropped since start for want of room in a namespace's socket queue (1 MiB); their names are missing.",
+    [],
+  );
+  readonly #dnsDroppedNames = this.#counter(
+    'outpost_dns_names_dropped_total',
+    'Names not kept since start because the container already had --dns.max-names-per-container in use.',
+    [],
+  );
+  readonly #dnsNamesKept = this.#gauge(
+    'outpost_dns_names_kept',
+    'Names kept now, over every container (bounded by --dns.max-names-per-container each).',
+    [],
+  );
   readonly #policyRules = this.#gauge('outpost_policy_rules', 'Expected-links rules in force, by source (file, label).', ['source']);
   readonly #policyLabelErrors = this.#gauge(
     'outpost_policy_label_errors',
@@ -282,10 +312,22 @@ export class Exposition {
     }
     for (const { container, group, seconds } of collection.rtt) this.#rtt.add(labelsOf(container.name, container.image, group), seconds);
     this.#setPolicy(collection.policy, labelsOf);
+    this.#setNames(collection);
     for (const [namespace, total] of counters.connections.unattributed()) this.#unattributed.set({ namespace }, total);
     for (const [container, count] of counters.readErrors) this.#readErrors.set({ container }, count);
     this.#parseErrors.set({}, counters.parseErrors);
     for (const [reason, total] of Object.entries(collection.sourceLosses ?? {})) this.#sourceLosses.set({ reason }, total);
+  }
+
+  #setNames({ peerNames, nameCounts }: Collection): void {
+    for (const { container, remoteAddress, name } of peerNames)
+      this.#peerNameInfo.set({ container: container.name, remote_address: remoteAddress, name }, 1);
+    if (!nameCounts) return;
+    this.#dnsReading.set({}, nameCounts.reading ? 1 : 0);
+    this.#dnsAnswers.set({}, nameCounts.answers);
+    this.#dnsDroppedPackets.set({}, nameCounts.droppedPackets);
+    this.#dnsDroppedNames.set({}, nameCounts.droppedNames);
+    this.#dnsNamesKept.set({}, nameCounts.kept);
   }
 
   #setPolicy(policy: PolicyEvaluation | undefined, labelsOf: LinkLabels): void {

@@ -21,6 +21,8 @@ export interface ConnectionsLink {
   retransmits_total: number;
   /** container_tcp_rtt_seconds of the link; null when no connection of it was seen with one in the last collection. */
   rtt_seconds: number | null;
+  /** The names the container resolved to the address (container_peer_name_info); empty when none. */
+  names: string[];
 }
 
 /** The counters kept across collections that /connections shows per link. */
@@ -58,6 +60,8 @@ export function connectionsJson(collection: Collection, counted: LinkTotals): Co
   keep('retransmits_total', counted.retransmits);
   const rtt = new Map<string, { group: Omit<EstablishedGroup, 'count'>; seconds: number }[]>();
   for (const r of collection.rtt) byKey(rtt, r.container.id, () => []).push(r);
+  const names = new Map<string, string[]>();
+  for (const p of collection.peerNames) byKey(names, `${p.container.id}|${p.remoteAddress}`, () => []).push(p.name);
   return collection.links.map(({ container, listening, established, newConnections }) => {
     const links = new Map<string, ConnectionsLink>();
     const linkOf = (g: Omit<EstablishedGroup, 'count'>) =>
@@ -73,6 +77,7 @@ export function connectionsJson(collection: Collection, counted: LinkTotals): Co
         received_bytes_total: 0,
         retransmits_total: 0,
         rtt_seconds: null as number | null,
+        names: names.get(`${container.id}|${g.remoteAddress}`) ?? [],
       }));
     for (const g of established) linkOf(g).count += g.count;
     for (const g of newConnections) linkOf(g).new_connections += g.count;

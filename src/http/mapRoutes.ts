@@ -71,6 +71,7 @@ export function mapRoutes(router: Router, options: () => MapRoutesOptions): void
       receivedBytes: collector.counters.figures.series('receivedBytes'),
       retransmits: collector.counters.figures.series('retransmits'),
       rtt: collection.rtt,
+      peerNames: collection.peerNames,
     });
   });
   for (const name of Object.keys(ASSETS) as AssetName[]) {

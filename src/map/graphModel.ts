@@ -19,6 +19,8 @@ export interface GraphNode {
   listening?: { address: string; port: number; count: number }[];
   /** A group node: the containers folded into it. */
   members?: number;
+  /** A peer off the host: the names containers resolved to its address (container_peer_name_info); its label is the first. */
+  names?: string[];
 }
 
 /** Connections from a client to a server's port, merged from both ends when both are on this host. */
@@ -153,7 +155,7 @@ export function groupGraph(g: LinkGraph): LinkGraph {
 }
 
 /**
- * The nodes whose name, group, image or address contains `text` (any case), the nodes linked to
+ * The nodes whose name, group, image, address or resolved name contains `text` (any case), the nodes linked to
  * them, and the edges that touch a match. Empty text: the whole graph.
  */
 export function filterGraph(g: LinkGraph, text: string): LinkGraph {
@@ -162,7 +164,9 @@ export function filterGraph(g: LinkGraph, text: string): LinkGraph {
   const matches = new Set(
     g.nodes
       .filter((n) =>
-        [n.label, n.group, n.image ?? '', ...(n.addresses ?? []).map((a) => a.address)].some((v) => v.toLowerCase().includes(needle)),
+        [n.label, n.group, n.image ?? '', ...(n.addresses ?? []).map((a) => a.address), ...(n.names ?? [])].some((v) =>
+          v.toLowerCase().includes(needle),
+        ),
       )
       .map((n) => n.id),
   );

@@ -27,6 +27,8 @@ export interface LinkGraphInput {
   retransmits: Iterable<ConnectionSeries>;
   /** container_tcp_rtt_seconds. */
   rtt: readonly { container: Container; group: Omit<EstablishedGroup, 'count'>; seconds: number }[];
+  /** The names containers resolved to the addresses they are connected to (container_peer_name_info). */
+  peerNames?: readonly { remoteAddress: string; name: string }[];
 }
 
 type Measure = 'open' | 'counted' | 'unexpectedOpen' | 'unexpectedCounted' | 'bytesToServer' | 'bytesToClient' | 'retransmits';
@@ -47,6 +49,14 @@ function peerNodeId(g: Omit<EstablishedGroup, 'count'>): string {
   if (g.remoteContainer === HOST_PEER) return HOST_PEER;
   if (g.remoteContainer) return `container:${g.remoteContainer}`;
   return `peer:${g.remoteAddress}`;
+}
+
+/** A peer off the host, labelled by the first of the names it was resolved from, else by its address. */
+function externalNode(id: string, address: string, names: ReadonlySet<string> | undefined): GraphNode {
+  const sorted = [...(names ?? [])].sort();
+  const node: GraphNode = { id, kind: 'external', label: sorted[0] ?? address, group: '', addresses: [{ network: '', address }] };
+  if (sorted.length > 0) node.names = sorted;
+  return node;
 }
 
 /** A container's group: its compose project, else the group of the container whose network it joined, else its network. */
@@ -80,6 +90,8 @@ export function buildLinkGraph(input: LinkGraphInput): LinkGraph {
       listening: [],
     }));
   const running = new Map(input.containers.map((c) => [c.name, c]));
+  const namesOf = new Map<string, Set<string>>();
+  for (const { remoteAddress, name } of input.peerNames ?? []) byKey(namesOf, remoteAddress, () => new Set()).add(name);
   for (const c of input.containers) containerNode(c);
   for (const { container, listening } of input.links) containerNode(container).listening = listening.map((l) => ({ ...l }));
 
@@ -103,7 +115,7 @@ export function buildLinkGraph(input: LinkGraphInput): LinkGraph {
     byKey(nodes, peer, () =>
       peer === HOST_PEER
         ? { id: peer, kind: 'host', label: HOST_PEER, group: '' }
-        : { id: peer, kind: 'external', label: g.remoteAddress, group: '' },
+        : externalNode(peer, g.remoteAddress, namesOf.get(g.remoteAddress)),
     );
     const [source, target, end] = g.direction === 'inbound' ? [peer, self, 'server' as const] : [self, peer, 'client' as const];
     const id = edgeId(source, target, g.port);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { BPF_RECORD_SIZE } from './bpfRecords.js';
-import { loadNativeAddon, nativePath } from './nativeAddon.js';
+import { loadNativeAddon, nativePath } from '../base/nativeAddon.js';
 
 /** A loaded and attached BPF object (native/bpf_source.c). */
 export type BpfHandle = object & { readonly __brand: 'BpfHandle' };

@@ -1,4 +1,4 @@
-import { loadNativeAddon, nativePath } from './nativeAddon.js';
+import { loadNativeAddon, nativePath } from '../base/nativeAddon.js';
 import { SOCK_DIAG_RECORD_SIZE } from './sockDiagRecords.js';
 
 /** The native addon of native/sock_diag.c, built by node-gyp at install. */

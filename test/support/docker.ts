@@ -9,7 +9,7 @@ import { errorMessage } from '../../src/base/errors.js';
 const exec = promisify(execFile);
 
 export const TEST_IMAGE = 'outpost-test/busybox:1';
-const APPLETS = ['sh', 'nc', 'sleep', 'cat', 'httpd', 'timeout', 'ip', 'wget', 'killall', 'mkdir', 'date'];
+const APPLETS = ['sh', 'nc', 'sleep', 'cat', 'httpd', 'timeout', 'ip', 'wget', 'killall', 'mkdir', 'date', 'nslookup'];
 // Stamped on the image: one made with fewer applets by an older checkout is made again.
 const APPLETS_LABEL = 'outpost.test.applets';
 

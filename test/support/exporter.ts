@@ -34,6 +34,8 @@ export async function startTestExporter(overrides: Partial<Config> = {}): Promis
     policyFile: undefined,
     eventsMax: 10_000,
     eventsLogIntervalMs: 60_000,
+    dnsMaxNamesPerContainer: 100,
+    dnsGraceMs: 60_000,
     logLevel: 'info',
     logFormat: 'logfmt',
     ...overrides,

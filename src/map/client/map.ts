@@ -130,7 +130,7 @@ function displayName(n: GraphNode): string {
   return n.kind === 'group' ? `${n.label} (${n.members})` : n.label;
 }
 
-const addressesText = (n: GraphNode) => (n.addresses ?? []).map((a) => `${a.address} (${a.network})`).join(', ');
+const addressesText = (n: GraphNode) => (n.addresses ?? []).map((a) => (a.network ? `${a.address} (${a.network})` : a.address)).join(', ');
 const listeningText = (n: GraphNode) => (n.listening ?? []).map((l) => `${l.address}:${l.port}`).join(', ');
 
 /** Bytes a second per edge id, between the last two graphs read (none after the first). */
@@ -351,6 +351,7 @@ function showDetails(id: string): void {
     item('Compose service', node.composeService);
     item('Network mode', node.networkMode);
     item('Addresses', addressesText(node));
+    item('Resolved from', node.names?.join(', '));
     item('Listening', listeningText(node));
     item('Containers', node.members);
   } else if (edge) {

@@ -18,6 +18,7 @@ const LAYERS = [
   'attribution',
   'links',
   'connections',
+  'names',
   'policy',
   'events',
   'collection',

@@ -1,0 +1,105 @@
+import type { Container } from '../inventory/container.js';
+import type { NetNamespace } from '../namespaces/netNamespaces.js';
+import type { ContainerLinks } from '../links/containerLinks.js';
+import { dnsMessagesOfPacket, parseDnsResponse } from './dnsMessage.js';
+import type { DnsAnswerSockets } from './dnsAnswerSockets.js';
+import type { PeerNames } from './peerNames.js';
+
+/** A name a container resolved to an address it is connected to: container_peer_name_info. */
+export interface PeerName {
+  container: Container;
+  remoteAddress: string;
+  name: string;
+}
+
+/** What the names stage did since start (outpost_dns_*). */
+export interface NameCounts {
+  /** The answers are read: false once a lack of rights stopped it (logged once). */
+  reading: boolean;
+  /** DNS response messages read (each a whole message of a packet let through). */
+  answers: number;
+  /** Packets the kernel dropped for want of room in a socket's queue. */
+  droppedPackets: number;
+  /** Names not kept: the container's --dns.max-names-per-container were all in use. */
+  droppedNames: number;
+  /** Names kept now. */
+  kept: number;
+}
+
+/**
+ * The names stage: reads the DNS answers each container's namespace received since the last
+ * collection, and names the addresses its containers are connected to by the names they resolved.
+ */
+export class ResolvedNames {
+  readonly #sockets: DnsAnswerSockets;
+  readonly #store: PeerNames;
+  readonly #now: () => number;
+  #answers = 0;
+
+  constructor(options: { sockets: DnsAnswerSockets; store: PeerNames; now?: () => number }) {
+    this.#sockets = options.sockets;
+    this.#store = options.store;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Why the answers are not read (a lack of rights), once known. */
+  get off(): string | undefined {
+    return this.#sockets.off;
+  }
+
+  /** Learns what each namespace's containers were answered since the last read. */
+  read(namespaces: readonly NetNamespace[]): void {
+    for (const { namespace, packets } of this.#sockets.read(namespaces)) {
+      for (const { receivedMs, packet } of packets) {
+        for (const message of dnsMessagesOfPacket(packet)) {
+          this.#answers++;
+          const resolved = parseDnsResponse(message);
+          if (resolved.length === 0) continue;
+          // Which of a shared namespace's containers asked cannot be told: each may have.
+          for (const container of namespace.containers) this.#store.learn(container.id, resolved, receivedMs);
+        }
+      }
+    }
+  }
+
+  /**
+   * The names of the addresses the links' containers are connected to (open now, or new since the
+   * last collection); the answers of others are kept while their TTL and grace last.
+   */
+  connected(links: readonly ContainerLinks[]): PeerName[] {
+    const now = this.#now();
+    const connections = new Map<string, Set<string>>();
+    const containers = new Map<string, Container>();
+    for (const { container, established, newConnections } of links) {
+      containers.set(container.id, container);
+      const addresses = new Set<string>();
+      for (const g of established) addresses.add(g.remoteAddress);
+      for (const g of newConnections) addresses.add(g.remoteAddress);
+      connections.set(container.id, addresses);
+    }
+    this.#store.retain(connections, now);
+    return this.#store.rows(connections, now).flatMap(({ containerId, remoteAddress, name }) => {
+      const container = containers.get(containerId);
+      return container ? [{ container, remoteAddress, name }] : [];
+    });
+  }
+
+  /** The names that resolved `address` for the container, now. */
+  namesOf(containerId: string, address: string): string[] {
+    return this.#store.namesOf(containerId, address, this.#now());
+  }
+
+  counts(): NameCounts {
+    return {
+      reading: this.#sockets.off === undefined,
+      answers: this.#answers,
+      droppedPackets: this.#sockets.dropped,
+      droppedNames: this.#store.dropped,
+      kept: this.#store.size,
+    };
+  }
+
+  close(): void {
+    this.#sockets.close();
+  }
+}

@@ -17,9 +17,10 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY src ./src
 COPY native ./native
-# Both addons must build here: an image that silently fell back to procfs is not the image we ship.
+# Every addon must build here: an image that silently fell back to procfs, or named no peer, is not the image we ship.
 # (npm run puts the node-gyp that npm carries on PATH.)
 RUN npm run install && test -f native/build/Release/sock_diag.node && test -f native/build/Release/bpf_source.node && \
+    test -f native/build/Release/dns_answers.node && \
     npm run build && npm prune --omit=dev --ignore-scripts
 
 FROM ${NODE_IMAGE}
@@ -37,7 +38,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
-COPY --from=build /app/native/build/Release/sock_diag.node /app/native/build/Release/bpf_source.node ./native/build/Release/
+COPY --from=build /app/native/build/Release/sock_diag.node /app/native/build/Release/bpf_source.node \
+     /app/native/build/Release/dns_answers.node ./native/build/Release/
 COPY native/bpf/outpost.bpf.o ./native/bpf/
 EXPOSE 9057
 # Follows OUTPOST_WEB_LISTEN_ADDRESS: set the listen address by environment, not flag, in a container.

@@ -39,13 +39,18 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
   // Read first: a bad file must stop the start before any port is opened.
   const webConfig = config.webConfigFile ? await loadWebConfig(config.webConfigFile) : PLAIN_HTTP;
   const policyFile = config.policyFile ? { path: config.policyFile, rules: await loadPolicyFile(config.policyFile) } : undefined;
-  const policy = new ExpectedLinks({ log, ...(policyFile ? { file: policyFile } : {}) });
+  const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
+  const source = await chooseSocketSource({ choice: config.socketSource, procfsPath: config.procfsPath, docker, log });
+  const names = resolvedNames(config, log, source.name);
+  const policy = new ExpectedLinks({
+    log,
+    ...(policyFile ? { file: policyFile } : {}),
+    ...(names ? { namesOf: (id: string, address: string) => names.namesOf(id, address) } : {}),
+  });
   // Set once the server listens; a request may come before, so it is declared here, where basicAuthUsers sees it.
   // eslint-disable-next-line prefer-const
   let webConfigWatch: WebConfigWatch | undefined;
-  const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
   const inventory = new ContainerInventory({ docker, events: createDockerClient(config.dockerEndpoint), log });
-  const source = await chooseSocketSource({ choice: config.socketSource, procfsPath: config.procfsPath, docker, log });
   const events = new UnexpectedEvents({
     policy,
     procfsPath: config.procfsPath,
@@ -53,7 +58,6 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
     capacity: config.eventsMax,
     logIntervalMs: config.eventsLogIntervalMs,
   });
-  const names = resolvedNames(config, log, source.name);
   const collector = new Collector({
     inventory,
     source,

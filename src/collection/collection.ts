@@ -7,7 +7,7 @@ import type { DockerNetwork } from '../inventory/network.js';
 import { attributeRead } from '../attribution/attribution.js';
 import { DEFAULT_EPHEMERAL_RANGE, parsePortRange } from '../links/classification.js';
 import { buildContainerLinks, LinkContext, type ContainerLinks } from '../links/containerLinks.js';
-import { ConnectionTotals } from '../connections/connectionTotals.js';
+import { ConnectionTotals, type ConnectionSeries } from '../connections/connectionTotals.js';
 import { countNewConnections, newConnectionsOf } from '../connections/newConnections.js';
 import { FigureLedger } from '../connections/connectionFigures.js';
 import { linkRtt, sumLinkFigures, type LinkRtt } from '../connections/linkFigures.js';
@@ -87,7 +87,7 @@ export interface CollectorOptions {
   /** The names containers resolved (src/names/); peers are not named without it. */
   names?: {
     read(namespaces: readonly NetNamespace[]): void;
-    connected(links: readonly ContainerLinks[]): PeerName[];
+    connected(links: readonly ContainerLinks[], counted: Iterable<ConnectionSeries>): PeerName[];
     namesOf(containerId: string, address: string): string[];
     counts(): NameCounts;
   };
@@ -298,7 +298,7 @@ export class Collector {
       return links;
     });
     if (names) {
-      collection.peerNames = names.connected(collection.links);
+      collection.peerNames = names.connected(collection.links, this.counters.connections.series());
       collection.nameCounts = names.counts();
     }
     const judged = await timed('policy', () => this.#options.policy.evaluate(collection.links, peerContainers));

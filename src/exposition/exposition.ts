@@ -123,7 +123,7 @@ export class Exposition {
   );
   readonly #peerNameInfo = this.#gauge(
     'container_peer_name_info',
-    "A name the container resolved (a DNS answer it received, within the answer's TTL, or kept while connected) to remote_address, an address it is connected to or connected to since the last collection; always 1. Join it to the link families on container and remote_address.",
+    "A name the container resolved (a DNS answer it received, within the answer's TTL and --dns.grace, or longer while connected) to remote_address, an address it has a link with (open now, or counted in container_tcp_connections_total); always 1. Join it to the link families on container and remote_address.",
     ['container', 'remote_address', 'name'],
   );
   readonly #dnsReading = this.#gauge(

@@ -35,6 +35,15 @@ export function policyReport(expected: ExpectedLinks, containers: readonly Conta
       // The containers whose connections this rule judges: outbound (from) and inbound (to).
       covers: { outbound: r.covers.from ? from : [], inbound: r.covers.to ? to : [] },
       allowed_links_last_evaluation: last?.allowedBy.get(r.id) ?? 0,
+      // A rule with a DNS name: the addresses it allowed in the last evaluation, each with the names the container resolved it from.
+      ...([...r.from, ...r.to].some((sel) => sel.domain !== undefined)
+        ? {
+            domain_matches: [...(last?.domainMatches.get(r.id) ?? new Map<string, readonly string[]>())].map(([address, names]) => ({
+              address,
+              names,
+            })),
+          }
+        : {}),
       warnings,
     };
   });

@@ -12,6 +12,7 @@ import { suggestPolicy, type SeenLink } from '../policy/policySuggestion.js';
 import { mapRoutes } from './mapRoutes.js';
 import type { EventQuery, EventRing } from '../events/eventRing.js';
 import { VERSION } from '../base/version.js';
+import { byKey } from '../base/byKey.js';
 
 export interface AppOptions {
   telemetryPath: string;
@@ -93,9 +94,15 @@ function addRoutes(router: Router, options: () => AppOptions): void {
   router.get('/policy/suggest', async (ctx) => {
     const { collector, connectionsRetention } = options();
     const collection = await collector.collect();
-    const seen: SeenLink[] = [...collector.counters.connections.series()];
-    for (const { container, established } of collection.links)
-      for (const group of established) seen.push({ container: container.name, group });
+    // Peers off the host named by the names the container resolved to them, where it did.
+    const names = new Map<string, string[]>();
+    for (const p of collection.peerNames) byKey(names, `${p.container.name}|${p.remoteAddress}`, () => []).push(p.name);
+    const seenLink = (container: string, group: SeenLink['group']): SeenLink => {
+      const resolved = group.remoteContainer ? undefined : names.get(`${container}|${group.remoteAddress}`);
+      return { container, group, ...(resolved ? { names: resolved } : {}) };
+    };
+    const seen: SeenLink[] = [...collector.counters.connections.series()].map((s) => seenLink(s.container, s.group));
+    for (const { container, established } of collection.links) for (const group of established) seen.push(seenLink(container.name, group));
     ctx.set('X-Outpost-Up', collection.up ? '1' : '0');
     ctx.type = 'text/plain; charset=utf-8';
     ctx.body = suggestPolicy(seen, collection.containers, `open now or made in the last ${connectionsRetention} (--connections.retention)`);

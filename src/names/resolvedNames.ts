@@ -1,6 +1,7 @@
 import type { Container } from '../inventory/container.js';
 import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import type { ContainerLinks } from '../links/containerLinks.js';
+import type { ConnectionSeries } from '../connections/connectionTotals.js';
 import { dnsMessagesOfPacket, parseDnsResponse } from './dnsMessage.js';
 import type { DnsAnswerSockets } from './dnsAnswerSockets.js';
 import type { PeerNames } from './peerNames.js';
@@ -63,23 +64,32 @@ export class ResolvedNames {
   }
 
   /**
-   * The names of the addresses the links' containers are connected to (open now, or new since the
-   * last collection); the answers of others are kept while their TTL and grace last.
+   * The names of the addresses the links' containers have connections with: open now, new since
+   * the last collection, or counted (`counted`, container_tcp_connections_total within its
+   * retention), while the answer holds. An answer is kept past its TTL while a connection to its
+   * address is open (or new); the others go once their TTL and grace are over.
    */
-  connected(links: readonly ContainerLinks[]): PeerName[] {
+  connected(links: readonly ContainerLinks[], counted: Iterable<ConnectionSeries> = []): PeerName[] {
     const now = this.#now();
-    const connections = new Map<string, Set<string>>();
-    const containers = new Map<string, Container>();
+    const open = new Map<string, Set<string>>();
+    const linked = new Map<string, Set<string>>();
+    const byName = new Map<string, Container>();
     for (const { container, established, newConnections } of links) {
-      containers.set(container.id, container);
+      byName.set(container.name, container);
       const addresses = new Set<string>();
       for (const g of established) addresses.add(g.remoteAddress);
       for (const g of newConnections) addresses.add(g.remoteAddress);
-      connections.set(container.id, addresses);
+      open.set(container.id, addresses);
+      linked.set(container.id, new Set(addresses));
     }
-    this.#store.retain(connections, now);
-    return this.#store.rows(connections, now).flatMap(({ containerId, remoteAddress, name }) => {
-      const container = containers.get(containerId);
+    for (const s of counted) {
+      const container = byName.get(s.container);
+      if (container) linked.get(container.id)?.add(s.group.remoteAddress);
+    }
+    this.#store.retain(open, now);
+    const byId = new Map([...byName.values()].map((c) => [c.id, c]));
+    return this.#store.rows(linked, now).flatMap(({ containerId, remoteAddress, name }) => {
+      const container = byId.get(containerId);
       return container ? [{ container, remoteAddress, name }] : [];
     });
   }

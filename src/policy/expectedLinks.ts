@@ -5,6 +5,7 @@ import type { EstablishedGroup } from '../links/linkGroups.js';
 import { HOST_PEER } from '../links/peers.js';
 import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
 import type { Logger } from '../base/log.js';
+import { byKey } from '../base/byKey.js';
 import { labelRules } from './labelRules.js';
 import { namedPeerAllowances, type NamedPeerAllowance } from './namedPeers.js';
 import { loadPolicyFile } from './policyFile.js';
@@ -46,7 +47,15 @@ export interface PolicyEvaluation {
   unexpectedGroups: number;
   /** Peers the rules allow by name, per container they cover (for peers named on other hosts). */
   namedPeers: readonly NamedPeerAllowance[];
+  /**
+   * Per rule id of a rule with a DNS name: the addresses it allowed, with the names they were
+   * resolved from, as long as the container's answer holds (TTL and grace, or a connection open).
+   */
+  domainMatches: Map<string, Map<string, readonly string[]>>;
 }
+
+/** The names a container resolved to an address, while the answer holds (src/names/). */
+export type NamesOf = (containerId: string, address: string) => readonly string[];
 
 /**
  * What follows from the rules and the containers alone, not from the links: made again only
@@ -90,9 +99,13 @@ export class ExpectedLinks {
   readonly #labels = new Map<string, LabelEntry>();
   #last: PolicyEvaluation | undefined;
   #structure: PolicyStructure | undefined;
+  #namesOf: NamesOf;
+  /** Per rule id, per address it allowed by name: the container that resolved it. */
+  readonly #domainAllowed = new Map<string, Map<string, string>>();
 
-  constructor(options: { log: Logger; file?: { path: string; rules: PolicyRule[] } }) {
+  constructor(options: { log: Logger; file?: { path: string; rules: PolicyRule[] }; namesOf?: NamesOf }) {
     this.#log = options.log;
+    this.#namesOf = options.namesOf ?? (() => []);
     this.#fileRules = options.file?.rules ?? [];
     this.#file = options.file && { path: options.file.path, lastReloadSuccess: true, loadedAtMs: Date.now() };
   }
@@ -136,6 +149,7 @@ export class ExpectedLinks {
   evaluate(links: readonly ContainerLinks[], containers: readonly Container[]): PolicyEvaluation {
     const { rules, judge: policyJudge, namedPeers, labelErrors } = this.#structureOf(containers);
     const byName = new Map(containers.map((c) => [c.name, c]));
+    const byId = new Map(rules.map((r) => [r.id, r]));
     const evaluation: PolicyEvaluation = {
       unexpected: [],
       rules: { file: this.#fileRules.length, label: rules.length - this.#fileRules.length },
@@ -146,20 +160,36 @@ export class ExpectedLinks {
       judged: 0,
       unexpectedGroups: 0,
       namedPeers,
+      domainMatches: new Map(),
     };
     if (rules.length > 0) {
       const judge = (container: Container, groups: readonly EstablishedGroup[]) =>
         groups.filter((g) => {
-          const verdict = policyJudge.judge(linkOf(container, g, byName));
+          const link = linkOf(container, g, byName, this.#namesOf);
+          const verdict = policyJudge.judge(link);
           evaluation.judged++;
           if (verdict.kind === 'allowed')
-            for (const id of verdict.rules) evaluation.allowedBy.set(id, (evaluation.allowedBy.get(id) ?? 0) + 1);
+            for (const id of verdict.rules) {
+              evaluation.allowedBy.set(id, (evaluation.allowedBy.get(id) ?? 0) + 1);
+              const names = (g.direction === 'outbound' ? link.server : link.client).names;
+              if (names && byId.get(id)?.[g.direction === 'outbound' ? 'to' : 'from'].some((sel) => sel.domain !== undefined))
+                byKey(this.#domainAllowed, id, () => new Map()).set(g.remoteAddress, container.id);
+            }
           if (verdict.kind === 'unexpected') evaluation.unexpectedGroups++;
           return verdict.kind === 'unexpected';
         });
       for (const { container, established, newConnections } of links) {
         const unexpected = { container, established: judge(container, established), newConnections: judge(container, newConnections) };
         if (unexpected.established.length > 0 || unexpected.newConnections.length > 0) evaluation.unexpected.push(unexpected);
+      }
+    }
+    // What each rule by name allowed, while the name still resolves the address for its container.
+    for (const [id, addresses] of this.#domainAllowed) {
+      if (!byId.has(id)) this.#domainAllowed.delete(id);
+      for (const [address, containerId] of addresses) {
+        const names = this.#namesOf(containerId, address);
+        if (names.length === 0) addresses.delete(address);
+        else byKey(evaluation.domainMatches, id, () => new Map()).set(address, names);
       }
     }
     this.#last = evaluation;
@@ -192,15 +222,16 @@ export class ExpectedLinks {
   /** The verdict on one link group of a container, explained (for events), under the rules in force for `containers`. */
   explain(container: Container, group: Omit<EstablishedGroup, 'count'>, containers: readonly Container[]): Explanation {
     const { judge } = this.#structureOf(containers);
-    const link = linkOf(container, group, new Map(containers.map((c) => [c.name, c])));
+    const link = linkOf(container, group, new Map(containers.map((c) => [c.name, c])), this.#namesOf);
     const verdict = judge.judge(link);
     if (verdict.kind !== 'unexpected') return { verdict, rules: [] };
     const end = verdict.side === 'client' ? link.client : link.server;
     const rules = judge.rulesCovering(verdict.side === 'client' ? 'from' : 'to', end.container);
     // The link as the end that refused it sees it: the container's own group, or its mirror at the peer.
+    const peerNames = (group.direction === 'outbound' ? link.server : link.client).names;
     const seen =
       end.container === container
-        ? { container: container.name, group }
+        ? { container: container.name, group, ...(peerNames ? { names: peerNames } : {}) }
         : {
             container: verdict.container,
             group: {
@@ -219,7 +250,7 @@ export class ExpectedLinks {
 
   /** The verdict on one link group of a container (for /policy and tests). */
   judge(container: Container, group: Omit<EstablishedGroup, 'count'>, containers: readonly Container[]): Verdict {
-    return judgeLink(this.rules(containers), linkOf(container, group, new Map(containers.map((c) => [c.name, c]))));
+    return judgeLink(this.rules(containers), linkOf(container, group, new Map(containers.map((c) => [c.name, c])), this.#namesOf));
   }
 
   /** A container's label rules, read once per set of label values; what does not parse is logged once. */
@@ -250,14 +281,25 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
-/** The link a group of a container stands for: the container at one end, its peer at the other. */
-function linkOf(container: Container, group: Omit<EstablishedGroup, 'count'>, byName: ReadonlyMap<string, Container>): Link {
+/**
+ * The link a group of a container stands for: the container at one end, its peer at the other,
+ * with the names the container resolved to the peer's address.
+ */
+function linkOf(
+  container: Container,
+  group: Omit<EstablishedGroup, 'count'>,
+  byName: ReadonlyMap<string, Container>,
+  namesOf: NamesOf,
+): Link {
   const self = { container, host: false };
   const peerContainer = byName.get(group.remoteContainer);
+  const folded = group.remoteAddress === FOLDED_ADDRESS;
+  const names = folded ? [] : namesOf(container.id, group.remoteAddress);
   const peer = {
     host: group.remoteContainer === HOST_PEER,
     ...(peerContainer ? { container: peerContainer } : {}),
-    ...(group.remoteAddress !== FOLDED_ADDRESS ? { address: group.remoteAddress } : {}),
+    ...(!folded ? { address: group.remoteAddress } : {}),
+    ...(names.length > 0 ? { names } : {}),
   };
   return group.direction === 'outbound'
     ? { client: self, server: peer, port: group.port }

@@ -2,7 +2,7 @@ import type { Container } from '../inventory/container.js';
 import { PolicyLabelError } from '../base/errors.js';
 import { parsePortSpan, type PolicyRule, type PortSpan } from './policyRules.js';
 import { parseCidr } from '../net/ipAddress.js';
-import type { Selector } from './selectors.js';
+import { isDomainPattern, type Selector } from './selectors.js';
 
 /** The labels by which a container declares its expected links, per direction. */
 export const ALLOW_LABELS = { outbound: 'outpost.allow.outbound', inbound: 'outpost.allow.inbound' } as const;
@@ -13,10 +13,12 @@ const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /**
  * One entry of an allow label, `PEER[:PORT]`: PEER is a container name or a compose service of
- * `project`, `host`, an IP or CIDR (IPv6 in brackets when a port follows), or `*`; PORT a port
- * or a range. Returns the reason when it does not parse.
+ * `project`, `host`, an IP or CIDR (IPv6 in brackets when a port follows), a DNS name the
+ * container resolves (`api.example.com`, `*.example.com`), or `*`; PORT a port or a range. A
+ * name with a dot may be a container's or a DNS name: it allows both. Returns the reason when it
+ * does not parse.
  */
-export function parseAllowEntry(entry: string, project: string): { peer: Selector; ports?: PortSpan[] } | string {
+export function parseAllowEntry(entry: string, project: string): { peers: Selector[]; ports?: PortSpan[] } | string {
   let peerText = entry;
   let portText: string | undefined;
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(entry);
@@ -34,13 +36,16 @@ export function parseAllowEntry(entry: string, project: string): { peer: Selecto
     if (typeof span === 'string') return `"${entry}": ${span}`;
     ports = [span];
   }
-  let peer: Selector;
-  if (peerText === '*') peer = { any: true };
-  else if (peerText === 'host') peer = { host: true };
-  else if (parseCidr(peerText)) peer = { cidr: peerText };
-  else if (NAME.test(peerText)) peer = { peer: { name: peerText, project } };
-  else return `"${entry}": the peer is not a container or service name, host, an IP address, a CIDR or *`;
-  return { peer, ...(ports ? { ports } : {}) };
+  let peers: Selector[];
+  if (peerText === '*') peers = [{ any: true }];
+  else if (peerText === 'host') peers = [{ host: true }];
+  else if (parseCidr(peerText)) peers = [{ cidr: peerText }];
+  else if (NAME.test(peerText)) {
+    peers = [{ peer: { name: peerText, project } }];
+    if (isDomainPattern(peerText)) peers.push({ domain: peerText.toLowerCase() });
+  } else if (isDomainPattern(peerText)) peers = [{ domain: peerText.toLowerCase() }];
+  else return `"${entry}": the peer is not a container or service name, host, an IP address, a CIDR, a DNS name or *`;
+  return { peers, ...(ports ? { ports } : {}) };
 }
 
 /**
@@ -70,7 +75,7 @@ export function labelRules(container: Container): { rules: PolicyRule[]; errors:
       if (entry === '') continue;
       const parsed = parseAllowEntry(entry, container.composeProject);
       if (typeof parsed === 'string') errors.push(new PolicyLabelError(container.name, label, parsed));
-      else rules.push(rule(++n, [parsed.peer], parsed.ports, entry));
+      else rules.push(rule(++n, parsed.peers, parsed.ports, entry));
     }
     if (n === 0) rules.push(rule(0, []));
   }

@@ -3,7 +3,7 @@ import { InvalidPolicyFileError } from '../base/errors.js';
 import { loadYamlFile, parseYamlFile, YamlFileProblem, type YamlFile } from '../base/yamlFile.js';
 import { parsePortSpan, type PolicyRule, type PortSpan } from './policyRules.js';
 import { parseCidr } from '../net/ipAddress.js';
-import { selectsContainers, type Selector } from './selectors.js';
+import { isDomainPattern, selectsContainers, type Selector } from './selectors.js';
 
 const text = z.string().min(1, 'expected a non-empty string');
 
@@ -16,15 +16,22 @@ const selectorObject = z
     label: text.optional(),
     network: text.optional(),
     cidr: text.refine((v) => parseCidr(v) !== undefined, 'expected an IP address or a CIDR such as 10.0.0.0/8').optional(),
+    domain: text
+      .refine(isDomainPattern, 'expected a DNS name such as api.example.com, or *.example.com for every name under it')
+      .transform((d) => d.toLowerCase())
+      .optional(),
     host: z.literal(true).optional(),
   })
-  .refine((s) => Object.keys(s).length > 0, 'expected at least one of container, image, project, service, label, network, cidr, host');
+  .refine(
+    (s) => Object.keys(s).length > 0,
+    'expected at least one of container, image, project, service, label, network, cidr, domain, host',
+  );
 
 /** The message of a value that is missing, or not what `expected` says. */
 const expecting = (expected: string) => (issue: { input?: unknown }) =>
   issue.input === undefined ? 'missing; it is required' : `expected ${expected}`;
 
-const SELECTOR = '"*", "host", or a mapping of container, image, project, service, label, network, cidr, host';
+const SELECTOR = '"*", "host", or a mapping of container, image, project, service, label, network, cidr, domain, host';
 /** A selector: `*`, `host`, or a mapping whose fields must all match. */
 const selector = z.union([z.literal('*'), z.literal('host'), selectorObject], { error: expecting(SELECTOR) });
 const selectors = z.union([selector, z.array(selector).min(1, 'expected at least one selector')], {

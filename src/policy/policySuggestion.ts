@@ -8,6 +8,8 @@ import { FOLDED_ADDRESS } from '../links/seriesBudget.js';
 export interface SeenLink {
   container: string;
   group: Omit<EstablishedGroup, 'count'>;
+  /** The names the container resolved to the peer's address: a rule names the first rather than the address. */
+  names?: readonly string[];
 }
 
 type WrittenSelector = string | Record<string, string>;
@@ -18,27 +20,32 @@ function containerSelector(name: string, byName: ReadonlyMap<string, Container>)
   return c?.composeProject && c.composeService ? { project: c.composeProject, service: c.composeService } : { container: name };
 }
 
-function peerSelector(group: SeenLink['group'], byName: ReadonlyMap<string, Container>): WrittenSelector {
+function peerSelector({ group, names }: SeenLink, byName: ReadonlyMap<string, Container>): WrittenSelector {
   if (group.remoteContainer === HOST_PEER) return 'host';
   if (group.remoteContainer) return containerSelector(group.remoteContainer, byName);
+  const name = [...(names ?? [])].sort()[0];
+  if (name !== undefined) return { domain: name };
   return group.remoteAddress === FOLDED_ADDRESS ? '*' : { cidr: group.remoteAddress };
 }
 
 const describe = (s: WrittenSelector) => (typeof s === 'string' ? s : Object.values(s).join('/'));
 
 /** A link's rule as the file writes it: the selectors of its client and server, in its direction. */
-function fileRule({ container, group }: SeenLink, byName: ReadonlyMap<string, Container>): { from: WrittenSelector; to: WrittenSelector } {
+function fileRule(link: SeenLink, byName: ReadonlyMap<string, Container>): { from: WrittenSelector; to: WrittenSelector } {
+  const { container, group } = link;
   const self = containerSelector(container, byName);
-  const peer = peerSelector(group, byName);
+  const peer = peerSelector(link, byName);
   return group.direction === 'outbound' ? { from: self, to: peer } : { from: peer, to: self };
 }
 
 /** One allow-label entry for a link seen from its container: PEER[:PORT], as labelRules reads it. */
-function allowEntry({ container, group }: SeenLink, byName: ReadonlyMap<string, Container>): string {
+function allowEntry({ container, group, names }: SeenLink, byName: ReadonlyMap<string, Container>): string {
   const self = byName.get(container);
   const peer = byName.get(group.remoteContainer);
+  const resolved = [...(names ?? [])].sort()[0];
   let name: string;
   if (group.remoteContainer === HOST_PEER) name = 'host';
+  else if (resolved !== undefined && !group.remoteContainer) name = resolved;
   else if (peer)
     name = self?.composeProject && peer.composeProject === self.composeProject && peer.composeService ? peer.composeService : peer.name;
   else if (group.remoteAddress === FOLDED_ADDRESS) name = '*';

@@ -11,6 +11,8 @@ export interface Endpoint {
   host: boolean;
   /** Its address, when known (not for an end folded into ~other, nor for the judged container's own end). */
   address?: string;
+  /** The names the judged container resolved to that address (src/names/), while the answer holds. */
+  names?: readonly string[];
 }
 
 /**
@@ -36,6 +38,11 @@ export interface Selector {
   network?: string;
   /** An address or CIDR: the end's address, or one of the container's, is in it. */
   cidr?: string;
+  /**
+   * A DNS name (`api.example.com`) or every name under one (`*.example.com`), lower case: the
+   * judged container resolved the end's address from a name it matches.
+   */
+  domain?: string;
   /** Container id (a label rule's own container). */
   id?: string;
   /** A label entry's peer name: a container of this name, or a compose service of `project`. */
@@ -72,6 +79,19 @@ function compiled(s: Selector): CompiledSelector {
  */
 function globPattern(glob: string): picomatch.Matcher {
   return picomatch(glob, { bash: true, dot: true });
+}
+
+/** `api.example.com`, or `*.` and a name: every name under it, not the name itself (as Cilium's toFQDNs matchPattern). */
+const DOMAIN_PATTERN = /^(\*\.)?([a-z0-9_]([a-z0-9_-]*[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/;
+
+/** Whether `text` is a name or a `*.` pattern a domain selector takes (any case; it is kept lower). */
+export function isDomainPattern(text: string): boolean {
+  return text.length <= 253 && DOMAIN_PATTERN.test(text.toLowerCase()) && text.includes('.');
+}
+
+/** Whether a name (as src/names writes it: lower case) is the domain selector's, or under its `*.`. */
+export function domainMatches(pattern: string, name: string): boolean {
+  return pattern.startsWith('*.') ? name.endsWith(pattern.slice(1)) && name.length > pattern.length - 1 : name === pattern;
 }
 
 /** The selector names containers by what they are (not only by address or `host`). */
@@ -113,8 +133,9 @@ export function matchesEndpoint(s: Selector, e: Endpoint): boolean {
     !e.container?.addresses.some((a) => inBlockList(cidr, a.address))
   )
     return false;
+  if (s.domain !== undefined && !(e.names ?? []).some((n) => domainMatches(s.domain ?? '', n))) return false;
   if (selectsContainers(s)) return e.container !== undefined && matchesContainer(s, e.container);
-  return s.host === true || s.cidr !== undefined;
+  return s.host === true || s.cidr !== undefined || s.domain !== undefined;
 }
 
 /** Whether the selector covers this container, i.e. makes the policy judge its connections. */
@@ -127,7 +148,7 @@ export function selectorText(s: Selector): string | Record<string, string> {
   if (s.any) return '*';
   if (s.host && Object.keys(s).length === 1) return 'host';
   const out: Record<string, string> = {};
-  for (const key of ['container', 'image', 'project', 'service', 'label', 'network', 'cidr', 'id'] as const) {
+  for (const key of ['container', 'image', 'project', 'service', 'label', 'network', 'cidr', 'domain', 'id'] as const) {
     if (s[key] !== undefined) out[key] = s[key];
   }
   if (s.host) out.host = 'true';

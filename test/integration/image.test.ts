@@ -120,6 +120,16 @@ describe('the container image on Docker 20.10, run with least privilege', () => 
     expect(proxy.count(/^GET \/events/)).toBeGreaterThan(0);
   });
 
+  // Names need a packet socket in each namespace, made from inside it: CAP_NET_RAW and
+  // CAP_SYS_ADMIN (setns), which the least privilege does not grant.
+  it('names no peer by DNS with the least privilege, and says which capability it lacks, once', async () => {
+    const metrics = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+    expect(select(metrics, 'outpost_dns_reading')[0]?.value).toBe(0);
+    const said = (await logsOf(outpost)).split('\n').filter((l) => l.includes('peers are not named by the DNS answers'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain("entering a container's network namespace needs CAP_SYS_ADMIN: this process lacks it");
+  });
+
   it('runs as root in its user namespace with SYS_PTRACE as its only capability', async () => {
     // In the host's PID namespace (--pid=host) Docker runs no init: node, not PID 1 there, takes
     // SIGTERM as any process does (the stop test below).

@@ -118,6 +118,9 @@ describe('Exposition of a captured collection', () => {
       /^container_tcp_sent_segments_total\{container="outpost-capture-exposition-client",[^}]*port="8080",[^}]*\} \d{2,}$/m,
       /^container_tcp_connect_seconds_total\{container="outpost-capture-exposition-client",[^}]*port="9000",[^}]*\} 0\.\d+(e-\d+)?$/m,
       /^container_tcp_rtt_seconds\{container="outpost-capture-exposition-client",[^}]*port="8080",[^}]*\} 0\.\d+(e-\d+)?$/m,
+      /^container_peer_name_info\{container="outpost-capture-exposition-client",remote_address="10\.213\.43\.\d+",name="outpost-capture-exposition-server"\} 1$/m,
+      /^outpost_dns_reading 1$/m,
+      /^outpost_dns_answers_read_total [1-9]\d*$/m,
       /^outpost_policy_rules\{source="file"\} 1$/m,
       /^outpost_up 1$/m,
     ]) {

@@ -59,6 +59,40 @@ describe('ExpectedLinks', () => {
     expect(evaluation.allowedBy.get('label:shop-db:inbound:1')).toBe(2);
   });
 
+  it('allows an address by a rule by name while the container resolved it from a matching name, and says which on /policy', () => {
+    const client = { ...stray, labels: { 'outpost.allow.outbound': 'api.example.com:443,*.s3.example.net:443' } };
+    const resolved = new Map([
+      ['192.0.2.1', ['api.example.com']],
+      ['192.0.2.2', ['bucket.s3.example.net']],
+      ['192.0.2.3', ['evil.example.org']],
+    ]);
+    let held = true;
+    const policy = new ExpectedLinks({
+      log: logged().log,
+      namesOf: (id, address) => (held && id === client.id ? (resolved.get(address) ?? []) : []),
+    });
+    const offHost = (address: string): EstablishedGroup => ({
+      direction: 'outbound',
+      remoteAddress: address,
+      port: 443,
+      remoteContainer: '',
+      count: 1,
+    });
+    const calls = [links(client, [offHost('192.0.2.1'), offHost('192.0.2.2'), offHost('192.0.2.3'), offHost('192.0.2.4')])];
+    const all = [...containers.filter((c) => c.id !== client.id), client];
+    const first = policy.evaluate(calls, all);
+    expect(first.unexpected[0]?.established.map((g) => g.remoteAddress)).toEqual(['192.0.2.3', '192.0.2.4']);
+    expect(first.domainMatches.get(`label:${client.name}:outbound:1`)).toEqual(new Map([['192.0.2.1', ['api.example.com']]]));
+    expect(first.domainMatches.get(`label:${client.name}:outbound:2`)).toEqual(new Map([['192.0.2.2', ['bucket.s3.example.net']]]));
+    const report = policyReport(policy, all).rules.find((r) => r.id === `label:${client.name}:outbound:2`);
+    expect(report?.domain_matches).toEqual([{ address: '192.0.2.2', names: ['bucket.s3.example.net'] }]);
+    // The answers no longer hold (TTL and grace over, no connection open): judged by address, unexpected.
+    held = false;
+    const later = policy.evaluate(calls, all);
+    expect(later.unexpected[0]?.established.map((g) => g.remoteAddress)).toEqual(['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4']);
+    expect(later.domainMatches.size).toBe(0);
+  });
+
   it('logs the label errors of a container once, however often it is evaluated', () => {
     const { log, text } = logged();
     const policy = new ExpectedLinks({ log });

@@ -21,7 +21,7 @@ describe('allow labels (real inspect answers)', () => {
     const { rules, errors } = labelRules(api);
     expect(errors.map((e) => e.message)).toEqual([
       `container shop-api: label outpost.allow.outbound: "cache:99999": "99999" is not a port from 1 to 65535 or a range such as 8000-8099`,
-      `container shop-api: label outpost.allow.outbound: "bad peer": the peer is not a container or service name, host, an IP address, a CIDR or *`,
+      `container shop-api: label outpost.allow.outbound: "bad peer": the peer is not a container or service name, host, an IP address, a CIDR, a DNS name or *`,
     ]);
     expect(errors.every((e) => e instanceof PolicyLabelError && e.code === 'OUTPOST_INVALID_POLICY_LABEL')).toBe(true);
     expect(rules.map((r) => r.id)).toEqual(['label:shop-api:outbound:1', 'label:shop-api:inbound:1']);
@@ -37,22 +37,40 @@ describe('allow labels (real inspect answers)', () => {
   });
 
   it.each([
-    ['*', { peer: { any: true } }],
-    ['*:53', { peer: { any: true }, ports: [{ from: 53, to: 53 }] }],
-    ['10.1.2.3:5432', { peer: { cidr: '10.1.2.3' }, ports: [{ from: 5432, to: 5432 }] }],
-    ['fd00::1', { peer: { cidr: 'fd00::1' } }],
-    ['[fd00::1]:8000-8099', { peer: { cidr: 'fd00::1' }, ports: [{ from: 8000, to: 8099 }] }],
-    ['redis_1.a-b', { peer: { peer: { name: 'redis_1.a-b', project: 'p' } } }],
+    ['*', { peers: [{ any: true }] }],
+    ['*:53', { peers: [{ any: true }], ports: [{ from: 53, to: 53 }] }],
+    ['10.1.2.3:5432', { peers: [{ cidr: '10.1.2.3' }], ports: [{ from: 5432, to: 5432 }] }],
+    ['fd00::1', { peers: [{ cidr: 'fd00::1' }] }],
+    ['[fd00::1]:8000-8099', { peers: [{ cidr: 'fd00::1' }], ports: [{ from: 8000, to: 8099 }] }],
+    ['redis', { peers: [{ peer: { name: 'redis', project: 'p' } }] }],
+    // A name with a dot may be a container's or a DNS name: both.
+    ['redis_1.a-b', { peers: [{ peer: { name: 'redis_1.a-b', project: 'p' } }, { domain: 'redis_1.a-b' }] }],
+    [
+      'API.Example.com:443',
+      { peers: [{ peer: { name: 'API.Example.com', project: 'p' } }, { domain: 'api.example.com' }], ports: [{ from: 443, to: 443 }] },
+    ],
+    ['*.s3.example.net:443', { peers: [{ domain: '*.s3.example.net' }], ports: [{ from: 443, to: 443 }] }],
   ])('parses %s', (entry, expected) => {
     expect(parseAllowEntry(entry, 'p')).toEqual(expected);
   });
 
-  it.each(['api:', ':80', 'api:0', 'api:80-79', '[api]:80', '10.0.0.0/40', 'a b', 'api:80:90', '-x'])(
-    'refuses %s with a reason',
-    (entry) => {
-      expect(parseAllowEntry(entry, 'p')).toMatch(new RegExp(`^"${entry.replace(/[[\]]/g, '\\$&')}": `));
-    },
-  );
+  it.each([
+    'api:',
+    ':80',
+    'api:0',
+    'api:80-79',
+    '[api]:80',
+    '10.0.0.0/40',
+    'a b',
+    'api:80:90',
+    '-x',
+    '*.',
+    '*.com-',
+    '*x.example.com',
+    'a.*.example.com',
+  ])('refuses %s with a reason', (entry) => {
+    expect(parseAllowEntry(entry, 'p')).toMatch(new RegExp(`^"${entry.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}": `));
+  });
 
   it('never throws on any label value: each entry is a rule or a named error (fuzzed)', () => {
     fc.assert(

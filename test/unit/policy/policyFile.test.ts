@@ -41,6 +41,20 @@ describe('parsePolicyFile', () => {
     expect(rules[2]!.ports).toBeUndefined();
   });
 
+  it('reads a rule by DNS name, lower case, and names a pattern it cannot take', () => {
+    const [rule] = parsePolicyFile(
+      'rules:\n  - from: {service: api}\n    to: [{domain: Payments.Example.com}, {domain: "*.s3.example.net"}]\n    ports: [443]\n',
+      'p.yaml',
+    );
+    expect(rule).toMatchObject({
+      to: [{ domain: 'payments.example.com' }, { domain: '*.s3.example.net' }],
+      covers: { from: true, to: false },
+    });
+    expect(() => parsePolicyFile('rules:\n  - from: "*"\n    to: {domain: "a.*.example.net"}\n', 'p.yaml')).toThrow(
+      /p\.yaml:3: rules\[0\]\.to\.domain: expected a DNS name such as api\.example\.com, or \*\.example\.com/,
+    );
+  });
+
   it('takes an empty file or an empty list as no rules', () => {
     expect(parsePolicyFile('', 'p.yaml')).toEqual([]);
     expect(parsePolicyFile('rules:\n', 'p.yaml')).toEqual([]);

@@ -62,3 +62,25 @@ describe('suggestPolicy', () => {
     }
   });
 });
+
+describe('suggestions by name', () => {
+  const resolved: SeenLink = {
+    container: stray.name,
+    group: { direction: 'outbound', remoteAddress: '192.0.2.7', port: 443, remoteContainer: '' },
+    names: ['pay.example.com', 'cdn.example.com'],
+  };
+
+  it('names a peer off the host by the name the container resolved it from, not by its address', () => {
+    const text = suggestPolicy([resolved], containers, 'seen in a test');
+    expect(text).toContain('to: { domain: cdn.example.com }');
+    expect(text).not.toContain('192.0.2.7');
+    const [rule] = parsePolicyFile(text, 'suggested.yaml');
+    // The suggestion allows the link it was made from, judged with the same names.
+    const link: Link = {
+      client: { container: stray, host: false },
+      server: { host: false, address: '192.0.2.7', names: resolved.names! },
+      port: 443,
+    };
+    expect(judgeLink([rule!], link)).toEqual({ kind: 'allowed', rules: [rule!.id] });
+  });
+});

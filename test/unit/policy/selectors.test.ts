@@ -23,3 +23,24 @@ describe('globs of container and image selectors', () => {
     expect(matches(selector, container)).toBe(expected);
   });
 });
+
+describe('domain selectors', () => {
+  const peer = (names?: string[]) => ({ host: false, address: '192.0.2.7', ...(names ? { names } : {}) });
+  it.each([
+    ['api.example.com', ['api.example.com'], true],
+    ['api.example.com', ['www.api.example.com'], false],
+    ['*.example.com', ['api.example.com'], true],
+    ['*.example.com', ['a.b.example.com'], true],
+    // The name itself is not under it, nor a name that only ends the same.
+    ['*.example.com', ['example.com'], false],
+    ['*.example.com', ['badexample.com'], false],
+    ['api.example.com', ['other.test', 'api.example.com'], true],
+  ] as const)('%s on an address resolved from %j: %s', (domain, names, expected) => {
+    expect(matchesEndpoint({ domain }, peer([...names]))).toBe(expected);
+  });
+
+  it('matches no address the container did not resolve: one dialed without a lookup is judged by address only', () => {
+    expect(matchesEndpoint({ domain: 'api.example.com' }, peer())).toBe(false);
+    expect(matchesEndpoint({ cidr: '192.0.2.0/24' }, peer())).toBe(true);
+  });
+});

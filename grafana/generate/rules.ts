@@ -362,6 +362,9 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
 
   // The peer, and its host when the rules named it on another one.
   const PEER_TEXT = '{{ $labels.peer }}{{ if $labels.remote_instance }} (on {{ $labels.remote_instance }}){{ end }}';
+  // A peer off the host: the names the container resolved to its address (container_peer_name_info), when it did.
+  const RESOLVED_FROM =
+    '{{ with printf "container_peer_name_info{instance=%q,container=%q,remote_address=%q}" $labels.instance $labels.container $labels.peer | query | sortByLabel "name" }} (resolved from {{ range $i, $s := . }}{{ if $i }}, {{ end }}{{ $s.Labels.name }}{{ end }}){{ end }}';
   const alerts: AlertingRule[] = [
     alert(
       c,
@@ -386,7 +389,7 @@ export function buildRules(overrides: Partial<RulesConfig> = {}): RuleFile {
       `
           outpost:link:unexpected`,
       'Unexpected connection {{ $labels.container }} {{ $labels.direction }} {{ $labels.peer }}:{{ $labels.port }}',
-      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with ${PEER_TEXT} on port {{ $labels.port }} (open now or made in the last ${c.connectionsWindow}) that the expected-links policy does not allow. /policy on the exporter shows the rules in force.`,
+      `Container {{ $labels.container }} on {{ $labels.instance }} has an {{ $labels.direction }} connection with ${PEER_TEXT}${RESOLVED_FROM} on port {{ $labels.port }} (open now or made in the last ${c.connectionsWindow}) that the expected-links policy does not allow. /policy on the exporter shows the rules in force.`,
       undefined,
       {
         // The link's events on its exporter: which process made each connection, which rules refused it.

@@ -257,7 +257,8 @@ export class Collector {
     // A namespace that could not be read this time keeps what was remembered of it.
     const unread = new Set(read.failed.map((f) => f.namespace.id));
     const [newEnds, endFigures] = await timed('connections', () => [
-      this.#ledger.observe(sockets, unread, passed),
+      // A source with events counts each end on its own (countNewConnections below): so does the ledger.
+      this.#ledger.observe(sockets, unread, passed, read.passed !== undefined),
       this.#figures.observe(sockets, closed, unread),
     ]);
     collection.trackedConnections = this.#ledger.size;

@@ -29,6 +29,8 @@ interface EndMemory {
  */
 export class ConnectionLedger {
   #ends = new Map<string, EndMemory>();
+  /** `key|cookie` of the passed ends counted by the last observe that the kernel did not list. */
+  #passedLastTime = new Set<string>();
 
   /** Ends remembered now. */
   get size(): number {
@@ -45,11 +47,18 @@ export class ConnectionLedger {
    * that were not read this time but still exist, whose memory stays. `passed`: ends a source saw
    * established since the last read and no longer lists as established (ebpf); new unless seen
    * listed before, remembered only while the kernel still lists them (opening).
+   *
+   * `endsOnTheirOwn` (a source with events, whose every end is counted by its own container):
+   * an end first listed now is new even when the other end of its connection was listed before —
+   * the two ends of a connection shorter than a collection may be listed one read apart (the
+   * client's TIME_WAIT after the server's end). Without it a connection is new once, whichever
+   * end shows it first, as the peer's count is inferred from the end seen.
    */
   observe(
     sockets: readonly AttributedSocket[],
     kept: ReadonlySet<string> = new Set(),
     passed: readonly AttributedSocket[] = [],
+    endsOnTheirOwn = false,
   ): AttributedSocket[] {
     const before = this.#ends;
     const now = new Map<string, EndMemory>();
@@ -82,8 +91,17 @@ export class ConnectionLedger {
     this.#ends = now;
 
     const fresh: AttributedSocket[] = [];
+    const passedLastTime = this.#passedLastTime;
+    this.#passedLastTime = new Set();
     for (const [connection, ends] of seen) {
       if (!known.has(connection) || renewed.has(connection)) fresh.push(...ends);
+      else if (endsOnTheirOwn) {
+        for (const s of ends) {
+          const key = memoryKey(s.namespace.id, s);
+          // Not listed before, and not counted last time as a passed end the kernel had not listed yet.
+          if (!before.has(key) && !passedLastTime.has(`${key}|${s.cookie}`)) fresh.push(s);
+        }
+      }
     }
     // Passed ends the kernel still lists, as opening (the read came before the handshake's end).
     const opening = new Set<string>();
@@ -97,6 +115,7 @@ export class ConnectionLedger {
       const listed = (m: EndMemory | undefined) => m !== undefined && (m.cookie === end.cookie || m.cookie === 0);
       if (listed(now.get(key)) || listed(before.get(key))) continue;
       fresh.push(end);
+      if (!now.has(key)) this.#passedLastTime.add(`${key}|${end.cookie}`);
       // Listed established next time, it is not new: remembered. One that is gone is not (what
       // the ledger remembers is what the kernel lists).
       if (!now.has(key) && opening.has(`${key}|${end.cookie}`)) {

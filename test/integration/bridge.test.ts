@@ -115,6 +115,7 @@ describe('bridge network: one server, three clients', () => {
         received_bytes_total: 0,
         retransmits_total: 0,
         rtt_seconds: expect.any(Number) as number,
+        names: [],
       },
     ]);
   });

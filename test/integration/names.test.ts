@@ -8,6 +8,7 @@ import { test } from '../support/lab.js';
 import type { TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
 import { OffHostPeers } from '../support/offHostPeers.js';
+import { launchBrowser, openWatchedPage, screenshot } from '../support/browser.js';
 
 /** The processes of a container's network namespace named `name`, as the host's /proc says them. */
 async function processesNamed(container: string, name: string): Promise<{ pid: number; executable: string }[]> {
@@ -148,5 +149,28 @@ describe('peers named by the domain the container resolved', () => {
     expect(suggested).toMatch(/to: \{ domain: stray\.test \}/);
     expect(suggested).toContain(`to: { cidr: ${address.direct} }`);
     expect(suggested).not.toContain(`cidr: ${address.allowed}`);
+  });
+
+  it('draws a peer off the host by its name, as a person sees it: the text view, the details, a screenshot', async () => {
+    const browser = await launchBrowser();
+    try {
+      const watched = await openWatchedPage(browser, `${exporter.url}/map`);
+      const row = watched.page.locator('#nodes tbody tr', { hasText: 'stray.test' });
+      await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(1);
+      expect(await row.locator('td').nth(4).textContent()).toBe(address.stray);
+      await row.locator('button').click();
+      const value = (term: string) => watched.page.locator(`#details dt:text-is("${term}") + dd`).textContent();
+      expect(await watched.page.locator('#details h3').textContent()).toBe('stray.test');
+      expect(await value('Resolved from')).toBe('stray.test');
+      expect(await value('Addresses')).toBe(address.stray);
+      // The address dialed without a lookup keeps its address as its name.
+      expect(await watched.page.locator('#nodes tbody tr', { hasText: address.direct }).locator('button').textContent()).toBe(
+        address.direct,
+      );
+      await screenshot(watched.page, 'map-named-peer');
+      expect(watched.errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });

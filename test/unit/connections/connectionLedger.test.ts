@@ -139,3 +139,36 @@ describe('a socket listed twice in one read (/proc/net/tcp is not read atomicall
     expect(ledger.size).toBe(5);
   });
 });
+
+describe('the two ends of a connection listed one read apart', () => {
+  // The long connection's client end, first listed a read after its server end.
+  const all = () => capturedCollection('a', 'netlink');
+  const clientEnd = (s: AttributedSocket) => s.namespace === clientNs && s.localPort === 50330;
+  const serverFirst = () => all().filter((s) => !clientEnd(s));
+
+  it('counts the late end on its own with a source with events (each end is its own container’s count)', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(serverFirst(), new Set(), [], true);
+    expect(ends(ledger.observe(all(), new Set(), [], true))).toEqual([
+      'outpost-capture-client established 10.213.41.3:50330 10.213.41.2:8080',
+    ]);
+    // Listed again: not again.
+    expect(ledger.observe(all(), new Set(), [], true)).toEqual([]);
+  });
+
+  it('does not count it without events: the first end seen stood for both', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(serverFirst());
+    expect(ledger.observe(all())).toEqual([]);
+  });
+
+  it('does not count again an end counted as passed, then listed a read later', () => {
+    const ledger = new ConnectionLedger();
+    const late = all().find(clientEnd)!;
+    // Its establishment came as an event before the kernel listed it (nor as opening).
+    expect(ends(ledger.observe(serverFirst(), new Set(), [late], true))).toContain(
+      'outpost-capture-client established 10.213.41.3:50330 10.213.41.2:8080',
+    );
+    expect(ledger.observe(all(), new Set(), [], true)).toEqual([]);
+  });
+});

@@ -42,14 +42,14 @@ describe('peers named by the domain the container resolved', () => {
   let series: Series[];
   let events: ConnectionEvent[];
   const c = { user: '', bridge: '' };
-  const address = { allowed: '10.213.51.3', stray: '10.213.51.4', direct: '10.213.51.5' };
+  const address = { allowed: '10.213.86.3', stray: '10.213.86.4', direct: '10.213.86.5' };
 
   test.beforeAll(async ({ lab }) => {
-    peers = await OffHostPeers.create('names', '10.213.51', { 'allowed.test': 3, 'stray.test': 4 }, { 3: 'http', 4: 'hold', 5: 'hold' });
+    peers = await OffHostPeers.create('names', '10.213.86', { 'allowed.test': 3, 'stray.test': 4 }, { 3: 'http', 4: 'hold', 5: 'hold' });
     lab.defer(() => peers.close());
     scenario = lab.scenario('names');
     // Not internal: its containers reach the test's namespace (and nothing else is called).
-    const net = await scenario.network('net', ['10.213.52.0/24'], { internal: false });
+    const net = await scenario.network('net', ['10.213.87.0/24'], { internal: false });
     const options = ['--dns', peers.dnsServer, '--label', 'outpost.allow.outbound=allowed.test:8080'];
     c.user = await scenario.run('user', ['--network', net, ...options], ['sleep', '100000']);
     c.bridge = await scenario.run('bridge', ['--network', 'bridge', ...options], ['sleep', '100000']);

@@ -2,6 +2,7 @@ import type { Collection } from '../collection/collection.js';
 import { byKey } from '../base/byKey.js';
 import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
 import type { ConnectionSeries } from '../connections/connectionTotals.js';
+import { namesByLink } from '../names/resolvedNames.js';
 
 /** One link of a container: open connections now, and connections first seen since the last collection. */
 export interface ConnectionsLink {
@@ -60,8 +61,7 @@ export function connectionsJson(collection: Collection, counted: LinkTotals): Co
   keep('retransmits_total', counted.retransmits);
   const rtt = new Map<string, { group: Omit<EstablishedGroup, 'count'>; seconds: number }[]>();
   for (const r of collection.rtt) byKey(rtt, r.container.id, () => []).push(r);
-  const names = new Map<string, string[]>();
-  for (const p of collection.peerNames) byKey(names, `${p.container.id}|${p.remoteAddress}`, () => []).push(p.name);
+  const namesOf = namesByLink(collection.peerNames);
   return collection.links.map(({ container, listening, established, newConnections }) => {
     const links = new Map<string, ConnectionsLink>();
     const linkOf = (g: Omit<EstablishedGroup, 'count'>) =>
@@ -77,7 +77,7 @@ export function connectionsJson(collection: Collection, counted: LinkTotals): Co
         received_bytes_total: 0,
         retransmits_total: 0,
         rtt_seconds: null as number | null,
-        names: names.get(`${container.id}|${g.remoteAddress}`) ?? [],
+        names: namesOf(container.name, g.remoteAddress),
       }));
     for (const g of established) linkOf(g).count += g.count;
     for (const g of newConnections) linkOf(g).new_connections += g.count;

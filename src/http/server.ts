@@ -10,9 +10,9 @@ import type { ExpectedLinks } from '../policy/expectedLinks.js';
 import { policyReport } from './policyReport.js';
 import { suggestPolicy, type SeenLink } from '../policy/policySuggestion.js';
 import { mapRoutes } from './mapRoutes.js';
+import { namesByLink } from '../names/resolvedNames.js';
 import type { EventQuery, EventRing } from '../events/eventRing.js';
 import { VERSION } from '../base/version.js';
-import { byKey } from '../base/byKey.js';
 
 export interface AppOptions {
   telemetryPath: string;
@@ -95,11 +95,10 @@ function addRoutes(router: Router, options: () => AppOptions): void {
     const { collector, connectionsRetention } = options();
     const collection = await collector.collect();
     // Peers off the host named by the names the container resolved to them, where it did.
-    const names = new Map<string, string[]>();
-    for (const p of collection.peerNames) byKey(names, `${p.container.name}|${p.remoteAddress}`, () => []).push(p.name);
+    const namesOf = namesByLink(collection.peerNames);
     const seenLink = (container: string, group: SeenLink['group']): SeenLink => {
-      const resolved = group.remoteContainer ? undefined : names.get(`${container}|${group.remoteAddress}`);
-      return { container, group, ...(resolved ? { names: resolved } : {}) };
+      const resolved = group.remoteContainer ? [] : namesOf(container, group.remoteAddress);
+      return { container, group, ...(resolved.length > 0 ? { names: resolved } : {}) };
     };
     const seen: SeenLink[] = [...collector.counters.connections.series()].map((s) => seenLink(s.container, s.group));
     for (const { container, established } of collection.links) for (const group of established) seen.push(seenLink(container.name, group));

@@ -1,3 +1,4 @@
+import { byKey } from '../base/byKey.js';
 import type { Container } from '../inventory/container.js';
 import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import type { ContainerLinks } from '../links/containerLinks.js';
@@ -11,6 +12,13 @@ export interface PeerName {
   container: Container;
   remoteAddress: string;
   name: string;
+}
+
+/** The names each container resolved to each address, as `(container name, address) → names` ([] for none). */
+export function namesByLink(peerNames: readonly PeerName[]): (container: string, address: string) => string[] {
+  const names = new Map<string, string[]>();
+  for (const p of peerNames) byKey(names, `${p.container.name}|${p.remoteAddress}`, () => []).push(p.name);
+  return (container, address) => names.get(`${container}|${address}`) ?? [];
 }
 
 /** What the names stage did since start (outpost_dns_*). */
@@ -41,11 +49,6 @@ export class ResolvedNames {
     this.#sockets = options.sockets;
     this.#store = options.store;
     this.#now = options.now ?? Date.now;
-  }
-
-  /** Why the answers are not read (a lack of rights), once known. */
-  get off(): string | undefined {
-    return this.#sockets.off;
   }
 
   /** Learns what each namespace's containers were answered since the last read. */

@@ -1,31 +1,13 @@
-import { readFile, readdir, readlink } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionEvent } from '../../src/events/connectionEvent.js';
 import type { ConnectionsEntry } from '../../src/http/connectionsJson.js';
 import type { LinkGraph } from '../../src/map/graphModel.js';
-import { docker, kernelSockets, pidOf, waitFor, type Scenario } from '../support/docker.js';
+import { docker, kernelSockets, pidOf, processesNamed, waitFor, type Scenario } from '../support/docker.js';
 import { test } from '../support/lab.js';
 import type { TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
 import { OffHostPeers } from '../support/offHostPeers.js';
 import { launchBrowser, openWatchedPage, screenshot } from '../support/browser.js';
-
-/** The processes of a container's network namespace named `name`, as the host's /proc says them. */
-async function processesNamed(container: string, name: string): Promise<{ pid: number; executable: string }[]> {
-  const net = await readlink(`/proc/${await pidOf(container)}/ns/net`);
-  const found: { pid: number; executable: string }[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if ((await readlink(`/proc/${entry}/ns/net`)) !== net) continue;
-      if ((await readFile(`/proc/${entry}/comm`, 'utf8')).trimEnd() !== name) continue;
-      found.push({ pid: Number(entry), executable: await readlink(`/proc/${entry}/exe`) });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return found;
-}
 
 /**
  * Peers off the host named by the DNS answers each container received. A namespace of the

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, symlink, copyFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, copyFile, mkdir, readFile, readdir, readlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -179,4 +179,21 @@ export async function namespaceCounter(pid: number, name: string): Promise<numbe
   const line = stdout.split('\n').find((l) => l.startsWith(`${name} `));
   if (!line) throw new Error(`nstat printed no ${name}: ${stdout}`);
   return Number(line.trim().split(/\s+/)[1]);
+}
+
+/** The processes of a container's network namespace named `name`, as the host's /proc says them: pid, executable. */
+export async function processesNamed(container: string, name: string): Promise<{ pid: number; executable: string }[]> {
+  const net = await readlink(`/proc/${await pidOf(container)}/ns/net`);
+  const found: { pid: number; executable: string }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if ((await readlink(`/proc/${entry}/ns/net`)) !== net) continue;
+      if ((await readFile(`/proc/${entry}/comm`, 'utf8')).trimEnd() !== name) continue;
+      found.push({ pid: Number(entry), executable: await readlink(`/proc/${entry}/exe`) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
 }

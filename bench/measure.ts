@@ -120,13 +120,17 @@ export class OutpostProcess {
   }
 
   /** `checkout`'s outpost as users start it: its bin/outpost launcher, else node dist/main.js (older checkouts). */
-  static async start(checkout: string, source: string): Promise<OutpostProcess> {
+  static async start(checkout: string, source: string, flags: readonly string[] = []): Promise<OutpostProcess> {
     const port = await freePort();
     const launcher = join(checkout, 'bin', 'outpost');
     const [command, ...args] = existsSync(launcher) ? [launcher] : [process.execPath, join(checkout, 'dist', 'main.js')];
-    const child = spawn(command, [...args, `--web.listen-address=127.0.0.1:${port}`, `--collector.source=${source}`, '--log.level=warn'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const child = spawn(
+      command,
+      [...args, `--web.listen-address=127.0.0.1:${port}`, `--collector.source=${source}`, '--log.level=warn', ...flags],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     const outpost = new OutpostProcess(child, `http://127.0.0.1:${port}`);
     for (let i = 0; ; i++) {
       try {

@@ -49,5 +49,5 @@ export function eventPeer(e: Pick<ConnectionEvent, 'peer'>): string {
 
 /** The link an event is of: what the log counts repeats by. */
 export function eventLinkKey(e: Pick<ConnectionEvent, 'container' | 'direction' | 'peer' | 'port' | 'kind'>): string {
-  return [e.kind, e.container, e.direction, eventPeer(e), String(e.port)].join('\u0000');
+  return `${e.kind}\u0000${e.container}\u0000${e.direction}\u0000${eventPeer(e)}\u0000${e.port}`;
 }

@@ -41,6 +41,9 @@ type Explain = (container: Container, group: Omit<EstablishedGroup, 'count'>) =>
 
 const isUnexpected = (e: Explanation): e is Explanation & { verdict: { kind: 'unexpected' } } => e.verdict.kind === 'unexpected';
 
+/** An end of a container: narrowed, not copied (a storm makes thousands a collection). */
+const ofContainer = (end: AttributedSocket): end is AttributedSocket & { container: Container } => end.container !== undefined;
+
 /**
  * The ends to make events of: one per unexpected connection (both ends of a connection between
  * two containers are one connection: the end of the container whose rules refused it speaks for
@@ -59,38 +62,50 @@ export function eventSubjects(input: EventsInput, explain: Explain, tally: Conne
   type End = Omit<EventSubject, 'explanation' | 'reason'>;
   const byConnection = new Map<string, Map<string, End[]>>();
   for (const end of input.newEnds) {
-    if (!end.container) continue;
+    if (!ofContainer(end)) continue;
     const { group } = input.context.describe(end);
     if (!unexpected.has(linkKey(end.container, group))) continue;
     const sides = byKey(byConnection, connectionKey(end.namespace.id, end), () => new Map<string, End[]>());
-    byKey(sides, end.namespace.id, () => []).push({ end: { ...end, container: end.container }, group });
+    byKey(sides, end.namespace.id, () => []).push({ end, group });
   }
   for (const [connection, sides] of byConnection) {
     const first = sides.values().next().value?.[0];
     if (!first) continue;
     const explanation = explainOnce(first.end.container, first.group);
     if (!isUnexpected(explanation)) continue;
-    const fresh = tally.add(connection, new Map([...sides].map(([namespace, ends]) => [namespace, ends.length])));
-    // Each side's ends of connections not told yet: the last of this collection's.
-    const freshEnds = [...sides].map(([namespace, ends]) => ends.slice(ends.length - (fresh.get(namespace) ?? 0)));
-    const count = Math.max(...freshEnds.map((ends) => ends.length));
-    const telling = freshEnds.find((ends) => ends[0]?.end.container.name === explanation.verdict.container) ?? [];
-    const fullest = freshEnds.find((ends) => ends.length === count) ?? [];
+    const counts = new Map<string, number>();
+    for (const [namespace, ends] of sides) counts.set(namespace, ends.length);
+    const fresh = tally.add(connection, counts);
+    // Each side's ends of connections not told yet: the last `n` of this collection's.
+    type FreshEnds = { ends: End[]; n: number };
+    let count = 0;
+    let telling: FreshEnds | undefined;
+    let fullest: FreshEnds | undefined;
+    for (const [namespace, ends] of sides) {
+      const n = fresh.get(namespace) ?? 0;
+      if (n > count) {
+        count = n;
+        fullest = { ends, n };
+      }
+      if (!telling && ends[ends.length - n]?.end.container.name === explanation.verdict.container) telling = { ends, n };
+    }
+    const at = (side: FreshEnds | undefined, i: number) => (side && i < side.n ? side.ends[side.ends.length - side.n + i] : undefined);
     for (let i = 0; i < count; i++) {
-      const subject = telling[i] ?? fullest[i] ?? first;
+      const { end, group } = at(telling, i) ?? at(fullest, i) ?? first;
       subjects.push({
-        ...subject,
-        explanation: subject === first ? explanation : (explainOnce(subject.end.container, subject.group) as typeof explanation),
+        end,
+        group,
+        explanation: end === first.end ? explanation : (explainOnce(end.container, group) as typeof explanation),
       });
     }
   }
   for (const end of input.failedConnects) {
-    if (!end.container) continue;
+    if (!ofContainer(end)) continue;
     const { group } = input.context.describe(end);
     const explanation = explainOnce(end.container, group);
     if (isUnexpected(explanation)) {
       subjects.push({
-        end: { ...end, container: end.container },
+        end,
         group,
         explanation,
         reason: connectFailureReason(end.connectError),
@@ -145,18 +160,22 @@ export class UnexpectedEvents {
     this.#tally.endCollection();
     if (subjects.length === 0) return [];
     const processes = new ProcessFinder(this.#options.procfsPath);
+    const time = new Date(now).toISOString();
+    // One peer object a link: a storm's events share it (as they share their rules).
+    const peers = new Map<string, ConnectionEvent['peer']>();
     const made: ConnectionEvent[] = [];
     for (const s of subjects) {
       const { end, group, explanation, reason } = s;
+      const peer = byKey(peers, `${end.container.id}\u0000${groupKey(group)}`, () => peerOf(end.container, group, input.namesOf));
       const event = this.ring.add({
-        time: new Date(now).toISOString(),
+        time,
         kind: reason ? 'unexpected_connect_failure' : 'unexpected_connection',
         container: end.container.name,
         image: end.container.image,
         composeProject: end.container.composeProject,
         composeService: end.container.composeService,
         direction: group.direction,
-        peer: peerOf(end.container, group, input.namesOf),
+        peer,
         port: group.port,
         process: await processes.of(end),
         verdict: { side: explanation.verdict.side, container: explanation.verdict.container },
@@ -189,13 +208,23 @@ class ProcessFinder {
     this.#procfsPath = procfsPath;
   }
 
-  async of(end: AttributedSocket): Promise<EventProcess> {
-    if (end.holder) {
-      // The kernel's word at connect or listen; its executable only while the process is there.
-      const { name, executable } = await this.#read(end.holder.pid);
-      if (name === end.holder.name && executable !== undefined) return { pid: end.holder.pid, name, executable };
-      return { pid: end.holder.pid, name: end.holder.name, unknown: 'the process exited before its executable was read' };
-    }
+  /** One answer a holder of the collection: a storm on one link is one process, many times. */
+  readonly #ofHolder = new Map<string, Promise<EventProcess>>();
+
+  of(end: AttributedSocket): Promise<EventProcess> {
+    const { holder } = end;
+    if (holder) return byKey(this.#ofHolder, `${holder.pid}\u0000${holder.name}`, () => this.#ofPid(holder.pid, holder.name));
+    return this.#ofInode(end);
+  }
+
+  /** The kernel's word at connect or listen; its executable only while the process is there. */
+  async #ofPid(pid: number, kernelName: string): Promise<EventProcess> {
+    const { name, executable } = await this.#read(pid);
+    if (name === kernelName && executable !== undefined) return { pid, name, executable };
+    return { pid, name: kernelName, unknown: 'the process exited before its executable was read' };
+  }
+
+  async #ofInode(end: AttributedSocket): Promise<EventProcess> {
     if (end.inode === 0) {
       return {
         unknown: 'the socket was closed before it was read (no file holds a TIME_WAIT socket); only the ebpf source sees its process',

@@ -156,3 +156,64 @@ describe('peers named by the domain the container resolved', () => {
     }
   });
 });
+
+/**
+ * A name that is markup: dnsmasq answers `<img src=x onerror=alert(1)>.test` (DNS carries any
+ * byte in a label). outpost writes it as dig does, every byte but [a-z0-9_-] as \DDD; the map,
+ * /connections and /events show that text, and the page runs nothing of it.
+ */
+describe('a hostile name in a DNS answer', () => {
+  const HOSTILE = '<img src=x onerror=alert(1)>.test';
+  // dig's form of it: < \060, space \032, = \061, ( \040, ) \041, > \062.
+  const WRITTEN = '\\060img\\032src\\061x\\032onerror\\061alert\\0401\\041\\062.test';
+  const address = '10.213.88.3';
+  let exporter: TestExporter;
+  let container: string;
+
+  test.beforeAll(async ({ lab }) => {
+    const peers = await OffHostPeers.create('hostile', '10.213.88', { [HOSTILE]: 3 }, { 3: 'hold' });
+    lab.defer(() => peers.close());
+    const scenario = lab.scenario('hostile-names');
+    container = await scenario.run(
+      'asker',
+      ['--network', 'bridge', '--dns', peers.dnsServer, '--label', 'outpost.allow.outbound=nobody:1'],
+      ['sleep', '100000'],
+    );
+    exporter = await lab.exporter();
+    await exporter.scrape(); // the namespace's socket is opened: the answer to come is read
+    await docker(['exec', container, 'nslookup', '-type=a', HOSTILE]);
+    expect(peers.queriesFor(HOSTILE)).toBeGreaterThanOrEqual(1);
+    await docker(['exec', '-d', container, 'sh', '-c', `sleep 100000 | nc ${address} 8080`]);
+    await waitFor('the connection to be up', async () =>
+      (await kernelSockets(await pidOf(container))).some((s) => s.state === 'established' && s.remoteAddress === address),
+    );
+    await exporter.scrape();
+  }, 60_000);
+
+  it('writes it as text in /connections and /events, as dig writes it', async () => {
+    const links = (JSON.parse((await exporter.fetchText('/connections')).text) as ConnectionsEntry[]).find(
+      (e) => e.name === container,
+    )!.established;
+    expect(links.find((l) => l.address === address)?.names).toEqual([WRITTEN]);
+    const { events } = JSON.parse((await exporter.fetchText(`/events?container=${container}`)).text) as { events: ConnectionEvent[] };
+    expect(events.map((e) => e.peer)).toEqual([{ container: '', address, names: [WRITTEN] }]);
+  });
+
+  it('draws it on the map as text, as a person sees it: no markup made, nothing run', async () => {
+    const browser = await launchBrowser();
+    try {
+      const watched = await openWatchedPage(browser, `${exporter.url}/map`);
+      const row = watched.page.locator('#nodes tbody tr', { hasText: WRITTEN });
+      await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(1);
+      await row.locator('button').click();
+      expect(await watched.page.locator('#details h3').textContent()).toBe(WRITTEN);
+      expect(await watched.page.locator('#details dt:text-is("Resolved from") + dd').textContent()).toBe(WRITTEN);
+      expect(await watched.page.locator('img, script:not([src])').count()).toBe(0);
+      await screenshot(watched.page, 'map-hostile-name');
+      expect(watched.dialogs).toEqual([]);
+      expect(watched.errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});

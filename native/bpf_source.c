@@ -11,7 +11,11 @@
  *   programs(handle) -> [{name, loaded, reason, code, log}]   each program: runs, or why not
  *   drainEvents(handle) -> Buffer      events since the last call: connections established,
  *                                      connects failed, connections closed (into TIME_WAIT or not)
- *   counters(handle) -> {trackedFull, eventsLost, eventsDropped}
+ *   drainDns(handle) -> Buffer         DNS packets received since the last call (program dns_answers),
+ *                                      as native/dns_answers.c's drain() gives them, but for the
+ *                                      namespace's inode in its zero: u32 length, u32 netns, f64 ms
+ *                                      since the epoch, the packet from its IP header, padded to 8
+ *   counters(handle) -> {trackedFull, eventsLost, eventsDropped, dnsLost, dnsDropped}
  *   monotonicNs() -> number            CLOCK_MONOTONIC now: the clock of the TIME_WAIT events
  *   close(handle)
  *
@@ -39,6 +43,8 @@
 #define RECORD_SIZE 128
 #define LOG_TAIL 6144 /* the last of what libbpf warned of a load that is kept */
 #define MAX_QUEUED (256 * 1024)
+#define DNS_HEADER 16
+#define DNS_QUEUE_LIMIT (16 * 1024 * 1024) /* bytes of DNS packets kept between two drains */
 
 typedef struct {
   uint8_t *data;
@@ -47,13 +53,22 @@ typedef struct {
 } records;
 
 /* A program that may be left out where the kernel refuses it, and why it was. */
-#define OPTIONAL_PROGRAMS 1
-static const char *optional_programs[OPTIONAL_PROGRAMS] = {"seed_sockets"};
+#define OPTIONAL_PROGRAMS 2
+#define DNS_PROGRAM 1
+static const char *optional_programs[OPTIONAL_PROGRAMS] = {"seed_sockets", "dns_answers"};
+
+/* DNS packets as drainDns() hands them out, one after the other. */
+typedef struct {
+  uint8_t *data;
+  size_t length;
+  size_t capacity;
+} bytes;
 
 typedef struct {
   struct bpf_object *object;
   struct bpf_link *state_changes;
   struct bpf_link *iterator;
+  struct bpf_link *dns_answers; /* NULL when the program is left out */
   struct ring_buffer *ring;
   int counters_fd;
   const uint8_t *listing; /* the listing map, mapped read-only */
@@ -69,6 +84,8 @@ typedef struct {
   pthread_mutex_t lock;
   records queue; /* guarded by lock */
   uint64_t dropped; /* guarded by lock */
+  bytes dns_queue; /* guarded by lock */
+  uint64_t dns_dropped; /* guarded by lock */
 } source;
 
 /*
@@ -138,6 +155,54 @@ static int on_event(void *ctx, void *data, size_t size) {
   return 0;
 }
 
+static double clock_ms(clockid_t clock) {
+  struct timespec t;
+  clock_gettime(clock, &t);
+  return (double)t.tv_sec * 1000.0 + (double)t.tv_nsec / 1e6;
+}
+
+/* A DNS packet from the kernel (struct dns_packet): its header as dns_answers.c writes it, the
+ * monotonic time made a wall-clock one, and only the bytes copied (padded to 8). */
+static int on_dns(void *ctx, void *data, size_t size) {
+  source *s = ctx;
+  if (size < DNS_HEADER) return 0;
+  uint32_t length, netns;
+  uint64_t time_ns;
+  memcpy(&length, data, 4);
+  memcpy(&netns, (uint8_t *)data + 4, 4);
+  memcpy(&time_ns, (uint8_t *)data + 8, 8);
+  if (length > size - DNS_HEADER) return 0;
+  double received_ms = clock_ms(CLOCK_REALTIME) - (clock_ms(CLOCK_MONOTONIC) - (double)time_ns / 1e6);
+  size_t padded = (length + 7) / 8 * 8, need = DNS_HEADER + padded;
+  pthread_mutex_lock(&s->lock);
+  bytes *q = &s->dns_queue;
+  if (q->length + need > DNS_QUEUE_LIMIT) {
+    s->dns_dropped++;
+  } else {
+    if (q->length + need > q->capacity) {
+      size_t capacity = q->capacity ? q->capacity * 2 : 64 * 1024;
+      while (capacity < q->length + need) capacity *= 2;
+      uint8_t *grown = realloc(q->data, capacity);
+      if (!grown) {
+        s->dns_dropped++;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+      }
+      q->data = grown;
+      q->capacity = capacity;
+    }
+    uint8_t *at = q->data + q->length;
+    memcpy(at, &length, 4);
+    memcpy(at + 4, &netns, 4);
+    memcpy(at + 8, &received_ms, 8);
+    memcpy(at + DNS_HEADER, (uint8_t *)data + DNS_HEADER, length);
+    memset(at + DNS_HEADER + length, 0, padded - length);
+    q->length += need;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return 0;
+}
+
 static int consume(source *s) {
   pthread_mutex_lock(&s->consuming);
   int rc = ring_buffer__consume(s->ring);
@@ -145,15 +210,18 @@ static int consume(source *s) {
   return rc;
 }
 
-/* Waits for the kernel's wake-up on the ring buffer's epoll fd, then consumes. */
+/*
+ * Waits for the kernel's wake-up on the ring buffers' epoll fd, then consumes; every 100 ms too,
+ * for a ring whose program wakes its reader only once it is half full (dns).
+ */
 static void *poll_events(void *arg) {
   source *s = arg;
   int epoll_fd = ring_buffer__epoll_fd(s->ring);
   while (!s->stop) {
     struct epoll_event ready;
-    int rc = epoll_wait(epoll_fd, &ready, 1, 200);
+    int rc = epoll_wait(epoll_fd, &ready, 1, 100);
     if (rc < 0 && errno != EINTR) break;
-    if (rc > 0 && consume(s) < 0) break;
+    if (rc >= 0 && consume(s) < 0) break;
   }
   return NULL;
 }
@@ -225,6 +293,8 @@ static void destroy(source *s) {
   s->listing = NULL;
   bpf_link__destroy(s->iterator);
   s->iterator = NULL;
+  bpf_link__destroy(s->dns_answers);
+  s->dns_answers = NULL;
   bpf_link__destroy(s->state_changes);
   s->state_changes = NULL;
   bpf_object__close(s->object);
@@ -232,6 +302,9 @@ static void destroy(source *s) {
   free(s->queue.data);
   s->queue.data = NULL;
   s->queue.count = s->queue.capacity = 0;
+  free(s->dns_queue.data);
+  s->dns_queue.data = NULL;
+  s->dns_queue.length = s->dns_queue.capacity = 0;
 }
 
 static void finalize_source(napi_env env, void *data, void *hint) {
@@ -379,7 +452,9 @@ static napi_value load(napi_env env, napi_callback_info info) {
   struct bpf_map *listing = bpf_object__find_map_by_name(s->object, "listing");
   struct bpf_map *events = bpf_object__find_map_by_name(s->object, "events");
   struct bpf_map *counters = bpf_object__find_map_by_name(s->object, "counters");
-  if (!on_state_change || !seed_sockets || !list_sockets || !listing || !events || !counters) {
+  struct bpf_program *dns_answers = bpf_object__find_program_by_name(s->object, "dns_answers");
+  struct bpf_map *dns = bpf_object__find_map_by_name(s->object, "dns");
+  if (!on_state_change || !seed_sockets || !list_sockets || !listing || !events || !counters || !dns_answers || !dns) {
     error = ENOENT;
     step = "find programs and maps";
     goto failed;
@@ -421,6 +496,19 @@ static napi_value load(napi_env env, napi_callback_info info) {
     error = errno;
     step = "ring buffer";
     goto failed;
+  }
+  /* Left out where it does not attach: the names are then read by packet sockets, if at all. */
+  if (bpf_program__autoload(dns_answers)) {
+    if (!(s->dns_answers = bpf_program__attach(dns_answers))) {
+      snprintf(s->left_out[DNS_PROGRAM], sizeof(s->left_out[DNS_PROGRAM]), "attach: %s", strerror(errno));
+      s->left_out_errno[DNS_PROGRAM] = errno;
+    } else if (ring_buffer__add(s->ring, bpf_map__fd(dns), on_dns, s)) {
+      int add_error = errno;
+      bpf_link__destroy(s->dns_answers);
+      s->dns_answers = NULL;
+      snprintf(s->left_out[DNS_PROGRAM], sizeof(s->left_out[DNS_PROGRAM]), "ring buffer: %s", strerror(add_error));
+      s->left_out_errno[DNS_PROGRAM] = add_error;
+    }
   }
   if ((error = pthread_create(&s->poller, NULL, poll_events, s))) {
     step = "pthread_create";
@@ -499,13 +587,31 @@ static napi_value drain_events(napi_env env, napi_callback_info info) {
   return to_buffer(env, &out);
 }
 
+static napi_value drain_dns(napi_env env, napi_callback_info info) {
+  source *s = get_source(env, info);
+  if (!s) return NULL;
+  consume(s);
+  pthread_mutex_lock(&s->lock);
+  bytes out = s->dns_queue;
+  s->dns_queue.data = NULL;
+  s->dns_queue.length = s->dns_queue.capacity = 0;
+  pthread_mutex_unlock(&s->lock);
+  napi_value result;
+  if (napi_create_buffer_copy(env, out.length, out.data ? (void *)out.data : (void *)"", NULL, &result) != napi_ok) {
+    napi_throw_error(env, NULL, "out of memory");
+    result = NULL;
+  }
+  free(out.data);
+  return result;
+}
+
 static napi_value counters(napi_env env, napi_callback_info info) {
   source *s = get_source(env, info);
   if (!s) return NULL;
-  uint64_t values[2] = {0, 0};
-  for (uint32_t i = 0; i < 2; i++) bpf_map_lookup_elem(s->counters_fd, &i, &values[i]);
+  uint64_t values[3] = {0, 0, 0};
+  for (uint32_t i = 0; i < 3; i++) bpf_map_lookup_elem(s->counters_fd, &i, &values[i]);
   pthread_mutex_lock(&s->lock);
-  uint64_t dropped = s->dropped;
+  uint64_t dropped = s->dropped, dns_dropped = s->dns_dropped;
   pthread_mutex_unlock(&s->lock);
   napi_value result, n;
   napi_create_object(env, &result);
@@ -515,6 +621,10 @@ static napi_value counters(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "eventsLost", n);
   napi_create_double(env, (double)dropped, &n);
   napi_set_named_property(env, result, "eventsDropped", n);
+  napi_create_double(env, (double)values[2], &n);
+  napi_set_named_property(env, result, "dnsLost", n);
+  napi_create_double(env, (double)dns_dropped, &n);
+  napi_set_named_property(env, result, "dnsDropped", n);
   return result;
 }
 
@@ -540,7 +650,7 @@ static napi_value init(napi_env env, napi_value exports) {
   } functions[] = {
       {"load", load}, {"sockets", sockets}, {"drainEvents", drain_events},
       {"counters", counters}, {"monotonicNs", monotonic_ns}, {"close", close_source},
-      {"programs", programs},
+      {"programs", programs}, {"drainDns", drain_dns},
   };
   for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++) {
     napi_value fn;

@@ -16,10 +16,13 @@ import { createApp } from './http/server.js';
 import { HostNamespace } from './namespaces/hostNamespace.js';
 import { UnexpectedEvents } from './events/unexpectedEvents.js';
 import { chooseSocketSource } from './sockets/socketSourceChoice.js';
+import { EbpfSocketSource } from './sockets/ebpfSource.js';
+import type { SocketSource } from './sockets/socketSource.js';
 import { VERSION } from './base/version.js';
 import { errorMessage } from './base/errors.js';
 import { loadDnsAnswersAddon } from './names/dnsAnswersAddon.js';
 import { DnsAnswerSockets } from './names/dnsAnswerSockets.js';
+import { EbpfDnsAnswers } from './names/ebpfDnsAnswers.js';
 import { PeerNames } from './names/peerNames.js';
 import { ResolvedNames } from './names/resolvedNames.js';
 import { loadWebConfig, PLAIN_HTTP } from './http/webConfig.js';
@@ -41,7 +44,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
   const policyFile = config.policyFile ? { path: config.policyFile, rules: await loadPolicyFile(config.policyFile) } : undefined;
   const docker = createDockerClient(config.dockerEndpoint, config.dockerTimeoutMs);
   const source = await chooseSocketSource({ choice: config.socketSource, procfsPath: config.procfsPath, docker, log });
-  const names = resolvedNames(config, log, source.name);
+  const names = resolvedNames(config, log, source);
   const policy = new ExpectedLinks({
     log,
     ...(policyFile ? { file: policyFile } : {}),
@@ -136,23 +139,30 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
   };
 }
 
-/** The names stage, unless turned off or its addon cannot be loaded (said once). */
-function resolvedNames(config: Config, log: ReturnType<typeof createLogger>, source: string): ResolvedNames | undefined {
+/**
+ * The names stage, unless turned off or nothing can read the answers (said once): the ebpf
+ * source's program dns_answers where it runs, else a packet socket in each namespace.
+ */
+function resolvedNames(config: Config, log: ReturnType<typeof createLogger>, source: SocketSource): ResolvedNames | undefined {
   if (config.dnsMaxNamesPerContainer === 0) return undefined;
   // exec reads an engine whose /proc is not this one's: its namespaces cannot be entered from here.
-  if (source === 'exec') {
+  if (source.name === 'exec') {
     log.warn("peers are not named by DNS answers with the exec source: the engine's namespaces are out of reach");
     return undefined;
+  }
+  const store = new PeerNames({ maxNamesPerContainer: config.dnsMaxNamesPerContainer, graceMs: config.dnsGraceMs });
+  const fromEbpf = source instanceof EbpfSocketSource ? source.dnsAnswers() : undefined;
+  if (fromEbpf) {
+    log.info({ dns: 'ebpf' }, 'peers are named by the DNS answers eBPF program dns_answers reads');
+    return new ResolvedNames({ reader: new EbpfDnsAnswers(fromEbpf), store });
   }
   const addon = loadDnsAnswersAddon();
   if (addon instanceof Error) {
     log.warn({ err: addon }, `peers are not named by DNS answers: ${errorMessage(addon)}`);
     return undefined;
   }
-  return new ResolvedNames({
-    sockets: new DnsAnswerSockets({ addon, procfsPath: config.procfsPath, log }),
-    store: new PeerNames({ maxNamesPerContainer: config.dnsMaxNamesPerContainer, graceMs: config.dnsGraceMs }),
-  });
+  log.info({ dns: 'packet_socket' }, "peers are named by the DNS answers a packet socket reads in each container's namespace");
+  return new ResolvedNames({ reader: new DnsAnswerSockets({ addon, procfsPath: config.procfsPath, log }), store });
 }
 
 async function main(): Promise<void> {

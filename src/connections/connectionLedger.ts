@@ -31,6 +31,14 @@ export class ConnectionLedger {
   #ends = new Map<string, EndMemory>();
   /** `key|cookie` of the passed ends counted by the last observe that the kernel did not list. */
   #passedLastTime = new Set<string>();
+  /**
+   * Sources with events: `namespace|cookie` of the ends counted in the last collections → the
+   * collection that counted it. A cookie is one socket's, never handed out again: an end whose
+   * cookie was counted is not new, whatever its 4-tuple says (a state change the kernel skipped
+   * can leave an end's record with its local port 0 beside the right one).
+   */
+  readonly #countedCookies = new Map<string, number>();
+  #collection = 0;
 
   /** Ends remembered now. */
   get size(): number {
@@ -64,6 +72,8 @@ export class ConnectionLedger {
     const now = new Map<string, EndMemory>();
     const seen = new Map<string, AttributedSocket[]>();
     const renewed = new Set<string>();
+    /** Ends (by memory key) whose 4-tuple now holds another connection than before. */
+    const renewedEnds = new Set<string>();
     for (const s of sockets) {
       if (!CONNECTION_STATES.has(s.state)) continue;
       const key = memoryKey(s.namespace.id, s);
@@ -76,6 +86,7 @@ export class ConnectionLedger {
       const last = before.get(key);
       if (last && ((s.cookie !== 0 && last.cookie !== 0 && s.cookie !== last.cookie) || (last.closing && !closing))) {
         renewed.add(connection);
+        renewedEnds.add(key);
       }
       now.set(key, { namespaceId: s.namespace.id, connection, cookie: s.cookie, closing, holderId: s.container?.id });
       const ends = seen.get(connection);
@@ -94,14 +105,15 @@ export class ConnectionLedger {
     const passedLastTime = this.#passedLastTime;
     this.#passedLastTime = new Set();
     for (const [connection, ends] of seen) {
-      if (!known.has(connection) || renewed.has(connection)) fresh.push(...ends);
-      else if (endsOnTheirOwn) {
+      if (endsOnTheirOwn) {
+        // Each end on its own: new when its own 4-tuple was not listed before, or holds another
+        // connection now (the other end's renewal says nothing of this one), and not counted
+        // last time as a passed end the kernel had not listed yet.
         for (const s of ends) {
           const key = memoryKey(s.namespace.id, s);
-          // Not listed before, and not counted last time as a passed end the kernel had not listed yet.
-          if (!before.has(key) && !passedLastTime.has(`${key}|${s.cookie}`)) fresh.push(s);
+          if ((!before.has(key) || renewedEnds.has(key)) && !passedLastTime.has(`${key}|${s.cookie}`)) fresh.push(s);
         }
-      }
+      } else if (!known.has(connection) || renewed.has(connection)) fresh.push(...ends);
     }
     // Passed ends the kernel still lists, as opening (the read came before the handshake's end).
     const opening = new Set<string>();
@@ -128,9 +140,26 @@ export class ConnectionLedger {
         });
       }
     }
-    return fresh;
+    return endsOnTheirOwn ? this.#notCountedBefore(fresh) : fresh;
+  }
+
+  /** The ends whose cookie no collection of the last few counted; remembers theirs. */
+  #notCountedBefore(fresh: AttributedSocket[]): AttributedSocket[] {
+    const collection = ++this.#collection;
+    const uncounted = fresh.filter((s) => {
+      if (s.cookie === 0) return true;
+      const id = `${s.namespace.id}|${s.cookie}`;
+      if (this.#countedCookies.has(id)) return false;
+      this.#countedCookies.set(id, collection);
+      return true;
+    });
+    for (const [id, counted] of this.#countedCookies) if (collection - counted >= COOKIES_KEPT_COLLECTIONS) this.#countedCookies.delete(id);
+    return uncounted;
   }
 }
+
+/** Collections a counted end's cookie is remembered: its records may come that many reads apart. */
+const COOKIES_KEPT_COLLECTIONS = 3;
 
 function memoryKey(namespaceId: string, s: TcpSocket): string {
   return `${namespaceId}${endpointKey(namespaceId, s)}`;

@@ -138,7 +138,7 @@ export class Exposition {
   );
   readonly #dnsDroppedPackets = this.#counter(
     'outpost_dns_packets_dropped_total',
-    "DNS answer packets the kernel dropped since start for want of room in a namespace's socket queue (1 MiB); their names are missing.",
+    "DNS answer packets lost since start for want of room (a namespace's socket queue of 1 MiB; with eBPF, the ring buffer or the queue behind it); their names are missing.",
     [],
   );
   readonly #dnsDroppedNames = this.#counter(

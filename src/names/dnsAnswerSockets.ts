@@ -17,6 +17,19 @@ export interface NamespacePackets {
   packets: ReceivedPacket[];
 }
 
+/** What reads the DNS answers the containers' namespaces receive: packet sockets, or the ebpf source's program. */
+export interface DnsAnswerReader {
+  /** How: the ebpf source's program dns_answers, or a packet socket per namespace. */
+  readonly method: 'ebpf' | 'packet_socket';
+  /** The packets each container namespace received since the last read. */
+  read(namespaces: readonly NetNamespace[]): NamespacePackets[];
+  /** Why the answers cannot be read, once that is known; undefined while they are. */
+  readonly off: string | undefined;
+  /** Packets lost since start, for want of room. */
+  readonly dropped: number;
+  close(): void;
+}
+
 /**
  * Why a socket could not be made, in one sentence, when it is a lack of rights that every
  * namespace would meet (so reading stops); undefined for a cause of this namespace alone.
@@ -37,7 +50,8 @@ export function missingRightOf(error: unknown, effectiveCapabilities: bigint): s
  * when the namespace is first read, closed once it is gone. The host's namespace is not read:
  * its answers are the host's, not one container's.
  */
-export class DnsAnswerSockets {
+export class DnsAnswerSockets implements DnsAnswerReader {
+  readonly method = 'packet_socket' as const;
   readonly #addon: DnsAnswersAddon;
   readonly #procfsPath: string;
   readonly #log: Logger;

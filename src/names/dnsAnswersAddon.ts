@@ -23,16 +23,25 @@ export function loadDnsAnswersAddon(path: string = DEFAULT_DNS_ADDON_PATH): DnsA
 export interface ReceivedPacket {
   receivedMs: number;
   packet: Uint8Array;
+  /** The inode of the namespace that received it (the ebpf source's records); 0 from a packet socket, whose namespace is its own. */
+  netns: number;
 }
 
-/** The packets of one drain() buffer; a record that runs beyond the buffer ends it. */
+/**
+ * The packets of one drain() buffer (or the ebpf source's drainDns(), the same layout); a record
+ * that runs beyond the buffer ends it.
+ */
 export function receivedPackets(records: Buffer): ReceivedPacket[] {
   const packets: ReceivedPacket[] = [];
   for (let at = 0; at + DNS_PACKET_HEADER_SIZE <= records.length;) {
     const length = records.readUInt32LE(at);
     const start = at + DNS_PACKET_HEADER_SIZE;
     if (start + length > records.length) break;
-    packets.push({ receivedMs: records.readDoubleLE(at + 8), packet: records.subarray(start, start + length) });
+    packets.push({
+      receivedMs: records.readDoubleLE(at + 8),
+      packet: records.subarray(start, start + length),
+      netns: records.readUInt32LE(at + 4),
+    });
     at = start + Math.ceil(length / 8) * 8;
   }
   return packets;

@@ -4,7 +4,7 @@ import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import type { ContainerLinks } from '../links/containerLinks.js';
 import type { ConnectionSeries } from '../connections/connectionTotals.js';
 import { dnsMessagesOfPacket, parseDnsResponse } from './dnsMessage.js';
-import type { DnsAnswerSockets } from './dnsAnswerSockets.js';
+import type { DnsAnswerReader } from './dnsAnswerSockets.js';
 import type { PeerNames } from './peerNames.js';
 
 /** A name a container resolved to an address it is connected to: container_peer_name_info. */
@@ -27,7 +27,7 @@ export interface NameCounts {
   reading: boolean;
   /** DNS response messages read (each a whole message of a packet let through). */
   answers: number;
-  /** Packets the kernel dropped for want of room in a socket's queue. */
+  /** Packets lost for want of room: in a socket's queue, or in the eBPF ring buffer or the queue behind it. */
   droppedPackets: number;
   /** Names not kept: the container's --dns.max-names-per-container were all in use. */
   droppedNames: number;
@@ -40,20 +40,20 @@ export interface NameCounts {
  * collection, and names the addresses its containers are connected to by the names they resolved.
  */
 export class ResolvedNames {
-  readonly #sockets: DnsAnswerSockets;
+  readonly #reader: DnsAnswerReader;
   readonly #store: PeerNames;
   readonly #now: () => number;
   #answers = 0;
 
-  constructor(options: { sockets: DnsAnswerSockets; store: PeerNames; now?: () => number }) {
-    this.#sockets = options.sockets;
+  constructor(options: { reader: DnsAnswerReader; store: PeerNames; now?: () => number }) {
+    this.#reader = options.reader;
     this.#store = options.store;
     this.#now = options.now ?? Date.now;
   }
 
   /** Learns what each namespace's containers were answered since the last read. */
   read(namespaces: readonly NetNamespace[]): void {
-    for (const { namespace, packets } of this.#sockets.read(namespaces)) {
+    for (const { namespace, packets } of this.#reader.read(namespaces)) {
       for (const { receivedMs, packet } of packets) {
         for (const message of dnsMessagesOfPacket(packet)) {
           this.#answers++;
@@ -104,15 +104,15 @@ export class ResolvedNames {
 
   counts(): NameCounts {
     return {
-      reading: this.#sockets.off === undefined,
+      reading: this.#reader.off === undefined,
       answers: this.#answers,
-      droppedPackets: this.#sockets.dropped,
+      droppedPackets: this.#reader.dropped,
       droppedNames: this.#store.dropped,
       kept: this.#store.size,
     };
   }
 
   close(): void {
-    this.#sockets.close();
+    this.#reader.close();
   }
 }

@@ -29,7 +29,12 @@ export interface BpfAddon {
   sockets(handle: BpfHandle): Buffer;
   /** Events since the last call: connections established, connects failed, sockets that entered TIME_WAIT. */
   drainEvents(handle: BpfHandle): Buffer;
-  counters(handle: BpfHandle): { trackedFull: number; eventsLost: number; eventsDropped: number };
+  /**
+   * The DNS packets received since the last call, in every namespace (program dns_answers): records
+   * as native/dns_answers.c's drain() gives them, with the namespace's inode in place of its zero.
+   */
+  drainDns(handle: BpfHandle): Buffer;
+  counters(handle: BpfHandle): { trackedFull: number; eventsLost: number; eventsDropped: number; dnsLost: number; dnsDropped: number };
   /** CLOCK_MONOTONIC now, in nanoseconds: the clock of the TIME_WAIT events. */
   monotonicNs(): number;
   close(handle: BpfHandle): void;

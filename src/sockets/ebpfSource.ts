@@ -46,6 +46,14 @@ export function ebpfCapabilities(programs: readonly Pick<BpfProgramState, 'name'
   return programs.filter((p) => p.loaded).flatMap((p) => CAPABILITIES_OF_PROGRAM[p.name] ?? []);
 }
 
+/** The DNS packets of the ebpf source's program dns_answers (BpfAddon.drainDns). */
+export interface EbpfDnsPackets {
+  /** The packets received since the last call, every namespace's. */
+  drain(): Buffer;
+  /** Packets lost since start: the ring buffer or the queue behind it was full. */
+  lost(): number;
+}
+
 /** One namespace's share of a read, before its holders are named. */
 interface NamespaceShare {
   namespace: NetNamespace;
@@ -78,6 +86,22 @@ export class EbpfSocketSource implements SocketSource {
     this.programs = options.addon.programs(options.handle);
     const seen = ebpfCapabilities(this.programs);
     this.capabilities = options.inHostPidNamespace === false ? seen.filter((c) => c !== 'sockets_opened_before_start') : seen;
+  }
+
+  /**
+   * The DNS answers the object's program dns_answers reads in every namespace, while it runs
+   * (src/names/ parses them); undefined where the kernel left it out.
+   */
+  dnsAnswers(): EbpfDnsPackets | undefined {
+    if (!this.programs.some((p) => p.name === 'dns_answers' && p.loaded)) return undefined;
+    const { addon, handle } = this.#options;
+    return {
+      drain: () => addon.drainDns(handle),
+      lost: () => {
+        const { dnsLost, dnsDropped } = addon.counters(handle);
+        return dnsLost + dnsDropped;
+      },
+    };
   }
 
   losses(): SourceLosses {

@@ -87,6 +87,7 @@ export async function chooseSocketSource(options: SourceChoiceOptions): Promise<
 /** What the source cannot see without an optional program (native/bpf_source.c, optional_programs). */
 const LOST_WITHOUT: Record<string, string> = {
   seed_sockets: 'sockets opened before outpost started are listed once they change state',
+  dns_answers: 'DNS answers are read with a packet socket in each namespace instead, which needs CAP_SYS_ADMIN and CAP_NET_RAW',
 };
 
 /** The kernel's own types, which CO-RE relocates the object against. */

@@ -23,6 +23,9 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
   let engine: RecentDockerEngine;
   let scenario: Scenario;
   let refused: string;
+  let net: string;
+  /** The port of the image run with the flags whole (the first test). */
+  let leastPort: number;
   const outpost = 'outpost-it-imagebpf-outpost';
 
   /** Runs the image on the recent engine with `flags`; its port once it answers. */
@@ -66,7 +69,7 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
     scenario = lab.scenario('imagebpf', engine.socket);
     // The outpost containers a test left (a failed one, before its own removal).
     lab.defer(() => docker(['rm', '-f', outpost, `${outpost}-variant`], engine.socket).catch(() => undefined));
-    const net = await scenario.network('net', ['10.213.26.0/24']);
+    net = await scenario.network('net', ['10.213.26.0/24']);
     await engine.openBridge(net);
     const server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
     const serverIp = await scenario.ip(server, net);
@@ -82,6 +85,7 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
   it("runs ebpf with SYS_PTRACE, BPF and PERFMON alone, sees all it can, and counts a container's refused connects", async () => {
     console.log(`engine: Docker ${await engine.version()}`);
     const port = await runOutpost(outpost, LEAST_PRIVILEGE);
+    leastPort = port;
     const series = await scrape(port);
     expect(select(series, 'outpost_build_info')[0]?.labels.source).toBe('ebpf');
     expect(
@@ -109,6 +113,18 @@ describe('the container image on Docker 26, with BPF and PERFMON: the ebpf sourc
     expect(pid).toBeGreaterThan(0);
     const status = await readFile(`/proc/${nodePid}/status`, 'utf8');
     expect(BigInt(`0x${/^CapEff:\s+(\S+)$/m.exec(status)![1]}`)).toBe(CAPABILITIES.SYS_PTRACE | CAPABILITIES.BPF | CAPABILITIES.PERFMON);
+  });
+
+  it('names a peer by the DNS answer its container got, with those three capabilities alone (eBPF program dns_answers)', async () => {
+    expect(await logsOf(outpost)).toMatch(/dns=ebpf msg="peers are named by the DNS answers eBPF program dns_answers reads"/);
+    // Started after outpost: its lookup of the server's name, answered by the engine's embedded DNS.
+    const server = scenario.name('server');
+    const namer = await scenario.run('namer', ['--network', net], ['sh', '-c', `sleep 100000 | nc ${server} 8080`]);
+    const serverIp = await scenario.ip(server, net);
+    const named = async () => select(await scrape(leastPort), 'container_peer_name_info', { container: namer });
+    await waitFor('the server named', async () => (await named()).length > 0);
+    expect((await named()).map((s) => `${s.labels.remote_address} ${s.labels.name}`)).toEqual([`${serverIp} ${server}`]);
+    expect(select(await scrape(leastPort), 'outpost_dns_reading')[0]?.value).toBe(1);
   });
 
   it("without the host's PID namespace: ebpf still runs, and says the sockets of before are listed once they change state", async () => {

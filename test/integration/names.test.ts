@@ -55,6 +55,12 @@ describe('peers named by the domain the container resolved', () => {
     events = (JSON.parse(text) as { events: ConnectionEvent[] }).events;
   }, 60_000);
 
+  test.afterAll(({ lab }) => lab.close());
+
+  it("reads the answers with the ebpf source's program", () => {
+    expect(exporter.logs()).toMatch(/level=info .*dns=ebpf .*msg="peers are named by the DNS answers eBPF program dns_answers reads"/);
+  });
+
   it('asked the test DNS server each name once per container, through Docker or straight', () => {
     // The oracle of what was answered: dnsmasq's own log.
     expect(peers.queriesFor('allowed.test')).toBeGreaterThanOrEqual(2);
@@ -154,6 +160,53 @@ describe('peers named by the domain the container resolved', () => {
     } finally {
       await browser.close();
     }
+  });
+});
+
+/**
+ * The other reader: with the netlink source (no eBPF), a packet socket in each container's
+ * namespace. A container on a user-defined network (Docker's embedded DNS) and one on the default
+ * bridge each look a name up and hold a connection to its address open (netlink sees only what is
+ * open at a scrape).
+ */
+describe('peers named by packet sockets, with the netlink source', () => {
+  let exporter: TestExporter;
+  const c = { user: '', bridge: '' };
+  const address = '10.213.89.3';
+
+  test.beforeAll(async ({ lab }) => {
+    const peers = await OffHostPeers.create('pktsock', '10.213.89', { 'held.test': 3 }, { 3: 'hold' });
+    lab.defer(() => peers.close());
+    const scenario = lab.scenario('names-pktsock');
+    const net = await scenario.network('net', ['10.213.90.0/24'], { internal: false });
+    const options = ['--dns', peers.dnsServer];
+    c.user = await scenario.run('user', ['--network', net, ...options], ['sleep', '100000']);
+    c.bridge = await scenario.run('bridge', ['--network', 'bridge', ...options], ['sleep', '100000']);
+    exporter = await lab.exporter({ socketSource: 'netlink' });
+    await exporter.scrape(); // each namespace's socket is opened: what it is answered from now on is read
+    for (const container of Object.values(c)) {
+      await docker(['exec', '-d', container, 'sh', '-c', 'sleep 100000 | nc held.test 8080']);
+    }
+    await waitFor('the calls to be up', async () => {
+      for (const container of Object.values(c)) {
+        const open = (await kernelSockets(await pidOf(container))).filter((s) => s.state === 'established' && s.remoteAddress === address);
+        if (open.length !== 1) return false;
+      }
+      return true;
+    });
+    expect(peers.queriesFor('held.test')).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
+  test.afterAll(({ lab }) => lab.close());
+
+  it('reads the answers with a packet socket in each namespace, and names the address each container resolved', async () => {
+    expect(exporter.logs()).toMatch(/level=info .*dns=packet_socket .*msg="peers are named by the DNS answers a packet socket reads/);
+    const series = await exporter.scrape();
+    for (const container of Object.values(c)) {
+      const names = select(series, 'container_peer_name_info', { container }).map((s) => `${s.labels.remote_address} ${s.labels.name}`);
+      expect(names, container).toEqual([`${address} held.test`]);
+    }
+    expect(select(series, 'outpost_dns_reading', {})[0]?.value).toBe(1);
   });
 });
 

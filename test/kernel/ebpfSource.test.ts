@@ -5,6 +5,9 @@ import type { NamespaceSockets } from '../../src/sockets/socketSource.js';
 import type { TcpSocket } from '../../src/sockets/tcpSocket.js';
 import { EVERY_EBPF_CAPABILITY } from '../support/ebpfCapabilities.js';
 import { NamespacePair } from '../support/netns.js';
+import { receivedPackets } from '../../src/names/dnsAnswersAddon.js';
+import { netNamespaceInode } from '../../src/sockets/ebpfSource.js';
+import { readFileSync } from 'node:fs';
 import type { SsSocket } from '../support/ssOutput.js';
 
 /**
@@ -14,6 +17,8 @@ import type { SsSocket } from '../support/ssOutput.js';
  * each way the kernel ends one, and `ss` in each namespace as the oracle.
  */
 const TIMES = 12;
+/** DNS answers dnsmasq sent, captured with their IP and UDP headers (test/unit/names/fixtures). */
+const answers = JSON.parse(readFileSync(new URL('../unit/names/fixtures/answers.json', import.meta.url), 'utf8')) as { hex: string }[];
 const SERVERS = new URL('./servers.mjs', import.meta.url).pathname;
 let pair: NamespacePair;
 let source: EbpfSocketSource;
@@ -83,6 +88,7 @@ afterAll(async () => {
 describe(`the ebpf source on this kernel`, () => {
   it('loads every program', () => {
     expect(source.programs.map((p) => `${p.name} ${p.loaded} ${p.reason}`).sort()).toEqual([
+      'dns_answers true ',
       'list_sockets true ',
       'on_state_change true ',
       'seed_sockets true ',
@@ -134,6 +140,36 @@ describe(`the ebpf source on this kernel`, () => {
     expect(kernel).toHaveLength(TIMES);
     const listed = client.sockets.filter((s) => s.state === 'time_wait' && s.remotePort === 9403);
     expect(listed.map(key).sort()).toEqual(kernel.map((s) => key({ ...s, inode: 0 })).sort());
+  });
+
+  it('reads the DNS answers a namespace receives (from port 53, IPv4 and IPv6), and no other datagram', async () => {
+    const dns = source.dnsAnswers()!;
+    dns.drain();
+    // A DNS message dnsmasq sent (test/unit/names/fixtures): its IP and UDP headers left out.
+    const message = Buffer.from(answers[0]!.hex, 'hex').subarray(28);
+    const send = (from: string, port: number, to: string) =>
+      pair.run(pair.server, [
+        process.execPath,
+        '-e',
+        `const s = require('dgram').createSocket('${from.includes(':') ? 'udp6' : 'udp4'}');` +
+          `s.bind(${port}, '${from}', () => s.send(Buffer.from('${message.toString('hex')}', 'hex'), 9053, '${to}', () => s.close()));`,
+      ]);
+    await send(pair.serverV4, 53, pair.clientV4);
+    await send(pair.serverV6, 53, pair.clientV6);
+    await send(pair.serverV4, 5353, pair.clientV4); // not DNS's port: never copied
+    await new Promise((r) => setTimeout(r, 200));
+    const client = netNamespaceInode(pair.id(pair.client));
+    const received = receivedPackets(dns.drain()).filter((p) => p.netns === client);
+    // From the IP header on: 20 + 8 bytes (IPv4), 40 + 8 (IPv6) before the message.
+    expect(
+      received.map((p) =>
+        Buffer.from(p.packet)
+          .subarray(p.packet[0]! >> 4 === 4 ? 28 : 48)
+          .toString('hex'),
+      ),
+    ).toEqual([message.toString('hex'), message.toString('hex')]);
+    expect(Math.abs(received[0]!.receivedMs - Date.now())).toBeLessThan(5_000);
+    expect(dns.lost()).toBe(0);
   });
 
   it('lost nothing', () => {

@@ -10,7 +10,7 @@ const NATIVE = new URL('../../native/', import.meta.url).pathname;
  * its NULL check): the way to see what outpost does when a kernel refuses that program. Compiled
  * like native/build.mjs does, against this kernel's types (native/build/vmlinux.h, made at npm ci).
  */
-export function objectRefusing(program: 'seed_sockets' | 'list_sockets' | 'on_state_change'): string {
+export function objectRefusing(program: 'seed_sockets' | 'list_sockets' | 'on_state_change' | 'dns_answers'): string {
   const source = readFileSync(join(NATIVE, 'bpf/outpost.bpf.c'), 'utf8');
   const opening = new RegExp(`(int (BPF_PROG\\()?${program}\\b[^{]*\\{)`);
   if (!opening.test(source)) throw new Error(`no program ${program} in outpost.bpf.c`);

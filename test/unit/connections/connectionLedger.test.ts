@@ -162,6 +162,27 @@ describe('the two ends of a connection listed one read apart', () => {
     expect(ledger.observe(all())).toEqual([]);
   });
 
+  it('counts only the end whose 4-tuple holds a new connection, not the old end still listed at the other side', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(all(), new Set(), [], true);
+    // The client's 4-tuple now holds a newer connection (another cookie); the server still lists
+    // its end of the old one (its TIME_WAIT, say): that one was counted already.
+    const renewedAtClient = all().map((s) => (clientEnd(s) ? { ...s, cookie: s.cookie + 1000 } : s));
+    expect(ledger.observe(renewedAtClient, new Set(), [], true).map((s) => s.cookie)).toEqual([all().find(clientEnd)!.cookie + 1000]);
+  });
+
+  it('counts an end once by its cookie, even when a record of it carries another 4-tuple (a local port of 0)', () => {
+    const ledger = new ConnectionLedger();
+    const timeWait = all().find((s) => s.state === 'time_wait')!;
+    // What a skipped state change leaves: the same socket's record, its local port never filled in.
+    const portless = { ...timeWait, localPort: 0 };
+    const fresh = ledger.observe([...all(), portless], new Set(), [], true);
+    expect(fresh.filter((s) => s.cookie === timeWait.cookie)).toHaveLength(1);
+    expect(fresh).toHaveLength(new ConnectionLedger().observe(all(), new Set(), [], true).length);
+    // Nor a read later, under either 4-tuple.
+    expect(ledger.observe([portless], new Set(), [], true)).toEqual([]);
+  });
+
   it('does not count again an end counted as passed, then listed a read later', () => {
     const ledger = new ConnectionLedger();
     const late = all().find(clientEnd)!;

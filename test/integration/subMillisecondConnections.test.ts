@@ -1,24 +1,11 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { installConnstorm } from '../support/connstorm.js';
 import { docker, kernelSockets, namespaceCounter, pidOf, waitFor } from '../support/docker.js';
 import { test } from '../support/lab.js';
 import { select } from '../support/exposition.js';
 
-const exec = promisify(execFile);
 const RATE = 600;
 const SECONDS = 15;
-
-/** test/support/native/connstorm.c, built static (it runs in the busybox containers); its path. */
-async function connstorm(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'outpost-connstorm-'));
-  const binary = join(dir, 'connstorm');
-  await exec('cc', ['-O2', '-static', '-o', binary, new URL('../support/native/connstorm.c', import.meta.url).pathname]);
-  return binary;
-}
 
 /**
  * Connections shorter than a millisecond, 600 a second for 15 s: the client connects and closes
@@ -35,9 +22,7 @@ describe('connections shorter than a millisecond, counted at both ends (ebpf)', 
     const net = await scenario.network('net', ['10.213.35.0/24']);
     const server = await scenario.run('server', ['--network', net], ['sleep', '100000']);
     const client = await scenario.run('client', ['--network', net], ['sleep', '100000']);
-    const binary = await connstorm();
-    lab.defer(() => rm(dirname(binary), { recursive: true, force: true }));
-    for (const c of [server, client]) await docker(['cp', binary, `${c}:/bin/connstorm`]);
+    await installConnstorm([server, client]);
     await docker(['exec', '-d', server, '/bin/connstorm', 'serve', '8080']);
     const [serverPid, clientPid] = [await pidOf(server), await pidOf(client)];
     await waitFor('the server to listen', async () =>

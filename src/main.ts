@@ -110,6 +110,7 @@ export async function startOutpost(config: Config, logStream: NodeJS.WritableStr
       docker: config.dockerHost,
       procfs: config.procfsPath,
       source: source.name,
+      ...(names ? { dns: names.method } : {}),
       policyFile: config.policyFile,
     },
     'outpost listening',
@@ -152,16 +153,13 @@ function resolvedNames(config: Config, log: ReturnType<typeof createLogger>, sou
   }
   const store = new PeerNames({ maxNamesPerContainer: config.dnsMaxNamesPerContainer, graceMs: config.dnsGraceMs });
   const fromEbpf = source instanceof EbpfSocketSource ? source.dnsAnswers() : undefined;
-  if (fromEbpf) {
-    log.info({ dns: 'ebpf' }, 'peers are named by the DNS answers eBPF program dns_answers reads');
-    return new ResolvedNames({ reader: new EbpfDnsAnswers(fromEbpf), store });
-  }
+  // Which reader runs is said in the start line (dns=ebpf or dns=packet_socket).
+  if (fromEbpf) return new ResolvedNames({ reader: new EbpfDnsAnswers(fromEbpf), store });
   const addon = loadDnsAnswersAddon();
   if (addon instanceof Error) {
     log.warn({ err: addon }, `peers are not named by DNS answers: ${errorMessage(addon)}`);
     return undefined;
   }
-  log.info({ dns: 'packet_socket' }, "peers are named by the DNS answers a packet socket reads in each container's namespace");
   return new ResolvedNames({ reader: new DnsAnswerSockets({ addon, procfsPath: config.procfsPath, log }), store });
 }
 

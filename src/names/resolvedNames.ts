@@ -51,6 +51,11 @@ export class ResolvedNames {
     this.#now = options.now ?? Date.now;
   }
 
+  /** How the answers are read: the ebpf source's program, or packet sockets. */
+  get method(): DnsAnswerReader['method'] {
+    return this.#reader.method;
+  }
+
   /** Learns what each namespace's containers were answered since the last read. */
   read(namespaces: readonly NetNamespace[]): void {
     for (const { namespace, packets } of this.#reader.read(namespaces)) {

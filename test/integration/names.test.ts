@@ -58,7 +58,7 @@ describe('peers named by the domain the container resolved', () => {
   test.afterAll(({ lab }) => lab.close());
 
   it("reads the answers with the ebpf source's program", () => {
-    expect(exporter.logs()).toMatch(/level=info .*dns=ebpf .*msg="peers are named by the DNS answers eBPF program dns_answers reads"/);
+    expect(exporter.logs()).toMatch(/level=info .*source=ebpf dns=ebpf .*msg="outpost listening"/);
   });
 
   it('asked the test DNS server each name once per container, through Docker or straight', () => {
@@ -200,7 +200,7 @@ describe('peers named by packet sockets, with the netlink source', () => {
   test.afterAll(({ lab }) => lab.close());
 
   it('reads the answers with a packet socket in each namespace, and names the address each container resolved', async () => {
-    expect(exporter.logs()).toMatch(/level=info .*dns=packet_socket .*msg="peers are named by the DNS answers a packet socket reads/);
+    expect(exporter.logs()).toMatch(/level=info .*source=netlink dns=packet_socket .*msg="outpost listening"/);
     const series = await exporter.scrape();
     for (const container of Object.values(c)) {
       const names = select(series, 'container_peer_name_info', { container }).map((s) => `${s.labels.remote_address} ${s.labels.name}`);

@@ -231,13 +231,18 @@ static void *poll_events(void *arg) {
  * V8 does not know the size of is collected late, and a collection's worth each scrape piled up
  * (measured: +23 MB RSS at 200 containers after 100 scrapes).
  */
-static napi_value to_buffer(napi_env env, records *r) {
+static napi_value buffer_of(napi_env env, uint8_t *data, size_t size) {
   napi_value result;
-  if (napi_create_buffer_copy(env, r->count * RECORD_SIZE, r->data, NULL, &result) != napi_ok) {
+  if (napi_create_buffer_copy(env, size, data ? (void *)data : (void *)"", NULL, &result) != napi_ok) {
     napi_throw_error(env, NULL, "out of memory");
     result = NULL;
   }
-  free(r->data);
+  free(data);
+  return result;
+}
+
+static napi_value to_buffer(napi_env env, records *r) {
+  napi_value result = buffer_of(env, r->data, r->count * RECORD_SIZE);
   r->data = NULL;
   r->count = r->capacity = 0;
   return result;
@@ -596,13 +601,7 @@ static napi_value drain_dns(napi_env env, napi_callback_info info) {
   s->dns_queue.data = NULL;
   s->dns_queue.length = s->dns_queue.capacity = 0;
   pthread_mutex_unlock(&s->lock);
-  napi_value result;
-  if (napi_create_buffer_copy(env, out.length, out.data ? (void *)out.data : (void *)"", NULL, &result) != napi_ok) {
-    napi_throw_error(env, NULL, "out of memory");
-    result = NULL;
-  }
-  free(out.data);
-  return result;
+  return buffer_of(env, out.data, out.length);
 }
 
 static napi_value counters(napi_env env, napi_callback_info info) {

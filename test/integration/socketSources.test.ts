@@ -343,29 +343,15 @@ describe('falling back: ebpf, then netlink, then procfs', () => {
   });
 
   it('runs without its DNS program when the kernel refuses it, and says the answers are read by packet sockets instead', async () => {
-    const stream = new PassThrough();
-    let logs = '';
-    stream.on('data', (chunk: Buffer) => (logs += chunk.toString()));
-    const source = await chooseSocketSource({
-      choice: 'ebpf',
-      procfsPath: '/proc',
-      docker,
-      log: createLogger('info', 'logfmt', stream),
-      bpfObjectPath: objectRefusing('dns_answers'),
-    });
-    try {
-      expect(source.name).toBe('ebpf');
-      expect(source instanceof EbpfSocketSource && source.dnsAnswers()).toBeUndefined();
-      // Every socket capability is still there: the DNS program gives none of them.
-      expect([...source.capabilities].sort()).toEqual(EVERY_EBPF_CAPABILITY);
-      const lines = logs.trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(
-        /^level=warn .*msg="eBPF program dns_answers left out: loading .* failed \(load: Permission denied.*\); the kernel's verifier refused program dns_answers: R0 invalid mem access 'map_value_or_null'; DNS answers are read with a packet socket in each namespace instead, which needs CAP_SYS_ADMIN and CAP_NET_RAW"/,
-      );
-    } finally {
-      source.close?.();
-    }
+    const { source, lines } = await choose('ebpf', { bpfObjectPath: objectRefusing('dns_answers') });
+    expect(source.name).toBe('ebpf');
+    expect(source instanceof EbpfSocketSource && source.dnsAnswers()).toBeUndefined();
+    // Every socket capability is still there: the DNS program gives none of them.
+    expect([...source.capabilities].sort()).toEqual(EVERY_EBPF_CAPABILITY);
+    expect(lines()).toHaveLength(1);
+    expect(lines()[0]).toMatch(
+      /^level=warn .*msg="eBPF program dns_answers left out: loading .* failed \(load: Permission denied.*\); the kernel's verifier refused program dns_answers: R0 invalid mem access 'map_value_or_null'; DNS answers are read with a packet socket in each namespace instead, which needs CAP_SYS_ADMIN and CAP_NET_RAW"/,
+    );
   });
 
   /** outpost started with `wrapper` before it; its source, a container's series seen, and its fallback lines. */

@@ -21,8 +21,8 @@
  *   `sockets` (bpf_for_each_map_elem) and writes each live socket's record, read from the sock as it
  *   is now, into `listing`, which user space reads through mmap; the count goes out on the iterator.
  * - seed_sockets (iter/task_file, optional) runs once, at load: it gives every TCP socket some file
- *   already holds an entry, with its holder. Without it, sockets opened before outpost are listed
- *   once they change state.
+ *   already holds an entry, with its holder, and each connection waiting in a listener's accept
+ *   queue the listener's. Without it, sockets opened before outpost are listed once they change state.
  * - A socket replaced by a timewait minisock (TIME_WAIT, or FIN_WAIT2 of an orphan) leaves `sockets`:
  *   it is sent to `events` with the time it began, and user space keeps it until the kernel's 60 s
  *   are over or its 4-tuple is in use again.
@@ -73,6 +73,8 @@
 
 /* Sockets known at once; past it a socket is not listed, and counted (counters[0]). */
 #define MAX_SOCKETS 65536
+/* Connections waiting in one listener's accept queue that the seeding walk gives an entry (somaxconn is 4096 by default: a queue of more at outpost's start is rare). */
+#define ACCEPT_QUEUE_SEEDED 256
 
 struct socket_record {
   __u8 family; /* 4 | 6 */
@@ -241,6 +243,28 @@ static __always_inline void add_listener(__u64 sock, const struct socket_record 
   bpf_map_update_elem(&listeners, &key, &value, BPF_ANY);
 }
 
+/*
+ * The connections a listener's accept queue holds at the seeding walk: established before the load,
+ * no file holds them yet, and their accept changes no state, so nothing else would ever find them.
+ * They take the listener's entry (its holder, namespace, process), the one that will accept them.
+ * Read without the queue's lock, as every walked pointer here: a stale entry is dropped at a listing.
+ */
+static __always_inline void seed_accept_queue(const struct sock *listener, struct socket_record *r) {
+  const struct inet_connection_sock *icsk = (const void *)listener;
+  struct request_sock *request = BPF_CORE_READ(icsk, icsk_accept_queue.rskq_accept_head);
+  for (int i = 0; i < ACCEPT_QUEUE_SEEDED && request; i++) {
+    struct sock *child = BPF_CORE_READ(request, sk);
+    request = BPF_CORE_READ(request, dl_next);
+    if (!child || !is_tcp(child)) continue;
+    fill_common(r, &child->__sk_common);
+    r->state = BPF_CORE_READ(child, __sk_common.skc_state);
+    r->cookie = BPF_CORE_READ(child, __sk_common.skc_cookie.counter);
+    r->inode = 0; /* the listing reads it once accepted */
+    __u64 key = (__u64)child;
+    if (bpf_map_update_elem(&sockets, &key, r, BPF_NOEXIST) == -7 /* E2BIG */) count(COUNTER_TRACKED_FULL);
+  }
+}
+
 SEC("iter/task_file")
 int seed_sockets(struct bpf_iter__task_file *ctx) {
   struct file *file = ctx->file;
@@ -266,7 +290,10 @@ int seed_sockets(struct bpf_iter__task_file *ctx) {
   /* A descriptor shared by processes: its first holder keeps it. */
   long error = bpf_map_update_elem(&sockets, &key, &r, BPF_NOEXIST);
   if (error == -7 /* E2BIG */) count(COUNTER_TRACKED_FULL);
-  if (!error && state == TCP_LISTEN) add_listener(key, &r);
+  if (!error && state == TCP_LISTEN) {
+    add_listener(key, &r);
+    seed_accept_queue(sk, &r);
+  }
   return 0;
 }
 

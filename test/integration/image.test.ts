@@ -95,6 +95,14 @@ describe('the container image on Docker 20.10, run with least privilege', () => 
     watched = [server, client, sidecar, hostnet];
     const serverPid = await pidOf(server);
     await waitFor('the connections', async () => (await kernelSockets(serverPid)).filter((s) => s.state === 'established').length === 3);
+    // And the host network's loopback connection, both of its ends, before the exporter starts.
+    const hostnetPid = await pidOf(hostnet);
+    await waitFor('the loopback connection', async () => {
+      const ends = (await kernelSockets(hostnetPid)).filter(
+        (s) => s.state === 'established' && (s.localPort === 39193 || s.remotePort === 39193),
+      );
+      return ends.length === 2;
+    });
     proxy = await DockerApiProxy.start(PROXY_SOCKET, { allow: OUTPOST_READ_ONLY_API });
     lab.defer(() => proxy.close());
     hostExporter = await lab.exporter();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBpfAddon, defaultBpfObjectPath } from '../../src/sockets/bpfAddon.js';
+import { loadBpfAddon, defaultBpfObjectPath, type BpfAddon, type BpfHandle } from '../../src/sockets/bpfAddon.js';
+import { decodeBpfRecords } from '../../src/sockets/bpfRecords.js';
 import { EbpfSocketSource } from '../../src/sockets/ebpfSource.js';
 import type { NamespaceSockets } from '../../src/sockets/socketSource.js';
 import type { TcpSocket } from '../../src/sockets/tcpSocket.js';
@@ -22,6 +23,11 @@ const answers = JSON.parse(readFileSync(new URL('../unit/names/fixtures/answers.
 const SERVERS = new URL('./servers.mjs', import.meta.url).pathname;
 let pair: NamespacePair;
 let source: EbpfSocketSource;
+let addon: BpfAddon;
+let handle: BpfHandle;
+/** A listener stopped (SIGSTOP, its process group) before the load, so that its connection waits in its accept queue. */
+const QUEUED_PORT = 9404;
+let stoppedListener: number;
 
 const key = (s: { state: string; localAddress: string; localPort: number; remoteAddress: string; remotePort: number; inode?: number }) =>
   `${s.state} ${s.localAddress}:${s.localPort} ${s.remoteAddress}:${s.remotePort} ino=${s.inode ?? 0}`;
@@ -65,15 +71,26 @@ beforeAll(async () => {
   pair = await NamespacePair.create('outpost-k');
   // Listening before the source loads, as at outpost's start: the seeding walk must find them.
   await pair.start(pair.server, [process.execPath, SERVERS, pair.serverV4, pair.serverV6], 'ready');
-  const addon = loadBpfAddon();
-  if (addon instanceof Error) throw addon; // built at npm ci here: missing is a failure, not a skip
-  source = new EbpfSocketSource({ addon, handle: addon.load(defaultBpfObjectPath()), procfsPath: '/proc' });
+  // A connection established before the load that no process has accepted yet: no file holds it.
+  // Its input kept open: nc would end the connection at its end.
+  stoppedListener = await pair.start(pair.server, ['sh', '-c', `sleep 100000 | busybox nc -l -p ${QUEUED_PORT}`]);
+  await waitFor('the stopped listener', async () => (await pair.kernelSockets(pair.server)).some((s) => s.localPort === QUEUED_PORT));
+  process.kill(-stoppedListener, 'SIGSTOP');
+  await pair.start(pair.client, ['sh', '-c', `sleep 100000 | busybox nc ${pair.serverV4} ${QUEUED_PORT}`]);
+  await waitFor('the queued connection', async () =>
+    (await pair.kernelSockets(pair.server)).some((s) => s.localPort === QUEUED_PORT && s.state === 'established'),
+  );
+  const loaded = loadBpfAddon();
+  if (loaded instanceof Error) throw loaded; // built at npm ci here: missing is a failure, not a skip
+  addon = loaded;
+  handle = addon.load(defaultBpfObjectPath());
+  source = new EbpfSocketSource({ addon, handle, procfsPath: '/proc' });
   // Connections kept open, made after the load: known from their state changes.
   for (const server of [pair.serverV4, pair.serverV4, pair.serverV6])
     await pair.start(pair.client, ['sh', '-c', `sleep 100000 | busybox nc ${server} 8080`]);
   await waitFor(
-    '3 connections in the server namespace',
-    async () => (await pair.kernelSockets(pair.server)).filter((s) => s.state === 'established').length === 3,
+    '4 connections in the server namespace',
+    async () => (await pair.kernelSockets(pair.server)).filter((s) => s.state === 'established').length === 4,
   );
 }, 120_000);
 
@@ -102,13 +119,32 @@ describe(`the ebpf source on this kernel`, () => {
     const tcp = (s: SsSocket) => ({ ...s, inode: s.inode ?? 0 });
     expect(listed.server.sockets.map(key).sort()).toEqual(kernel.server.map(tcp).map(key).sort());
     expect(listed.client.sockets.map(key).sort()).toEqual(kernel.client.map(tcp).map(key).sort());
-    // 8 listeners (seeded), 3 accepted and 3 connecting ends, IPv4 and IPv6.
-    expect(listed.server.sockets.filter((s) => s.state === 'listen')).toHaveLength(8);
-    expect(listed.client.sockets.filter((s) => s.state === 'established')).toHaveLength(3);
+    // 9 listeners (seeded), 4 accepted or queued and 4 connecting ends, IPv4 and IPv6.
+    expect(listed.server.sockets.filter((s) => s.state === 'listen')).toHaveLength(9);
+    expect(listed.server.sockets.filter((s) => s.state === 'established')).toHaveLength(4);
+    expect(listed.client.sockets.filter((s) => s.state === 'established')).toHaveLength(4);
     // ss asked the kernel for every cookie first: the same ones.
     const cookies = (sockets: readonly { cookie?: number }[]) => sockets.map((s) => s.cookie).sort();
     expect(cookies(listed.server.sockets)).toEqual(cookies(kernel.server));
     expect(cookies(listed.client.sockets)).toEqual(cookies(kernel.client));
+  });
+
+  it("lists a connection that waited in an accept queue at the load, with its listener's process, and its inode once accepted", async () => {
+    const queued = <T extends { localPort: number; state: string }>(sockets: readonly T[]) =>
+      sockets.filter((s) => s.localPort === QUEUED_PORT && s.state === 'established');
+    const before = queued((await readNamespaces()).server.sockets);
+    expect(before.map(key)).toEqual(queued(await pair.kernelSockets(pair.server)).map(key));
+    expect(before[0]?.inode).toBe(0); // in the queue: no file yet
+    process.kill(-stoppedListener, 'SIGCONT');
+    await waitFor('the accept', async () => queued(await pair.kernelSockets(pair.server)).some((s) => (s.inode ?? 0) !== 0));
+    const kernel = queued(await pair.kernelSockets(pair.server));
+    expect(queued((await readNamespaces()).server.sockets).map(key)).toEqual(kernel.map(key));
+    // Its holder is the listener's process: the one that accepted it (and holds it now, says ss).
+    const holder = await pair.run(pair.server, ['ss', '-tnpH', 'state', 'established', `sport = :${QUEUED_PORT}`]);
+    const record = decodeBpfRecords(addon.sockets(handle)).sockets.find(
+      (s) => s.socket.localPort === QUEUED_PORT && s.socket.state === 'established',
+    );
+    expect(record?.holder).toBe(Number(/pid=(\d+)/.exec(holder)?.[1]));
   });
 
   it('sees every connection the peer closed between two reads: gone, or still closing and listed', async () => {

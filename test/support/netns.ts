@@ -55,12 +55,16 @@ export class NamespacePair {
     return (await exec('ip', ['netns', 'exec', ns, ...command], { maxBuffer: 16 * 1024 * 1024 })).stdout;
   }
 
-  /** Starts a command in the namespace, ended by close(); resolves once it printed `ready` (if given). */
-  async start(ns: string, command: string[], ready?: string): Promise<void> {
+  /**
+   * Starts a command in the namespace, ended by close(); resolves once it printed `ready` (if given),
+   * with its process group's id (`ip netns exec` runs the command in its own place: its pid).
+   */
+  async start(ns: string, command: string[], ready?: string): Promise<number> {
     // A group of its own: close() ends the command and whatever it started (sleep | nc).
     const child = spawn('ip', ['netns', 'exec', ns, ...command], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
     this.#processes.push(child);
-    if (!ready) return;
+    const group = child.pid!;
+    if (!ready) return group;
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     await Promise.race([
@@ -71,6 +75,7 @@ export class NamespacePair {
       ),
       once(child, 'exit').then(([code]) => Promise.reject(new Error(`${command.join(' ')} exited with ${code} before "${ready}"`))),
     ]);
+    return group;
   }
 
   /** The kernel's own view of the namespace's TCP sockets (ss -tanHe: with inodes and cookies). */

@@ -113,6 +113,8 @@ export class OutpostProcess {
   readonly #child: ChildProcess;
   readonly #url: string;
   collections = 0;
+  /** The exposition of the last scrape(). */
+  lastText = '';
 
   private constructor(child: ChildProcess, url: string) {
     this.#child = child;
@@ -158,6 +160,7 @@ export class OutpostProcess {
     const text = await (await fetch(`${this.#url}/metrics`)).text();
     const wallMs = performance.now() - start;
     this.collections++;
+    this.lastText = text;
     const stagesMs: Record<string, number> = {};
     for (const m of text.matchAll(/^outpost_collector_duration_seconds\{collector="(\w+)"\} (\S+)$/gm))
       stagesMs[m[1]!] = Number(m[2]) * 1000;

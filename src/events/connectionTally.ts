@@ -2,8 +2,9 @@
 const KEPT_COLLECTIONS = 3;
 
 interface Tallied {
-  /** Ends seen of it, by the namespace they are in. */
-  ends: Map<string, number>;
+  /** The namespaces its ends were seen in, and how many in each (`ends[i]` in `namespaces[i]`): one or two. */
+  namespaces: string[];
+  ends: number[];
   /** Connections told of it: events made. */
   told: number;
   /** The collection that last saw an end of it. */
@@ -17,29 +18,34 @@ interface Tallied {
  * ends of the side that has the most, and those not told yet are the new ones.
  */
 export class ConnectionTally {
+  // Arrays, not maps, for a connection's one or two sides: a storm tallies thousands a collection.
   readonly #connections = new Map<string, Tallied>();
   #collection = 0;
 
   /**
-   * Adds this collection's ends of `connection` (how many per namespace); returns, per
-   * namespace, how many of them are ends of connections not told yet, and counts those as told.
-   * The greatest of those is the number of new connections.
+   * Adds this collection's ends of `connection`: `counts[i]` of them in `namespaces[i]`. Returns,
+   * per namespace (in the same order), how many of them are ends of connections not told yet, and
+   * counts those as told. The greatest of those is the number of new connections.
    */
-  add(connection: string, endsByNamespace: ReadonlyMap<string, number>): Map<string, number> {
-    const tallied = this.#connections.get(connection) ?? { ends: new Map<string, number>(), told: 0, seen: 0 };
-    const fresh = new Map<string, number>();
-    let connections = tallied.told;
-    for (const [namespace, count] of endsByNamespace) {
-      const before = tallied.ends.get(namespace) ?? 0;
-      const after = before + count;
-      tallied.ends.set(namespace, after);
-      // This side's ends numbered before+1…after; those above `told` are of connections not told.
-      fresh.set(namespace, Math.max(0, after - Math.max(before, tallied.told)));
-      connections = Math.max(connections, after);
+  add(connection: string, namespaces: readonly string[], counts: readonly number[]): number[] {
+    let tallied = this.#connections.get(connection);
+    if (!tallied) {
+      tallied = { namespaces: [], ends: [], told: 0, seen: 0 };
+      this.#connections.set(connection, tallied);
     }
+    let connections = tallied.told;
+    const fresh = namespaces.map((namespace, i) => {
+      const known = tallied.namespaces.indexOf(namespace);
+      const at = known >= 0 ? known : tallied.namespaces.push(namespace) - 1;
+      const before = tallied.ends[at] ?? 0;
+      const after = before + (counts[i] ?? 0);
+      tallied.ends[at] = after;
+      connections = Math.max(connections, after);
+      // This side's ends numbered before+1…after; those above `told` are of connections not told.
+      return Math.max(0, after - Math.max(before, tallied.told));
+    });
     tallied.told = connections;
     tallied.seen = this.#collection;
-    this.#connections.set(connection, tallied);
     return fresh;
   }
 

@@ -40,8 +40,8 @@ export class EventLog {
     this.#intervalMs = intervalMs;
   }
 
-  record(event: ConnectionEvent, nowMs: number): void {
-    const key = eventLinkKey(event);
+  /** `key`: the event's eventLinkKey, when the caller has it for many events of one link. */
+  record(event: ConnectionEvent, nowMs: number, key = eventLinkKey(event)): void {
     const link = this.#links.get(key);
     if (link) {
       link.repeats++;

@@ -29,8 +29,10 @@ export class EventRing {
     this.capacity = Math.max(1, capacity);
   }
 
-  add(event: Omit<ConnectionEvent, 'id'>): ConnectionEvent {
-    const stored: ConnectionEvent = { id: ++this.#lastId, ...event };
+  /** Keeps `event` (not a copy: a storm adds thousands a collection), with its id set. */
+  add(event: Omit<ConnectionEvent, 'id'> & { id?: number }): ConnectionEvent {
+    const stored = event as ConnectionEvent;
+    stored.id = ++this.#lastId;
     if (this.#events.length < this.capacity) this.#events.push(stored);
     else {
       this.#events[this.#start] = stored;

@@ -10,7 +10,7 @@ import type { Explanation, PolicyEvaluation } from '../policy/expectedLinks.js';
 import { connectionKey } from '../sockets/socketKeys.js';
 import { readSocketHolders } from '../sockets/socketOwners.js';
 import { connectFailureReason, type ConnectFailureReason } from '../sockets/tcpSocket.js';
-import type { ConnectionEvent, EventProcess } from './connectionEvent.js';
+import { eventLinkKey, type ConnectionEvent, type EventProcess } from './connectionEvent.js';
 import { EventLog } from './eventLog.js';
 import { EventRing } from './eventRing.js';
 import { ConnectionTally } from './connectionTally.js';
@@ -60,38 +60,46 @@ export function eventSubjects(input: EventsInput, explain: Explain, tally: Conne
 
   const subjects: EventSubject[] = [];
   type End = Omit<EventSubject, 'explanation' | 'reason'>;
-  const byConnection = new Map<string, Map<string, End[]>>();
+  // Arrays, not maps, below a connection: it has one or two sides, and a storm thousands of connections.
+  const byConnection = new Map<string, End[]>();
   for (const end of input.newEnds) {
     if (!ofContainer(end)) continue;
     const { group } = input.context.describe(end);
     if (!unexpected.has(linkKey(end.container, group))) continue;
-    const sides = byKey(byConnection, connectionKey(end.namespace.id, end), () => new Map<string, End[]>());
-    byKey(sides, end.namespace.id, () => []).push({ end, group });
+    const key = connectionKey(end.namespace.id, end);
+    const ends = byConnection.get(key);
+    if (ends) ends.push({ end, group });
+    else byConnection.set(key, [{ end, group }]);
   }
-  for (const [connection, sides] of byConnection) {
-    const first = sides.values().next().value?.[0];
+  for (const [connection, ends] of byConnection) {
+    const [first] = ends;
     if (!first) continue;
     const explanation = explainOnce(first.end.container, first.group);
     if (!isUnexpected(explanation)) continue;
-    const counts = new Map<string, number>();
-    for (const [namespace, ends] of sides) counts.set(namespace, ends.length);
-    const fresh = tally.add(connection, counts);
-    // Each side's ends of connections not told yet: the last `n` of this collection's.
-    type FreshEnds = { ends: End[]; n: number };
-    let count = 0;
-    let telling: FreshEnds | undefined;
-    let fullest: FreshEnds | undefined;
-    for (const [namespace, ends] of sides) {
-      const n = fresh.get(namespace) ?? 0;
-      if (n > count) {
-        count = n;
-        fullest = { ends, n };
+    // Its sides: each namespace its ends are in, with those ends, in the order first seen.
+    const namespaces: string[] = [];
+    const sides: End[][] = [];
+    for (const e of ends) {
+      const side = sides[namespaces.indexOf(e.end.namespace.id)];
+      if (side) side.push(e);
+      else {
+        namespaces.push(e.end.namespace.id);
+        sides.push([e]);
       }
-      if (!telling && ends[ends.length - n]?.end.container.name === explanation.verdict.container) telling = { ends, n };
     }
-    const at = (side: FreshEnds | undefined, i: number) => (side && i < side.n ? side.ends[side.ends.length - side.n + i] : undefined);
-    for (let i = 0; i < count; i++) {
-      const { end, group } = at(telling, i) ?? at(fullest, i) ?? first;
+    const fresh = tally.add(
+      connection,
+      namespaces,
+      sides.map((side) => side.length),
+    );
+    // Each side's ends of connections not told yet: the last of this collection's. They are told
+    // by the side whose container refused them, else by the side with the most.
+    const untold = sides.map((side, i) => side.slice(side.length - (fresh[i] ?? 0)));
+    const count = Math.max(...untold.map((u) => u.length));
+    const telling = untold.find((u) => u[0]?.end.container.name === explanation.verdict.container);
+    const fullest = untold.find((u) => u.length === count);
+    for (let k = 0; k < count; k++) {
+      const { end, group } = telling?.[k] ?? fullest?.[k] ?? first;
       subjects.push({
         end,
         group,
@@ -161,13 +169,21 @@ export class UnexpectedEvents {
     if (subjects.length === 0) return [];
     const processes = new ProcessFinder(this.#options.procfsPath);
     const time = new Date(now).toISOString();
-    // One peer object a link: a storm's events share it (as they share their rules).
-    const peers = new Map<string, ConnectionEvent['peer']>();
+    // What a link's events share (a storm is thousands on one link): its peer, its verdict, its log key.
+    type Link = { peer: ConnectionEvent['peer']; verdict: ConnectionEvent['verdict']; logKey?: string };
+    const links = new Map<string, Link>();
     const made: ConnectionEvent[] = [];
-    for (const s of subjects) {
-      const { end, group, explanation, reason } = s;
-      const peer = byKey(peers, `${end.container.id}\u0000${groupKey(group)}`, () => peerOf(end.container, group, input.namesOf));
-      const event = this.ring.add({
+    for (const { end, group, explanation, reason } of subjects) {
+      const link = byKey(
+        links,
+        `${end.container.id}\u0000${groupKey(group)}\u0000${explanation.verdict.side}\u0000${reason ?? ''}`,
+        (): Link => ({
+          peer: peerOf(end.container, group, input.namesOf),
+          verdict: { side: explanation.verdict.side, container: explanation.verdict.container },
+        }),
+      );
+      const event: ConnectionEvent = {
+        id: 0, // the ring's
         time,
         kind: reason ? 'unexpected_connect_failure' : 'unexpected_connection',
         container: end.container.name,
@@ -175,15 +191,17 @@ export class UnexpectedEvents {
         composeProject: end.container.composeProject,
         composeService: end.container.composeService,
         direction: group.direction,
-        peer,
+        peer: link.peer,
         port: group.port,
         process: await processes.of(end),
-        verdict: { side: explanation.verdict.side, container: explanation.verdict.container },
+        verdict: link.verdict,
         rules: explanation.rules,
         allow: explanation.allow ?? '',
-        ...(reason ? { reason } : {}),
-      });
-      this.#log.record(event, now);
+      };
+      if (reason) event.reason = reason;
+      this.ring.add(event);
+      link.logKey ??= eventLinkKey(event);
+      this.#log.record(event, now, link.logKey);
       made.push(event);
     }
     return made;

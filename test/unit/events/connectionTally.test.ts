@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectionTally } from '../../../src/events/connectionTally.js';
 
-const ends = (o: Record<string, number>) => new Map(Object.entries(o));
-const fresh = (tally: ConnectionTally, o: Record<string, number>) => Object.fromEntries(tally.add('a|b', ends(o)));
+/** Adds ends per namespace ({client: 1, server: 2}); what is fresh, the same way. */
+const add = (tally: ConnectionTally, connection: string, o: Record<string, number>) => {
+  const got = tally.add(connection, Object.keys(o), Object.values(o));
+  return Object.fromEntries(Object.keys(o).map((namespace, i) => [namespace, got[i]]));
+};
+const fresh = (tally: ConnectionTally, o: Record<string, number>) => add(tally, 'a|b', o);
 const collections = (tally: ConnectionTally, ...reads: Record<string, number>[]) =>
   reads.map((read) => {
     const got = fresh(tally, read);
@@ -49,7 +53,7 @@ describe('ConnectionTally', () => {
   it('forgets a connection three collections after its last end', () => {
     const tally = new ConnectionTally();
     collections(tally, { client: 1 });
-    tally.add('c|d', ends({ client: 1 }));
+    add(tally, 'c|d', { client: 1 });
     tally.endCollection();
     expect(tally.size).toBe(2);
     tally.endCollection();

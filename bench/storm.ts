@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { promisify } from 'node:util';
 import { OutpostProcess, summarize, wholeNumberFlag, type Scrape } from './measure.js';
 import { BENCH_IMAGE, docker } from './scenario.js';
+import { parseExposition, select } from '../test/support/exposition.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -67,11 +68,9 @@ async function activeOpens(pid: number): Promise<number> {
   return Number(/TcpActiveOpens\s+(\d+)/.exec(stdout)?.[1] ?? NaN);
 }
 
-/** The sum of an exposition's samples of one family that have each of `labels` (`name="value"`). */
-function sampleSum(text: string, family: string, ...labels: string[]): number {
-  const re = new RegExp(`^${family}\\{${labels.map((l) => `(?=[^}]*${l})`).join('')}[^}]*\\} (\\S+)$`, 'gm');
-  return [...text.matchAll(re)].reduce((sum, m) => sum + Number(m[1]), 0);
-}
+/** The sum of an exposition's samples of one family whose labels include `match`. */
+const sampleSum = (text: string, family: string, match: Record<string, string> = {}) =>
+  select(parseExposition(text), family, match).reduce((sum, s) => sum + s.value, 0);
 
 interface Storm {
   build: 'withEvents' | 'withoutEvents';
@@ -154,7 +153,7 @@ try {
       await sleep(Math.max(0, started + turn * INTERVAL_S * 1000 - performance.now()));
       const scrape = await o.scrape();
       scrapes.push(scrape);
-      timeWait.push(sampleSum(o.lastText, 'container_tcp_sockets', `container="${CLIENT}"`, 'state="time_wait"'));
+      timeWait.push(sampleSum(o.lastText, 'container_tcp_sockets', { container: CLIENT, state: 'time_wait' }));
     }
     await running;
     const result: Storm = {

@@ -176,7 +176,8 @@ export class UnexpectedEvents {
     for (const { end, group, explanation, reason } of subjects) {
       const link = byKey(
         links,
-        `${end.container.id}\u0000${groupKey(group)}\u0000${explanation.verdict.side}\u0000${reason ?? ''}`,
+        // The link names its explanation (one a link), so its verdict too.
+        `${end.container.id}\u0000${groupKey(group)}\u0000${reason ?? ''}`,
         (): Link => ({
           peer: peerOf(end.container, group, input.namesOf),
           verdict: { side: explanation.verdict.side, container: explanation.verdict.container },

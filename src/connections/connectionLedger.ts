@@ -12,6 +12,13 @@ interface EndMemory {
   closing: boolean;
   /** The container it was given to: it holds the socket no more once it is closed. */
   holderId: string | undefined;
+  /** procfs, exec: when its TIME_WAIT ends (TcpSocket.timeWaitEnds). */
+  timeWaitEnds: TcpSocket['timeWaitEnds'];
+}
+
+/** A TIME_WAIT that ends after the one remembered began after it: the 4-tuple holds a new connection. */
+function laterTimeWait(now: TcpSocket['timeWaitEnds'], last: TcpSocket['timeWaitEnds']): boolean {
+  return now !== undefined && last !== undefined && now.earliest > last.latest;
 }
 
 /**
@@ -21,8 +28,9 @@ interface EndMemory {
  *
  * One end of a connection is a socket in a namespace, known by its 4-tuple there; both ends
  * are one connection. A 4-tuple seen again is the same connection, unless its cookie changed
- * (netlink) or it went from a closing state back to established (procfs, exec): the kernel
- * reuses a 4-tuple in TIME_WAIT for a new connection on loopback.
+ * (netlink, ebpf), or, where there is no cookie (procfs, exec), it went from a closing state back
+ * to established or its TIME_WAIT timer started again: a client reuses a 4-tuple its server holds
+ * in TIME_WAIT (the server takes the new SYN), and on loopback its own.
  *
  * What it remembers is what the kernel still lists: an end it no longer lists is forgotten,
  * except in a namespace that could not be read this time (`kept` in observe).
@@ -84,11 +92,23 @@ export class ConnectionLedger {
       const connection = connectionKey(s.namespace.id, s);
       const closing = s.state !== 'established';
       const last = before.get(key);
-      if (last && ((s.cookie !== 0 && last.cookie !== 0 && s.cookie !== last.cookie) || (last.closing && !closing))) {
+      if (
+        last &&
+        ((s.cookie !== 0 && last.cookie !== 0 && s.cookie !== last.cookie) ||
+          (last.closing && !closing) ||
+          laterTimeWait(s.timeWaitEnds, last.timeWaitEnds))
+      ) {
         renewed.add(connection);
         renewedEnds.add(key);
       }
-      now.set(key, { namespaceId: s.namespace.id, connection, cookie: s.cookie, closing, holderId: s.container?.id });
+      now.set(key, {
+        namespaceId: s.namespace.id,
+        connection,
+        cookie: s.cookie,
+        closing,
+        holderId: s.container?.id,
+        timeWaitEnds: s.timeWaitEnds,
+      });
       const ends = seen.get(connection);
       if (ends) ends.push(s);
       else seen.set(connection, [s]);
@@ -137,6 +157,7 @@ export class ConnectionLedger {
           cookie: end.cookie,
           closing: false,
           holderId: end.container?.id,
+          timeWaitEnds: undefined,
         });
       }
     }

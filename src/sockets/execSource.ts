@@ -56,6 +56,8 @@ export class ExecSocketSource implements SocketSource {
       AttachStdout: true,
       AttachStderr: true,
     });
+    // The timers cat prints count from a moment between the exec's start and the end of its output.
+    const from = performance.now();
     const stream = await exec.start({ hijack: true, stdin: false });
     const stdout: Buffer[] = [];
     let stderr = '';
@@ -67,6 +69,7 @@ export class ExecSocketSource implements SocketSource {
       stream.on('close', resolve);
       stream.on('error', reject);
     });
+    const readWindow = { from, to: performance.now() };
     const { ExitCode } = await exec.inspect();
     const output = Buffer.concat(stdout);
     // cat fails on tcp6 alone on a kernel without IPv6; without tcp it has nothing to say.
@@ -75,8 +78,8 @@ export class ExecSocketSource implements SocketSource {
     }
     const { v4, v6 } = splitProcNetTcpTables(output);
     const sockets: TcpSocket[] = [];
-    let parseErrors = parseProcNetTcp(v4, 4, sockets).skippedLines;
-    if (v6) parseErrors += parseProcNetTcp(v6, 6, sockets).skippedLines;
+    let parseErrors = parseProcNetTcp(v4, 4, sockets, v4.length, readWindow).skippedLines;
+    if (v6) parseErrors += parseProcNetTcp(v6, 6, sockets, v6.length, readWindow).skippedLines;
     return { sockets, parseErrors };
   }
 }

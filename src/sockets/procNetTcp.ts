@@ -15,6 +15,15 @@ export interface ProcNetTcpParseResult {
   skippedLines: number;
 }
 
+/** /proc/net/tcp's timers are in clock ticks: USER_HZ, 100 on every architecture Node.js runs on. */
+const MS_PER_TICK = 10;
+
+/** When a read of the file began and ended (performance.now()): what a timer left is counted from. */
+export interface ReadWindow {
+  from: number;
+  to: number;
+}
+
 const SPACE = 0x20;
 const TAB = 0x09;
 const NEWLINE = 0x0a;
@@ -94,7 +103,7 @@ const local: [string, number] = ['', 0];
 const remote: [string, number] = ['', 0];
 
 /** Parses one line (without its newline); undefined when it is not a socket line. */
-function parseLine(buf: Uint8Array, start: number, end: number, family: 4 | 6): TcpSocket | undefined {
+function parseLine(buf: Uint8Array, start: number, end: number, family: 4 | 6, readWindow: ReadWindow | undefined): TcpSocket | undefined {
   // sl: "  12:"
   let at = skipBlanks(buf, start, end);
   const slStart = at;
@@ -117,9 +126,15 @@ function parseLine(buf: Uint8Array, start: number, end: number, family: 4 | 6): 
   at += 2;
 
   // tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, timeout, then inode.
+  let timeWaitLeftMs = -1;
   for (let field = 0; field < 5; field++) {
     at = skipBlanks(buf, at, end);
     if (at >= end) return undefined;
+    // tr 3: a timewait minisock's timer, tm->when the clock ticks (USER_HZ) until it ends.
+    if (field === 1 && buf[at] === 0x30 && buf[at + 1] === 0x33 && buf[at + 2] === COLON) {
+      const ticks = hexNumber(buf, at + 3, 8);
+      if (ticks >= 0) timeWaitLeftMs = ticks * MS_PER_TICK;
+    }
     at = skipField(buf, at, end);
   }
   at = skipBlanks(buf, at, end);
@@ -128,7 +143,7 @@ function parseLine(buf: Uint8Array, start: number, end: number, family: 4 | 6): 
   while (at < end && buf[at]! >= 0x30 && buf[at]! <= 0x39) inode = inode * 10 + (buf[at++]! - 0x30);
   if (at === inodeStart || (at < end && buf[at] !== SPACE && buf[at] !== TAB)) return undefined;
 
-  return {
+  const socket: TcpSocket = {
     localAddress: local[0],
     localPort: local[1],
     remoteAddress: remote[0],
@@ -137,13 +152,25 @@ function parseLine(buf: Uint8Array, start: number, end: number, family: 4 | 6): 
     inode,
     cookie: 0,
   };
+  // 0 left: the timer is due (the kernel prints no less), its end no longer tells when it began.
+  if (readWindow && timeWaitLeftMs > 0) {
+    socket.timeWaitEnds = { earliest: readWindow.from + timeWaitLeftMs, latest: readWindow.to + timeWaitLeftMs + MS_PER_TICK };
+  }
+  return socket;
 }
 
 /**
  * Appends the sockets of one /proc/net/tcp (family 4) or tcp6 (family 6) file to `out`.
- * The first line is the header. Lines that do not parse are counted, not thrown.
+ * The first line is the header. Lines that do not parse are counted, not thrown. With the
+ * `readWindow` the file was read in, each timewait minisock gets the time its timer ends.
  */
-export function parseProcNetTcp(buf: Uint8Array, family: 4 | 6, out: TcpSocket[], length: number = buf.length): ProcNetTcpParseResult {
+export function parseProcNetTcp(
+  buf: Uint8Array,
+  family: 4 | 6,
+  out: TcpSocket[],
+  length: number = buf.length,
+  readWindow?: ReadWindow,
+): ProcNetTcpParseResult {
   let skippedLines = 0;
   let start = 0;
   let header = true;
@@ -153,7 +180,7 @@ export function parseProcNetTcp(buf: Uint8Array, family: 4 | 6, out: TcpSocket[]
     if (header) {
       header = false;
     } else if (skipBlanks(buf, start, end) < end) {
-      const socket = parseLine(buf, start, end, family);
+      const socket = parseLine(buf, start, end, family, readWindow);
       if (socket) out.push(socket);
       else skippedLines++;
     }

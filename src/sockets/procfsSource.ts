@@ -52,14 +52,16 @@ export class ProcfsSocketSource implements SocketSource {
       const sockets: TcpSocket[] = [];
       let parseErrors = 0;
       const dir = join(this.#procfsPath, String(pid), 'net');
+      let from = performance.now();
       const v4 = await reader.read(join(dir, 'tcp'));
-      parseErrors += parseProcNetTcp(v4.data, 4, sockets, v4.length).skippedLines;
+      parseErrors += parseProcNetTcp(v4.data, 4, sockets, v4.length, { from, to: performance.now() }).skippedLines;
+      from = performance.now();
       const v6 = await reader.read(join(dir, 'tcp6')).catch(async (error: unknown) => {
         // No tcp6 while tcp is still there: a kernel booted without IPv6.
         if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await exists(join(dir, 'tcp')))) return undefined;
         throw error;
       });
-      if (v6) parseErrors += parseProcNetTcp(v6.data, 6, sockets, v6.length).skippedLines;
+      if (v6) parseErrors += parseProcNetTcp(v6.data, 6, sockets, v6.length, { from, to: performance.now() }).skippedLines;
       return { sockets, parseErrors };
     } finally {
       this.#readers.push(reader);

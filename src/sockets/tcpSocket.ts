@@ -73,6 +73,13 @@ export interface TcpSocket {
    * TIME_WAIT and never handed out twice, so a reused 4-tuple shows as a new cookie.
    */
   cookie: number;
+  /**
+   * procfs and exec: when the TIME_WAIT (or orphan FIN_WAIT2) timer of this minisock ends, between
+   * `earliest` and `latest` (performance.now(), the read's own span). A TIME_WAIT ends 60 s after it
+   * began, so an end later than the last read's is a new TIME_WAIT on a reused 4-tuple: what tells
+   * connections apart where there is no cookie.
+   */
+  timeWaitEnds?: { earliest: number; latest: number };
   /** Its figures, when the source reads them (netlink, ebpf) and the socket has them. */
   figures?: SocketFigures;
   /** A connect that failed (ebpf): the socket's error at its close, an errno; 0 when its process closed it first. */

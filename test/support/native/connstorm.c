@@ -4,6 +4,10 @@
  *   connstorm serve PORT                      accept and close, forever
  *   connstorm connect ADDR PORT RATE SECONDS  RATE connections a second for SECONDS, each closed
  *                                             at once once established; prints how many were
+ *   connstorm again ADDR PORT LOCALPORT       one connection from LOCALPORT that asks an HTTP
+ *                                             server for / and waits for it to close first: run
+ *                                             again, it reuses the 4-tuple the server holds in
+ *                                             TIME_WAIT; prints the bytes of the answer
  * Built static by the test (cc -static) and copied into the containers with docker cp.
  */
 #include <arpa/inet.h>
@@ -58,6 +62,26 @@ int main(int argc, char **argv) {
     printf("%ld\n", established);
     return 0;
   }
-  fprintf(stderr, "usage: connstorm serve PORT | connstorm connect ADDR PORT RATE SECONDS\n");
+  if (argc == 5 && strcmp(argv[1], "again") == 0) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[3]))};
+    struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[4]))};
+    int s = socket(AF_INET, SOCK_STREAM, 0), on = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1 || bind(s, (struct sockaddr *)&local, sizeof(local)) ||
+        connect(s, (struct sockaddr *)&a, sizeof(a))) {
+      perror("connstorm again");
+      return 1;
+    }
+    static const char request[] = "GET / HTTP/1.0\r\n\r\n";
+    if (write(s, request, sizeof(request) - 1) != (ssize_t)(sizeof(request) - 1)) return 1;
+    char buffer[4096];
+    long total = 0;
+    ssize_t n;
+    while ((n = read(s, buffer, sizeof(buffer))) > 0) total += n; /* to the server's FIN */
+    close(s);
+    printf("%ld\n", total);
+    return 0;
+  }
+  fprintf(stderr, "usage: connstorm serve PORT | connstorm connect ADDR PORT RATE SECONDS | connstorm again ADDR PORT LOCALPORT\n");
   return 2;
 }

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseProcNetTcp, type ReadWindow } from '../../../src/sockets/procNetTcp.js';
+import type { TcpSocket } from '../../../src/sockets/tcpSocket.js';
 import { ConnectionLedger } from '../../../src/connections/connectionLedger.js';
 import type { AttributedSocket } from '../../../src/attribution/attribution.js';
 import { capturedCollection, clientNs, serverNs, type Source } from '../../support/connectionFixtures.js';
@@ -71,6 +74,48 @@ describe('a reused 4-tuple is a new connection', () => {
     const again = new ConnectionLedger();
     again.observe(capturedCollection('a', 'netlink'));
     expect(again.observe(capturedCollection('b', 'netlink'))).toEqual([]);
+  });
+});
+
+describe('procfs: a 4-tuple its server holds in TIME_WAIT, reused by the client (captureReuse.mjs)', () => {
+  // The server's tcp6 read three times: the TIME_WAIT of a connection from port 40000 twice, then
+  // that of the next connection from port 40000, which took the same 4-tuple.
+  const capture = JSON.parse(readFileSync(new URL('./fixtures/reuse.json', import.meta.url), 'utf8')) as {
+    client: string;
+    windows: ReadWindow[];
+  };
+  const read = (n: 1 | 2 | 3, withWindow = true): AttributedSocket[] => {
+    const sockets: TcpSocket[] = [];
+    const file = readFileSync(new URL(`./fixtures/reuse-${n}.tcp6`, import.meta.url));
+    parseProcNetTcp(file, 6, sockets, file.length, withWindow ? capture.windows[n - 1] : undefined);
+    return sockets.map((s) => ({ ...s, namespace: serverNs, container: serverNs.containers[0], unattributed: false }));
+  };
+  const reusedEnd = (sockets: readonly AttributedSocket[]) =>
+    sockets.filter((s) => s.remotePort === 40000).map((s) => `${s.state} ${s.remoteAddress}`);
+
+  it('reads when each TIME_WAIT ends from its timer, within the span of the read', () => {
+    const [first] = read(1).filter((s) => s.remotePort === 40000);
+    // 03:00001751 in the file: 5969 ticks of 10 ms left.
+    expect(first!.timeWaitEnds).toEqual({ earliest: capture.windows[0]!.from + 59_690, latest: capture.windows[0]!.to + 59_700 });
+    // Listeners have no timewait timer; nor has any socket when the read's span is not given.
+    const others = read(1).filter((s) => s.state !== 'time_wait');
+    expect(others.length).toBeGreaterThan(0);
+    expect(others.filter((s) => s.timeWaitEnds !== undefined)).toEqual([]);
+    expect(read(1, false).filter((s) => s.timeWaitEnds !== undefined)).toEqual([]);
+  });
+
+  it('counts the TIME_WAIT seen again as the same connection, and the one whose timer started again as a new one', () => {
+    const ledger = new ConnectionLedger();
+    expect(reusedEnd(ledger.observe(read(1)))).toEqual([`time_wait ${capture.client}`]);
+    expect(reusedEnd(ledger.observe(read(2)))).toEqual([]);
+    expect(reusedEnd(ledger.observe(read(3)))).toEqual([`time_wait ${capture.client}`]);
+  });
+
+  it('without the timers (a read that gives none), takes it for the same connection', () => {
+    const ledger = new ConnectionLedger();
+    ledger.observe(read(1, false));
+    ledger.observe(read(2, false));
+    expect(reusedEnd(ledger.observe(read(3, false)))).toEqual([]);
   });
 });
 

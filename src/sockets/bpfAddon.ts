@@ -34,7 +34,15 @@ export interface BpfAddon {
    * as native/dns_answers.c's drain() gives them, with the namespace's inode in place of its zero.
    */
   drainDns(handle: BpfHandle): Buffer;
-  counters(handle: BpfHandle): { trackedFull: number; eventsLost: number; eventsDropped: number; dnsLost: number; dnsDropped: number };
+  counters(handle: BpfHandle): {
+    trackedFull: number;
+    eventsLost: number;
+    eventsDropped: number;
+    dnsLost: number;
+    dnsDropped: number;
+    /** Runs of the state-change program the kernel skipped (its recursion_misses). */
+    stateChangesSkipped: number;
+  };
   /** CLOCK_MONOTONIC now, in nanoseconds: the clock of the TIME_WAIT events. */
   monotonicNs(): number;
   close(handle: BpfHandle): void;

@@ -105,8 +105,13 @@ export class EbpfSocketSource implements SocketSource {
   }
 
   losses(): SourceLosses {
-    const { eventsLost, eventsDropped, trackedFull } = this.#options.addon.counters(this.#options.handle);
-    return { ring_buffer_full: eventsLost, queue_full: eventsDropped, tracked_map_full: trackedFull };
+    const { eventsLost, eventsDropped, trackedFull, stateChangesSkipped } = this.#options.addon.counters(this.#options.handle);
+    return {
+      ring_buffer_full: eventsLost,
+      queue_full: eventsDropped,
+      tracked_map_full: trackedFull,
+      state_changes_skipped: stateChangesSkipped,
+    };
   }
 
   async read(namespaces: readonly NetNamespace[]): Promise<SocketReadResult> {

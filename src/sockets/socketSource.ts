@@ -41,9 +41,10 @@ export interface SocketReadResult {
 /**
  * What a source with events could not keep or pass on since it started, by reason: events the
  * kernel's ring buffer had no room for, events dropped between two reads (outpost's queue full),
- * sockets the tracking map had no room for. Past 0, counts and listings may miss something.
+ * sockets the tracking map had no room for, state changes the kernel skipped the program for.
+ * Past 0, counts and listings may miss something.
  */
-export type SourceLosses = Record<'ring_buffer_full' | 'queue_full' | 'tracked_map_full', number>;
+export type SourceLosses = Record<'ring_buffer_full' | 'queue_full' | 'tracked_map_full' | 'state_changes_skipped', number>;
 
 /**
  * What a source can see on this host (outpost_source_capability_info):

@@ -97,7 +97,7 @@ describe('connections seen as they happen (ebpf source)', () => {
     const lost = select(e, 'outpost_source_records_lost_total')
       .map((s) => `${s.labels.reason} ${s.value}`)
       .sort();
-    expect(lost).toEqual(['queue_full 0', 'ring_buffer_full 0', 'tracked_map_full 0']);
+    expect(lost).toEqual(['queue_full 0', 'ring_buffer_full 0', 'state_changes_skipped 0', 'tracked_map_full 0']);
     expect(select(n, 'outpost_source_records_lost_total')).toEqual([]);
   });
 });

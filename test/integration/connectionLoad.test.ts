@@ -133,10 +133,15 @@ describe(`${RATE} short connections a second for ${SECONDS} s`, () => {
 
   it('loses no event and no socket on the way (the ebpf source, which auto picks here)', () => {
     expect(select(final, 'outpost_build_info')[0]?.labels.source).toBe('ebpf');
-    const lost = select(final, 'outpost_source_records_lost_total')
-      .map((s) => `${s.labels.reason} ${s.value}`)
-      .sort();
-    expect(lost).toEqual(['queue_full 0', 'ring_buffer_full 0', 'tracked_map_full 0']);
+    const lost: Record<string, number> = Object.fromEntries(
+      select(final, 'outpost_source_records_lost_total').map((s) => [s.labels.reason ?? '', s.value]),
+    );
+    const { state_changes_skipped: skipped, ...kept } = lost;
+    expect(kept).toEqual({ queue_full: 0, ring_buffer_full: 0, tracked_map_full: 0 });
+    // The kernel may skip the state-change program where it already runs on that CPU (rare: the
+    // skipped changes are reported, and the counts above allow for them).
+    console.log(`state changes the kernel skipped the program for: ${skipped}`);
+    expect(skipped).toBeLessThanOrEqual(result.made * 0.0001);
   });
 
   it('remembers the connection ends the kernel lists, and no more', () => {

@@ -8,6 +8,7 @@ import { EVERY_EBPF_CAPABILITY } from '../support/ebpfCapabilities.js';
 import { NamespacePair } from '../support/netns.js';
 import { receivedPackets } from '../../src/names/dnsAnswersAddon.js';
 import { netNamespaceInode } from '../../src/sockets/ebpfSource.js';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { SsSocket } from '../support/ssOutput.js';
 
@@ -213,7 +214,18 @@ describe(`the ebpf source on this kernel`, () => {
     expect(dns.lost()).toBe(0);
   });
 
-  it('lost nothing', () => {
-    expect(source.losses()).toEqual({ ring_buffer_full: 0, queue_full: 0, tracked_map_full: 0 });
+  it('lost nothing, and reports the state changes the kernel skipped the program for as it counts them', () => {
+    const { state_changes_skipped: skipped, ...kept } = source.losses();
+    expect(kept).toEqual({ ring_buffer_full: 0, queue_full: 0, tracked_map_full: 0 });
+    // A tracing program does not run where it already runs on that CPU (recursion_misses): seen in
+    // a one-CPU VM on 7.3, where test 2 passes only because the read walks the open files again.
+    // The program loaded last is this test's (bpftool gives one as an object, several as an array).
+    type Shown = { id: number; recursion_misses?: number };
+    const shown = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'name', 'on_state_change', '-j'], { encoding: 'utf8' })) as
+      Shown | Shown[];
+    const [loaded] = (Array.isArray(shown) ? shown : [shown]).sort((a, b) => b.id - a.id);
+    expect(loaded).toBeDefined();
+    expect(skipped).toBe(loaded?.recursion_misses ?? 0);
+    if (skipped > 0) console.log(`state changes the kernel skipped the program for: ${skipped}`);
   });
 });

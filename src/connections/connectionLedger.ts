@@ -16,7 +16,11 @@ interface EndMemory {
   timeWaitEnds: TcpSocket['timeWaitEnds'];
 }
 
-/** A TIME_WAIT that ends after the one remembered began after it: the 4-tuple holds a new connection. */
+/**
+ * A TIME_WAIT that ends later than the one remembered began later: the 4-tuple holds a new
+ * connection. (The kernel also starts it again when the peer sends its FIN again, our last ACK
+ * lost: that connection then counts twice, where a lost ACK is rare.)
+ */
 function laterTimeWait(now: TcpSocket['timeWaitEnds'], last: TcpSocket['timeWaitEnds']): boolean {
   return now !== undefined && last !== undefined && now.earliest > last.latest;
 }

@@ -130,8 +130,9 @@ function parseLine(buf: Uint8Array, start: number, end: number, family: 4 | 6, r
   for (let field = 0; field < 5; field++) {
     at = skipBlanks(buf, at, end);
     if (at >= end) return undefined;
-    // tr 3: a timewait minisock's timer, tm->when the clock ticks (USER_HZ) until it ends.
-    if (field === 1 && buf[at] === 0x30 && buf[at + 1] === 0x33 && buf[at + 2] === COLON) {
+    // tr 3: a timewait minisock's timer, tm->when the clock ticks (USER_HZ) until it ends. Only
+    // TIME_WAIT's: an orphan's FIN_WAIT2 minisock starts it again when it enters TIME_WAIT.
+    if (field === 1 && state === 'time_wait' && buf[at] === 0x30 && buf[at + 1] === 0x33 && buf[at + 2] === COLON) {
       const ticks = hexNumber(buf, at + 3, 8);
       if (ticks >= 0) timeWaitLeftMs = ticks * MS_PER_TICK;
     }

@@ -74,7 +74,7 @@ export interface TcpSocket {
    */
   cookie: number;
   /**
-   * procfs and exec: when the TIME_WAIT (or orphan FIN_WAIT2) timer of this minisock ends, between
+   * procfs and exec: when the TIME_WAIT timer of this minisock ends, between
    * `earliest` and `latest` (performance.now(), the read's own span). A TIME_WAIT ends 60 s after it
    * began, so an end later than the last read's is a new TIME_WAIT on a reused 4-tuple: what tells
    * connections apart where there is no cookie.

@@ -104,6 +104,16 @@ describe('procfs: a 4-tuple its server holds in TIME_WAIT, reused by the client 
     expect(read(1, false).filter((s) => s.timeWaitEnds !== undefined)).toEqual([]);
   });
 
+  it("gives an orphan's FIN_WAIT2 minisock no end (its timer starts again when it enters TIME_WAIT)", () => {
+    const line = readFileSync(new URL('./fixtures/reuse-1.tcp6', import.meta.url), 'latin1')
+      .split('\n')
+      .find((l) => l.includes(':9C40 06 '))!;
+    const sockets: TcpSocket[] = [];
+    const text = Buffer.from(`header\n${line.replace(':9C40 06 ', ':9C40 05 ')}\n`, 'latin1');
+    parseProcNetTcp(text, 6, sockets, text.length, capture.windows[0]);
+    expect(sockets.map((s) => [s.state, s.timeWaitEnds])).toEqual([['fin_wait2', undefined]]);
+  });
+
   it('counts the TIME_WAIT seen again as the same connection, and the one whose timer started again as a new one', () => {
     const ledger = new ConnectionLedger();
     expect(reusedEnd(ledger.observe(read(1)))).toEqual([`time_wait ${capture.client}`]);

@@ -17,6 +17,9 @@
  *   listening; accept: its listener's holder, from `listeners`) and removed when it closes. It sends
  *   to `events` each connection established, each connect that failed and each socket that entered
  *   TIME_WAIT, so that connections shorter than a scrape are counted.
+ * - on_state_change_skipped and on_state_change_skipped_twice (the same tracepoint, required) handle
+ *   the changes the kernel skipped on_state_change for (made while it ran on that CPU), and those it
+ *   skipped both for.
  * - list_sockets (iter/bpf_map, required) runs once per read: on its first call it visits
  *   `sockets` (bpf_for_each_map_elem) and writes each live socket's record, read from the sock as it
  *   is now, into `listing`, which user space reads through mmap; the count goes out on the iterator.
@@ -168,13 +171,15 @@ struct {
 } dns SEC(".maps");
 
 /* What could not be kept or sent, read by user space: [0] a socket not tracked (`sockets` full),
- * [1] events lost, [2] DNS packets lost (`dns` full). */
+ * [1] events lost, [2] DNS packets lost (`dns` full); and [3] the state changes on_state_change was
+ * skipped for that on_state_change_skipped handled in its place. */
 #define COUNTER_TRACKED_FULL 0
 #define COUNTER_EVENTS_LOST 1
 #define COUNTER_DNS_LOST 2
+#define COUNTER_MADE_UP 3
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 3);
+  __uint(max_entries, 4);
   __type(key, __u32);
   __type(value, __u64);
 } counters SEC(".maps");
@@ -417,13 +422,12 @@ static __always_inline void on_close(const struct sock *sk, __u64 key, int oldst
   send_event(&r); /* closed, or into TIME_WAIT */
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const int newstate) {
-  if (!is_tcp(sk)) return 0;
+static __always_inline void handle_state_change(const struct sock *sk, int oldstate, int newstate) {
+  if (!is_tcp(sk)) return;
   __u64 key = (__u64)sk;
   if (newstate == TCP_CLOSE) {
     on_close(sk, key, oldstate);
-    return 0;
+    return;
   }
 
   /* A life starts at connect or listen (from CLOSE), or as a listener's accepted child. */
@@ -462,6 +466,126 @@ int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const i
     fill_figures(r, sk);
     send_event(r);
   }
+}
+
+/*
+ * The kernel runs a tracing program at most once at a time on a CPU: a state change made while
+ * on_state_change runs on the same CPU (by an interrupt, a packet's softirq; or, where tracepoints
+ * may be preempted, by another task) is skipped, and counted in the program's recursion_misses. Two
+ * more programs on the same tracepoint, each guarded apart by the kernel, handle those changes.
+ * Attached after it, in this order, they run after it for each change. A program that handled a
+ * change says so; the next one handles each change not said, and the last takes each said one back.
+ * A change is lost only where the kernel skipped all three (counted by user space: the first's
+ * misses less those made up).
+ *
+ * Each of the first two says its changes in slots of its own, per CPU: the kernel runs one program
+ * once at a time on a CPU, so a slot has one writer at a time (slots shared by both saw a change
+ * handled twice on 7.3.4: a task preempted while it wrote its slot, and another's change written
+ * into the same one). A slot whose taker the kernel skipped in turn is left behind: after
+ * SAID_FOR_NS it is free again and no longer taken for a change (a sock's address and states come
+ * again, with a new socket at that address).
+ */
+#define SAID_SLOTS 8
+/* 1 s: the last program runs microseconds after the first, or after an interrupt's work or a
+ * preempting task's turn. */
+#define SAID_FOR_NS 1000000000LL
+#define SAID_BY_FIRST 0
+#define SAID_BY_SECOND 1
+
+struct said_change {
+  __u64 sock; /* 0: a free slot */
+  __u64 time_ns;
+  __u32 oldstate;
+  __u32 newstate;
+};
+struct handled_changes {
+  struct said_change by[2][SAID_SLOTS]; /* SAID_BY_FIRST, SAID_BY_SECOND */
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct handled_changes);
+} handled SEC(".maps");
+
+/* How long ago a change was said. Signed: bpf_ktime_get_ns (the kernel's fast monotonic clock) may
+ * step back a little around a timekeeping update, and a change said just now is not an old one. */
+static __always_inline int said_lately(const struct said_change *c, __u64 now) {
+  return (__s64)(now - c->time_ns) < SAID_FOR_NS;
+}
+
+static __always_inline int is_change(const struct said_change *c, const struct sock *sk, int oldstate, int newstate, __u64 now) {
+  return c->sock == (__u64)sk && c->oldstate == (__u32)oldstate && c->newstate == (__u32)newstate && said_lately(c, now);
+}
+
+/* Says that this change is handled: in a free slot of `slots`, else in the one said longest ago. */
+static __always_inline void say(struct said_change *slots, const struct sock *sk, int oldstate, int newstate, __u64 now) {
+  int free = SAID_SLOTS - 1;
+  __u64 oldest = ~0ULL;
+#pragma unroll
+  for (int i = 0; i < SAID_SLOTS; i++) {
+    __u64 taken = slots[i].sock && said_lately(&slots[i], now) ? slots[i].time_ns : 0;
+    if (taken < oldest) {
+      oldest = taken;
+      free = i;
+    }
+  }
+  /* The sock last: a reader between (an interrupt's program) sees the slot free, not half said. */
+  slots[free].sock = 0;
+  slots[free].time_ns = now;
+  slots[free].oldstate = oldstate;
+  slots[free].newstate = newstate;
+  slots[free].sock = (__u64)sk;
+}
+
+/* The slot of `slots` this change is said in, or -1. */
+static __always_inline int said_in(const struct said_change *slots, const struct sock *sk, int oldstate, int newstate, __u64 now) {
+#pragma unroll
+  for (int i = 0; i < SAID_SLOTS; i++)
+    if (is_change(&slots[i], sk, oldstate, newstate, now)) return i;
+  return -1;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const int newstate) {
+  handle_state_change(sk, oldstate, newstate);
+  __u32 zero = 0;
+  struct handled_changes *said = bpf_map_lookup_elem(&handled, &zero);
+  if (said) say(said->by[SAID_BY_FIRST], sk, oldstate, newstate, bpf_ktime_get_ns());
+  return 0;
+}
+
+/* Second: handles a change on_state_change did not say, and says it for the third. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state_change_skipped, const struct sock *sk, const int oldstate, const int newstate) {
+  __u32 zero = 0;
+  struct handled_changes *said = bpf_map_lookup_elem(&handled, &zero);
+  if (!said) return 0;
+  __u64 now = bpf_ktime_get_ns();
+  if (said_in(said->by[SAID_BY_FIRST], sk, oldstate, newstate, now) >= 0) return 0; /* the third takes it back */
+  count(COUNTER_MADE_UP);
+  handle_state_change(sk, oldstate, newstate);
+  say(said->by[SAID_BY_SECOND], sk, oldstate, newstate, now);
+  return 0;
+}
+
+/* Third and last: takes a said change back, or handles one neither program before it did. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state_change_skipped_twice, const struct sock *sk, const int oldstate, const int newstate) {
+  __u32 zero = 0;
+  struct handled_changes *said = bpf_map_lookup_elem(&handled, &zero);
+  if (!said) return 0;
+  __u64 now = bpf_ktime_get_ns();
+#pragma unroll
+  for (int by = 0; by < 2; by++) {
+    int at = said_in(said->by[by], sk, oldstate, newstate, now);
+    if (at >= 0 && at < SAID_SLOTS) {
+      said->by[by][at].sock = 0;
+      return 0;
+    }
+  }
+  count(COUNTER_MADE_UP);
+  handle_state_change(sk, oldstate, newstate);
   return 0;
 }
 

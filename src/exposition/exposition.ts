@@ -184,7 +184,7 @@ export class Exposition {
   );
   readonly #sourceLosses = this.#counter(
     'outpost_source_records_lost_total',
-    'What the ebpf source could not keep or pass on since it started, by reason: ring_buffer_full (connection events the kernel had no room for), queue_full (events dropped between two scrapes), tracked_map_full (sockets not tracked: the 65,536 known at once were taken), state_changes_skipped (state changes the kernel did not run the program for: it was running on that CPU already; the sockets are listed again from the open files, their events are lost). Past 0, container_tcp_connections_total and the sockets listed may miss some.',
+    'What the ebpf source could not keep or pass on since it started, by reason: ring_buffer_full (connection events the kernel had no room for), queue_full (events dropped between two scrapes), tracked_map_full (sockets not tracked: the 65,536 known at once were taken), state_changes_skipped (state changes none of its three state-change programs ran for: the kernel skips a program already running on that CPU, and the second and third handle what the first was skipped for, so this stays 0 but where all three were; the sockets are listed again from the open files, their events are lost). Past 0, container_tcp_connections_total and the sockets listed may miss some.',
     ['reason'],
   );
   readonly #parseErrors = this.#counter(

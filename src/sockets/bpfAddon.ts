@@ -40,8 +40,10 @@ export interface BpfAddon {
     eventsDropped: number;
     dnsLost: number;
     dnsDropped: number;
-    /** Runs of the state-change program the kernel skipped (its recursion_misses). */
+    /** State changes no program handled: on_state_change skipped (its recursion_misses) less those made up. */
     stateChangesSkipped: number;
+    /** State changes on_state_change was skipped for that on_state_change_skipped handled. */
+    stateChangesMadeUp: number;
   };
   /** CLOCK_MONOTONIC now, in nanoseconds: the clock of the TIME_WAIT events. */
   monotonicNs(): number;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBpfAddon, defaultBpfObjectPath, type BpfAddon, type BpfHandle } from '../../src/sockets/bpfAddon.js';
-import { decodeBpfRecords } from '../../src/sockets/bpfRecords.js';
+import { decodeBpfRecords, TCP_STATE_CODE } from '../../src/sockets/bpfRecords.js';
 import { EbpfSocketSource } from '../../src/sockets/ebpfSource.js';
 import type { NamespaceSockets } from '../../src/sockets/socketSource.js';
 import type { TcpSocket } from '../../src/sockets/tcpSocket.js';
@@ -9,7 +9,10 @@ import { NamespacePair } from '../support/netns.js';
 import { receivedPackets } from '../../src/names/dnsAnswersAddon.js';
 import { netNamespaceInode } from '../../src/sockets/ebpfSource.js';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildConnstorm } from '../support/connstorm.js';
 import type { SsSocket } from '../support/ssOutput.js';
 
 /**
@@ -28,6 +31,8 @@ let addon: BpfAddon;
 let handle: BpfHandle;
 /** A listener stopped (SIGSTOP, its process group) before the load, so that its connection waits in its accept queue. */
 const QUEUED_PORT = 9404;
+/** The storm test's server. */
+const STORM_PORT = 9405;
 let stoppedListener: number;
 
 const key = (s: { state: string; localAddress: string; localPort: number; remoteAddress: string; remotePort: number; inode?: number }) =>
@@ -109,6 +114,8 @@ describe(`the ebpf source on this kernel`, () => {
       'dns_answers true ',
       'list_sockets true ',
       'on_state_change true ',
+      'on_state_change_skipped true ',
+      'on_state_change_skipped_twice true ',
       'seed_sockets true ',
     ]);
     expect([...source.capabilities].sort()).toEqual(EVERY_EBPF_CAPABILITY);
@@ -214,18 +221,69 @@ describe(`the ebpf source on this kernel`, () => {
     expect(dns.lost()).toBe(0);
   });
 
-  it('lost nothing, and reports the state changes the kernel skipped the program for as it counts them', () => {
-    const { state_changes_skipped: skipped, ...kept } = source.losses();
+  it('sees each connection of a storm once at each end, though the kernel skips on_state_change for some of its changes', async () => {
+    // Connections shorter than a millisecond, from two processes at once: a packet's softirq that
+    // changes a state while on_state_change runs in a process on that CPU is where the kernel skips it.
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-kernel-storm-'));
+    try {
+      const connstorm = await buildConnstorm(dir);
+      await pair.start(pair.server, [connstorm, 'serve', String(STORM_PORT)]);
+      await waitFor('the storm server', async () => (await pair.kernelSockets(pair.server)).some((s) => s.localPort === STORM_PORT));
+      await readNamespaces(); // what came before is drained
+      const [activeBefore, passiveBefore] = [await pair.counter(pair.client, 'TcpActiveOpens'), await pair.counter(pair.server, 'TcpPassiveOpens')];
+      const made = await Promise.all(
+        [1, 2].map(async () => Number(await pair.run(pair.client, [connstorm, 'connect', pair.serverV4, String(STORM_PORT), '1000', '3']))),
+      );
+      const opened = (await pair.counter(pair.client, 'TcpActiveOpens')) - activeBefore;
+      const accepted = (await pair.counter(pair.server, 'TcpPassiveOpens')) - passiveBefore;
+      const events = decodeBpfRecords(addon.drainEvents(handle)).sockets.filter((e) => e.stateCode === TCP_STATE_CODE.established);
+      const at = (ns: string) => events.filter((e) => e.netns === netNamespaceInode(pair.id(ns)) && e.socket.remotePort !== 8080).length;
+      const { stateChangesMadeUp, stateChangesSkipped } = addon.counters(handle);
+      console.log(`storm: ${opened} connections, ${at(pair.client)} events at the client, ${at(pair.server)} at the server; made up ${stateChangesMadeUp}, skipped ${stateChangesSkipped}`);
+      expect(made.reduce((a, b) => a + b, 0)).toBe(opened);
+      expect(opened).toBeGreaterThan(100);
+      // None twice, and none missing but those reported lost: changes none of the three programs
+      // handled (0–2 a storm of 6,000 in the matrix: docs/kernels.md).
+      for (const [end, kernel] of [[at(pair.client), opened], [at(pair.server), accepted]] as const) {
+        expect(end).toBeLessThanOrEqual(kernel);
+        expect(kernel - end).toBeLessThanOrEqual(stateChangesSkipped);
+      }
+      expect(stateChangesSkipped).toBeLessThanOrEqual(Math.ceil(opened / 1000));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lost nothing but what it reports: the state changes the kernel skipped on_state_change for, the programs after it handled', async () => {
+    const { state_changes_skipped: _, ...kept } = source.losses();
     expect(kept).toEqual({ ring_buffer_full: 0, queue_full: 0, tracked_map_full: 0 });
     // A tracing program does not run where it already runs on that CPU (recursion_misses): seen in
-    // a one-CPU VM on 7.3, where test 2 passes only because the read walks the open files again.
-    // The program loaded last is this test's (bpftool gives one as an object, several as an array).
+    // a one-CPU VM on 7.3, and at 1,000 connections a second on 6.18. Each such change is one of the
+    // two programs' after it, once. The kernel counts a skip before they run: its count is read
+    // after ours, and again until the two agree (the storm's last changes may be under way).
     type Shown = { id: number; recursion_misses?: number };
-    const shown = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'name', 'on_state_change', '-j'], { encoding: 'utf8' })) as
-      Shown | Shown[];
-    const [loaded] = (Array.isArray(shown) ? shown : [shown]).sort((a, b) => b.id - a.id);
-    expect(loaded).toBeDefined();
-    expect(skipped).toBe(loaded?.recursion_misses ?? 0);
-    if (skipped > 0) console.log(`state changes the kernel skipped the program for: ${skipped}`);
+    const skippedByKernel = () => {
+      const shown = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'name', 'on_state_change', '-j'], { encoding: 'utf8' })) as
+        | Shown
+        | Shown[];
+      // bpftool gives one program as an object, several as an array; the one loaded last is this test's.
+      const [loaded] = (Array.isArray(shown) ? shown : [shown]).sort((a, b) => b.id - a.id);
+      expect(loaded).toBeDefined();
+      return loaded?.recursion_misses ?? 0;
+    };
+    let madeUp = addon.counters(handle).stateChangesMadeUp;
+    let skipped = skippedByKernel();
+    for (let tries = 0; madeUp !== skipped && tries < 20; tries++) {
+      await new Promise((r) => setTimeout(r, 250));
+      madeUp = addon.counters(handle).stateChangesMadeUp;
+      skipped = skippedByKernel();
+    }
+    const lost = source.losses().state_changes_skipped;
+    console.log(`state changes the kernel skipped on_state_change for: ${skipped}; handled by the programs after it: ${madeUp}; lost: ${lost}`);
+    // What the source reports lost is the kernel's count less those handled.
+    expect(lost).toBe(Math.max(0, skipped - madeUp));
+    // None handled twice but a rare few on 7.3.4 (2 more made up than skipped in one run of 563:
+    // docs/kernels.md). Those lost, test 9 bounds.
+    expect(madeUp).toBeLessThanOrEqual(skipped + Math.ceil(skipped / 100));
   });
 });

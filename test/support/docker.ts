@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseSsInfo, parseSsOutput, type SsInfo, type SsSocket } from './ssOutput.js';
 import { errorMessage } from '../../src/base/errors.js';
+import { nstatCounter } from './nstat.js';
 
 const exec = promisify(execFile);
 
@@ -176,9 +177,7 @@ export async function kernelTcpInfo(pid: number): Promise<SsInfo[]> {
 /** One of the kernel's counters of a pid's namespace (`nsenter -t PID -n nstat -asz NAME`: absolute, history untouched). */
 export async function namespaceCounter(pid: number, name: string): Promise<number> {
   const { stdout } = await exec('nsenter', ['-t', String(pid), '-n', 'nstat', '-asz', name]);
-  const line = stdout.split('\n').find((l) => l.startsWith(`${name} `));
-  if (!line) throw new Error(`nstat printed no ${name}: ${stdout}`);
-  return Number(line.trim().split(/\s+/)[1]);
+  return nstatCounter(stdout, name);
 }
 
 /** The processes of a container's network namespace named `name`, as the host's /proc says them: pid, executable. */

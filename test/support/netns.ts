@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parseSsOutput, type SsSocket } from './ssOutput.js';
+import { nstatCounter } from './nstat.js';
 
 const exec = promisify(execFile);
 
@@ -53,6 +54,11 @@ export class NamespacePair {
   /** Runs a command in the namespace to its end; its stdout. */
   async run(ns: string, command: string[]): Promise<string> {
     return (await exec('ip', ['netns', 'exec', ns, ...command], { maxBuffer: 16 * 1024 * 1024 })).stdout;
+  }
+
+  /** One of the kernel's counters of the namespace (nstat's name: TcpActiveOpens, …). */
+  async counter(ns: string, name: string): Promise<number> {
+    return nstatCounter(await this.run(ns, ['nstat', '-asz', name]), name);
   }
 
   /**

@@ -45,9 +45,8 @@ export function sumLinkFigures(ends: readonly EndFigures[], context: LinkContext
   const byContainer = new Map<string, Map<string, LinkFigureGroup>>();
   for (const e of ends) {
     if (!e.end.container) continue; // unattributed: counted nowhere, as its connection
-    const { group } = context.describe(e.end);
+    const { group, key } = context.describe(e.end);
     const mine = byKey(byContainer, e.end.container.id, () => new Map<string, LinkFigureGroup>());
-    const key = groupKey(group);
     const sum = byKey(mine, key, () => noFigures(group, key));
     sum.sentBytes += e.sentBytes;
     sum.receivedBytes += e.receivedBytes;

@@ -3,8 +3,8 @@ import type { NetNamespace } from '../namespaces/netNamespaces.js';
 import { HOST_PEER } from '../links/peers.js';
 import type { AttributedSocket } from '../attribution/attribution.js';
 import { byKey } from '../base/byKey.js';
-import type { LinkContext } from '../links/containerLinks.js';
-import { groupKey, type EstablishedGroup } from '../links/linkGroups.js';
+import type { DescribedEnd, LinkContext } from '../links/containerLinks.js';
+import type { EstablishedGroup } from '../links/linkGroups.js';
 
 /** The connections first seen in one collection, grouped as container_tcp_established is. */
 export interface NewConnections {
@@ -37,9 +37,9 @@ export function countNewConnections(
 ): NewConnections {
   const groups = new Map<string, Map<string, EstablishedGroup>>();
   const unattributed = new Map<string, number>();
-  const count = (container: Container, group: Omit<EstablishedGroup, 'count'>) => {
+  const count = (container: Container, { group, key }: Pick<DescribedEnd, 'group' | 'key'>) => {
     const mine = byKey(groups, container.id, () => new Map<string, EstablishedGroup>());
-    byKey(mine, groupKey(group), () => ({ ...group, count: 0 })).count++;
+    byKey(mine, key, () => ({ ...group, count: 0 })).count++;
   };
   const unknown = (namespace: NetNamespace) => {
     const label = namespaceLabel(namespace);
@@ -47,11 +47,12 @@ export function countNewConnections(
   };
 
   for (const end of newEnds) {
-    const { group, peer } = context.describe(end);
-    if (end.container) count(end.container, group);
+    const described = context.describe(end);
+    const { peer } = described;
+    if (end.container) count(end.container, described);
     else if (end.unattributed) unknown(end.namespace);
     if (peer.visible || !options.countPeers) continue; // it is a new end of its own
-    if (peer.end) count(peer.end.container, context.describe(mirrorEnd(end, peer.end.container, peer.end.namespace)).group);
+    if (peer.end) count(peer.end.container, context.describe(mirrorEnd(end, peer.end.container, peer.end.namespace)));
     else if (peer.ambiguous) unknown(peer.ambiguous);
   }
   return {

@@ -33,11 +33,20 @@ export interface EventsInput {
 export interface EventSubject {
   end: AttributedSocket & { container: Container };
   group: Omit<EstablishedGroup, 'count'>;
+  /** groupKey(group). */
+  key: string;
   explanation: Explanation & { verdict: { kind: 'unexpected' } };
   reason?: ConnectFailureReason;
 }
 
 type Explain = (container: Container, group: Omit<EstablishedGroup, 'count'>) => Explanation;
+
+/** An end of a connection on an unexpected link, with its link's labels and their key. */
+interface End {
+  end: AttributedSocket & { container: Container };
+  group: Omit<EstablishedGroup, 'count'>;
+  key: string;
+}
 
 const isUnexpected = (e: Explanation): e is Explanation & { verdict: { kind: 'unexpected' } } => e.verdict.kind === 'unexpected';
 
@@ -51,70 +60,78 @@ const ofContainer = (end: AttributedSocket): end is AttributedSocket & { contain
  * remembers the connections told in the last collections, whose other ends may come now.
  */
 export function eventSubjects(input: EventsInput, explain: Explain, tally: ConnectionTally = new ConnectionTally()): EventSubject[] {
-  const linkKey = (container: Container, group: Omit<EstablishedGroup, 'count'>) => `${container.id}\u0000${groupKey(group)}`;
-  const unexpected = new Set<string>();
-  for (const u of input.judged.unexpected) for (const g of u.newConnections) unexpected.add(linkKey(u.container, g));
-  const explained = new Map<string, Explanation>();
-  const explainOnce = (container: Container, group: Omit<EstablishedGroup, 'count'>) =>
-    byKey(explained, linkKey(container, group), () => explain(container, group));
+  // By container id, then group key (LinkContext.describe's, made once an end): no key is joined an end.
+  const unexpected = new Map<string, Set<string>>();
+  for (const u of input.judged.unexpected) {
+    const keys = byKey(unexpected, u.container.id, () => new Set<string>());
+    for (const g of u.newConnections) keys.add(groupKey(g));
+  }
+  const explained = new Map<string, Map<string, Explanation>>();
+  const explainOnce = ({ end, group, key }: End) =>
+    byKey(
+      byKey(explained, end.container.id, () => new Map<string, Explanation>()),
+      key,
+      () => explain(end.container, group),
+    );
 
   const subjects: EventSubject[] = [];
-  type End = Omit<EventSubject, 'explanation' | 'reason'>;
   // Arrays, not maps, below a connection: it has one or two sides, and a storm thousands of connections.
   const byConnection = new Map<string, End[]>();
   for (const end of input.newEnds) {
     if (!ofContainer(end)) continue;
-    const { group } = input.context.describe(end);
-    if (!unexpected.has(linkKey(end.container, group))) continue;
-    const key = connectionKey(end.namespace.id, end);
-    const ends = byConnection.get(key);
-    if (ends) ends.push({ end, group });
-    else byConnection.set(key, [{ end, group }]);
+    const { group, key } = input.context.describe(end);
+    if (!unexpected.get(end.container.id)?.has(key)) continue;
+    const connection = connectionKey(end.namespace.id, end);
+    const ends = byConnection.get(connection);
+    if (ends) ends.push({ end, group, key });
+    else byConnection.set(connection, [{ end, group, key }]);
   }
   for (const [connection, ends] of byConnection) {
-    const [first] = ends;
+    const first = ends[0];
     if (!first) continue;
-    const explanation = explainOnce(first.end.container, first.group);
+    const explanation = explainOnce(first);
     if (!isUnexpected(explanation)) continue;
-    // Its sides: each namespace its ends are in, with those ends, in the order first seen.
+    // Its sides: each namespace its ends are in, in the order first seen, with how many.
     const namespaces: string[] = [];
-    const sides: End[][] = [];
+    const counts: number[] = [];
     for (const e of ends) {
-      const side = sides[namespaces.indexOf(e.end.namespace.id)];
-      if (side) side.push(e);
+      const side = namespaces.indexOf(e.end.namespace.id);
+      if (side >= 0) counts[side] = (counts[side] ?? 0) + 1;
       else {
         namespaces.push(e.end.namespace.id);
-        sides.push([e]);
+        counts.push(1);
       }
     }
-    const fresh = tally.add(
-      connection,
-      namespaces,
-      sides.map((side) => side.length),
-    );
+    const fresh = tally.add(connection, namespaces, counts);
     // Each side's ends of connections not told yet: the last of this collection's. They are told
     // by the side whose container refused them, else by the side with the most.
-    const untold = sides.map((side, i) => side.slice(side.length - (fresh[i] ?? 0)));
-    const count = Math.max(...untold.map((u) => u.length));
-    const telling = untold.find((u) => u[0]?.end.container.name === explanation.verdict.container);
-    const fullest = untold.find((u) => u.length === count);
+    const untold = (side: number, k: number): End | undefined => {
+      let skip = (counts[side] ?? 0) - (fresh[side] ?? 0) + k;
+      for (const e of ends) if (e.end.namespace.id === namespaces[side] && skip-- === 0) return e;
+      return undefined;
+    };
+    const count = Math.max(...fresh);
+    const telling = namespaces.findIndex((_, side) => untold(side, 0)?.end.container.name === explanation.verdict.container);
+    const fullest = fresh.indexOf(count);
     for (let k = 0; k < count; k++) {
-      const { end, group } = telling?.[k] ?? fullest?.[k] ?? first;
+      const told = (telling >= 0 ? untold(telling, k) : undefined) ?? untold(fullest, k) ?? first;
       subjects.push({
-        end,
-        group,
-        explanation: end === first.end ? explanation : (explainOnce(end.container, group) as typeof explanation),
+        end: told.end,
+        group: told.group,
+        key: told.key,
+        explanation: told.end === first.end ? explanation : (explainOnce(told) as typeof explanation),
       });
     }
   }
   for (const end of input.failedConnects) {
     if (!ofContainer(end)) continue;
-    const { group } = input.context.describe(end);
-    const explanation = explainOnce(end.container, group);
+    const { group, key } = input.context.describe(end);
+    const explanation = explainOnce({ end, group, key });
     if (isUnexpected(explanation)) {
       subjects.push({
         end,
         group,
+        key,
         explanation,
         reason: connectFailureReason(end.connectError),
       });
@@ -167,17 +184,20 @@ export class UnexpectedEvents {
     );
     this.#tally.endCollection();
     if (subjects.length === 0) return [];
-    const processes = new ProcessFinder(this.#options.procfsPath);
+    // One await a collection, not one an event: each process is read once (ProcessFinder).
+    const finder = new ProcessFinder(this.#options.procfsPath);
+    const processes = await Promise.all(subjects.map((s) => finder.of(s.end)));
     const time = new Date(now).toISOString();
     // What a link's events share (a storm is thousands on one link): its peer, its verdict, its log key.
     type Link = { peer: ConnectionEvent['peer']; verdict: ConnectionEvent['verdict']; logKey?: string };
-    const links = new Map<string, Link>();
+    const links = new Map<string, Map<string, Link>>();
     const made: ConnectionEvent[] = [];
-    for (const { end, group, explanation, reason } of subjects) {
+    for (let i = 0; i < subjects.length; i++) {
+      const { end, group, key, explanation, reason } = subjects[i] as EventSubject;
       const link = byKey(
-        links,
+        byKey(links, end.container.id, () => new Map<string, Link>()),
         // The link names its explanation (one a link), so its verdict too.
-        `${end.container.id}\u0000${groupKey(group)}\u0000${reason ?? ''}`,
+        reason ? `${key}\u0000${reason}` : key,
         (): Link => ({
           peer: peerOf(end.container, group, input.namesOf),
           verdict: { side: explanation.verdict.side, container: explanation.verdict.container },
@@ -194,7 +214,7 @@ export class UnexpectedEvents {
         direction: group.direction,
         peer: link.peer,
         port: group.port,
-        process: await processes.of(end),
+        process: processes[i] as EventProcess,
         verdict: link.verdict,
         rules: explanation.rules,
         allow: explanation.allow ?? '',

@@ -37,6 +37,14 @@ export interface LinkContextInput {
   ephemeralRange?: PortRange;
 }
 
+/** A connection end as the links group it. */
+export interface DescribedEnd {
+  group: Omit<EstablishedGroup, 'count'>;
+  /** groupKey(group), made once: every stage after the links groups by it. */
+  key: string;
+  peer: Peer;
+}
+
 /** How one collection's connections are classified and their peers named; built once per collection. */
 export class LinkContext {
   readonly classifier: DirectionClassifier;
@@ -49,15 +57,16 @@ export class LinkContext {
 
   /** Each socket's description, made once: the links and the figures of a collection both ask for it. */
   // A Map, not a WeakMap: the context lives for one collection, and a WeakMap's entries cost the GC more.
-  readonly #described = new Map<AttributedSocket, { group: Omit<EstablishedGroup, 'count'>; peer: Peer }>();
+  readonly #described = new Map<AttributedSocket, DescribedEnd>();
 
-  /** The labels of a connection end (which way, with whom, on which service port), and its peer. */
-  describe(socket: AttributedSocket): { group: Omit<EstablishedGroup, 'count'>; peer: Peer } {
+  /** The labels of a connection end (which way, with whom, on which service port), their key, and its peer. */
+  describe(socket: AttributedSocket): DescribedEnd {
     let described = this.#described.get(socket);
     if (!described) {
       const { direction, port } = this.classifier.classify(socket);
       const peer = this.peers.peerOf(socket, direction);
-      described = { group: { direction, remoteAddress: socket.remoteAddress, port, remoteContainer: peer.name }, peer };
+      const group = { direction, remoteAddress: socket.remoteAddress, port, remoteContainer: peer.name };
+      described = { group, key: groupKey(group), peer };
       this.#described.set(socket, described);
     }
     return described;
@@ -103,8 +112,8 @@ export function buildContainerLinks(
         count: 0,
       })).count++;
     } else if (socket.state === 'established') {
-      const { group } = context.describe(socket);
-      byKey(entry.established, groupKey(group), () => ({ ...group, count: 0 })).count++;
+      const { group, key } = context.describe(socket);
+      byKey(entry.established, key, () => ({ ...group, count: 0 })).count++;
     }
   }
 

@@ -230,7 +230,10 @@ describe(`the ebpf source on this kernel`, () => {
       await pair.start(pair.server, [connstorm, 'serve', String(STORM_PORT)]);
       await waitFor('the storm server', async () => (await pair.kernelSockets(pair.server)).some((s) => s.localPort === STORM_PORT));
       await readNamespaces(); // what came before is drained
-      const [activeBefore, passiveBefore] = [await pair.counter(pair.client, 'TcpActiveOpens'), await pair.counter(pair.server, 'TcpPassiveOpens')];
+      const [activeBefore, passiveBefore] = [
+        await pair.counter(pair.client, 'TcpActiveOpens'),
+        await pair.counter(pair.server, 'TcpPassiveOpens'),
+      ];
       const made = await Promise.all(
         [1, 2].map(async () => Number(await pair.run(pair.client, [connstorm, 'connect', pair.serverV4, String(STORM_PORT), '1000', '3']))),
       );
@@ -239,12 +242,17 @@ describe(`the ebpf source on this kernel`, () => {
       const events = decodeBpfRecords(addon.drainEvents(handle)).sockets.filter((e) => e.stateCode === TCP_STATE_CODE.established);
       const at = (ns: string) => events.filter((e) => e.netns === netNamespaceInode(pair.id(ns)) && e.socket.remotePort !== 8080).length;
       const { stateChangesMadeUp, stateChangesSkipped } = addon.counters(handle);
-      console.log(`storm: ${opened} connections, ${at(pair.client)} events at the client, ${at(pair.server)} at the server; made up ${stateChangesMadeUp}, skipped ${stateChangesSkipped}`);
+      console.log(
+        `storm: ${opened} connections, ${at(pair.client)} events at the client, ${at(pair.server)} at the server; made up ${stateChangesMadeUp}, skipped ${stateChangesSkipped}`,
+      );
       expect(made.reduce((a, b) => a + b, 0)).toBe(opened);
       expect(opened).toBeGreaterThan(100);
       // None twice, and none missing but those reported lost: changes none of the three programs
       // handled (0–2 a storm of 6,000 in the matrix: docs/kernels.md).
-      for (const [end, kernel] of [[at(pair.client), opened], [at(pair.server), accepted]] as const) {
+      for (const [end, kernel] of [
+        [at(pair.client), opened],
+        [at(pair.server), accepted],
+      ] as const) {
         expect(end).toBeLessThanOrEqual(kernel);
         expect(kernel - end).toBeLessThanOrEqual(stateChangesSkipped);
       }
@@ -264,8 +272,7 @@ describe(`the ebpf source on this kernel`, () => {
     type Shown = { id: number; recursion_misses?: number };
     const skippedByKernel = () => {
       const shown = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'name', 'on_state_change', '-j'], { encoding: 'utf8' })) as
-        | Shown
-        | Shown[];
+        Shown | Shown[];
       // bpftool gives one program as an object, several as an array; the one loaded last is this test's.
       const [loaded] = (Array.isArray(shown) ? shown : [shown]).sort((a, b) => b.id - a.id);
       expect(loaded).toBeDefined();
@@ -279,7 +286,9 @@ describe(`the ebpf source on this kernel`, () => {
       skipped = skippedByKernel();
     }
     const lost = source.losses().state_changes_skipped;
-    console.log(`state changes the kernel skipped on_state_change for: ${skipped}; handled by the programs after it: ${madeUp}; lost: ${lost}`);
+    console.log(
+      `state changes the kernel skipped on_state_change for: ${skipped}; handled by the programs after it: ${madeUp}; lost: ${lost}`,
+    );
     // What the source reports lost is the kernel's count less those handled.
     expect(lost).toBe(Math.max(0, skipped - madeUp));
     // None handled twice but a rare few on 7.3.4 (2 more made up than skipped in one run of 563:

@@ -48,7 +48,8 @@ describe('the ebpf source on the kernel matrix, each kernel in a virtual machine
       });
       console.log(`${name} (${kernel.release}, ${run.accelerator}): ${passed} of ${EXPECTED} passed in ${run.seconds.toFixed(0)} s`);
       // What the guest's tests measured (the storm's connections and the state changes made up).
-      for (const line of run.output.replace(ANSI_COLOUR, '').split('\n')) if (/^(storm:|state changes )/.test(line)) console.log(`${name}: ${line}`);
+      for (const line of run.output.replace(ANSI_COLOUR, '').split('\n'))
+        if (/^(storm:|state changes )/.test(line)) console.log(`${name}: ${line}`);
       expect(run.output.split('\n')[0], 'the guest ran the kernel asked for').toBe(kernel.release);
       expect(run.status, run.output.slice(-6000)).toBe(0);
       expect(passed, run.output.slice(-6000)).toBe(EXPECTED);

@@ -19,7 +19,7 @@
  *                                      since the epoch, the packet from its IP header, padded to 8
  *   counters(handle) -> {trackedFull, eventsLost, eventsDropped, dnsLost, dnsDropped, stateChangesSkipped,
  *                        stateChangesMadeUp}       skipped: no program handled them; made up: the
- *                                                  second program handled them in the first's place
+ *                                                  programs after on_state_change handled them
  *   monotonicNs() -> number            CLOCK_MONOTONIC now: the clock of the TIME_WAIT events
  *   close(handle)
  *
@@ -381,14 +381,19 @@ static int run_iterator(struct bpf_link *link, void *into, size_t size, size_t *
  * skipped changes the two programs after it handled (counters[3]) are not lost; those the kernel
  * skipped all three for are.
  */
+static uint64_t made_up_changes(const source *s) {
+  uint32_t which = COUNTER_MADE_UP;
+  uint64_t made_up = 0;
+  bpf_map_lookup_elem(s->counters_fd, &which, &made_up);
+  return made_up;
+}
+
 static uint64_t skipped_runs(const source *s) {
   struct bpf_prog_info info;
   memset(&info, 0, sizeof(info));
   uint32_t length = sizeof(info);
   if (bpf_obj_get_info_by_fd(s->state_changes_fd, &info, &length)) return 0;
-  uint32_t which = COUNTER_MADE_UP;
-  uint64_t made_up = 0;
-  bpf_map_lookup_elem(s->counters_fd, &which, &made_up);
+  uint64_t made_up = made_up_changes(s);
   return info.recursion_misses > made_up ? info.recursion_misses - made_up : 0;
 }
 
@@ -679,10 +684,7 @@ static napi_value counters(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "dnsDropped", n);
   napi_create_double(env, (double)skipped_runs(s), &n);
   napi_set_named_property(env, result, "stateChangesSkipped", n);
-  uint32_t which = COUNTER_MADE_UP;
-  uint64_t made_up = 0;
-  bpf_map_lookup_elem(s->counters_fd, &which, &made_up);
-  napi_create_double(env, (double)made_up, &n);
+  napi_create_double(env, (double)made_up_changes(s), &n);
   napi_set_named_property(env, result, "stateChangesMadeUp", n);
   return result;
 }

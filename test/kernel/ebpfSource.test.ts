@@ -247,10 +247,9 @@ describe(`the ebpf source on this kernel`, () => {
       );
       expect(made.reduce((a, b) => a + b, 0)).toBe(opened);
       expect(opened).toBeGreaterThan(100);
-      // None missing but those reported lost: changes none of the three programs handled (0–2 a
-      // storm of 6,000 in the matrix). None twice but, on 7.3.4, one now and then (1 in 6,000 in
-      // one storm of 8 there, where a task may be preempted inside the tracepoint's programs: not
-      // understood yet, docs/kernels.md); on 6.1 to 6.18 none in every storm.
+      // None missing but those reported lost: changes none of the three programs handled (0–3 a
+      // storm of 6,000 in the matrix). None twice but one now and then (1 in 6,000 in about one
+      // storm of 8 on 7.3.4 and on 6.1: not understood yet, docs/kernels.md).
       for (const [end, kernel] of [
         [at(pair.client), opened],
         [at(pair.server), accepted],

@@ -546,11 +546,16 @@ static __always_inline int said_in(const struct said_change *slots, const struct
   return -1;
 }
 
+/* This CPU's slots (a per-CPU array of one entry). */
+static __always_inline struct handled_changes *said_on_this_cpu(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&handled, &zero);
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const int newstate) {
   handle_state_change(sk, oldstate, newstate);
-  __u32 zero = 0;
-  struct handled_changes *said = bpf_map_lookup_elem(&handled, &zero);
+  struct handled_changes *said = said_on_this_cpu();
   if (said) say(said->by[SAID_BY_FIRST], sk, oldstate, newstate, bpf_ktime_get_ns());
   return 0;
 }
@@ -558,8 +563,7 @@ int BPF_PROG(on_state_change, const struct sock *sk, const int oldstate, const i
 /* Second: handles a change on_state_change did not say, and says it for the third. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_change_skipped, const struct sock *sk, const int oldstate, const int newstate) {
-  __u32 zero = 0;
-  struct handled_changes *said = bpf_map_lookup_elem(&handled, &zero);
+  struct handled_changes *said = said_on_this_cpu();
   if (!said) return 0;
   __u64 now = bpf_ktime_get_ns();
   if (said_in(said->by[SAID_BY_FIRST], sk, oldstate, newstate, now) >= 0) return 0; /* the third takes it back */
@@ -572,8 +576,7 @@ int BPF_PROG(on_state_change_skipped, const struct sock *sk, const int oldstate,
 /* Third and last: takes a said change back, or handles one neither program before it did. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_change_skipped_twice, const struct sock *sk, const int oldstate, const int newstate) {
-  __u32 zero = 0;
-  struct handled_changes *said = bpf_map_lookup_elem(&handled, &zero);
+  struct handled_changes *said = said_on_this_cpu();
   if (!said) return 0;
   __u64 now = bpf_ktime_get_ns();
 #pragma unroll

@@ -123,6 +123,10 @@ export class Collector {
   #procfsBlind = false;
   readonly #ledger = new ConnectionLedger();
   readonly #figures = new FigureLedger();
+  /** The events of the collections so far, made one collection after another once each scrape is answered. */
+  #events: Promise<void> = Promise.resolve();
+  /** How the last events made went: each collection reports it as its events stage. */
+  #lastEvents: StageResult = { durationSeconds: 0, success: true };
   readonly counters: CollectorCounters;
 
   constructor(options: CollectorOptions) {
@@ -140,6 +144,11 @@ export class Collector {
       connectFailures: perLink(CONNECT_FAILURE_REASONS),
       figures: new FigureTotals({ ...totals, labelsFrom: connections }),
     };
+  }
+
+  /** Resolves once the events of every collection so far are made: GET /events waits for it. */
+  eventsMade(): Promise<void> {
+    return this.#events;
   }
 
   collect(): Promise<Collection> {
@@ -183,6 +192,8 @@ export class Collector {
 
   async #collect(): Promise<Collection> {
     const stages = Object.fromEntries(STAGES.map((s) => [s, { durationSeconds: 0, success: false }])) as Record<Stage, StageResult>;
+    // The events are made after the scrape's answer (#makeEvents): this is the last made.
+    stages.events = { ...this.#lastEvents };
     const timed = async <T>(stage: Stage, work: () => Promise<T> | T): Promise<T> => {
       const start = performance.now();
       try {
@@ -306,24 +317,40 @@ export class Collector {
     this.counters.unexpectedConnections.add(judged.unexpected, new Map(), Date.now());
     collection.policy = judged;
     collection.up = true;
-    const { events } = this.#options;
-    // Events are told, not counted: a failure here costs them (said), not the collection.
-    const described = context;
-    await timed('events', () =>
-      described
-        ? events?.observe({
-            newEnds,
-            failedConnects,
-            context: described,
-            judged,
-            containers: peerContainers,
-            ...(names ? { namesOf: (id: string, address: string) => names.namesOf(id, address) } : {}),
-          })
-        : undefined,
-    ).catch((error: unknown) => {
-      this.#log.warn({ err: error }, 'the events of this collection could not be made');
-    });
+    if (context) {
+      this.#makeEvents({
+        newEnds,
+        failedConnects,
+        context,
+        judged,
+        containers: peerContainers,
+        ...(names ? { namesOf: (id: string, address: string) => names.namesOf(id, address) } : {}),
+      });
+    }
     return collection;
+  }
+
+  /**
+   * Makes the events of a collection once its scrape is answered (setImmediate: after the answer
+   * is written), one collection after another. They are told, not counted: no metric waits for
+   * them, and a failure costs them (said), not the collection.
+   */
+  #makeEvents(input: EventsInput): void {
+    const { events } = this.#options;
+    if (!events) return;
+    this.#events = this.#events.then(async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      const start = performance.now();
+      let success = false;
+      try {
+        await events.observe(input);
+        success = true;
+      } catch (error) {
+        this.#log.warn({ err: error }, 'the events of this collection could not be made');
+      } finally {
+        this.#lastEvents = { durationSeconds: (performance.now() - start) / 1000, success };
+      }
+    });
   }
 
   /**

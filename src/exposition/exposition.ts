@@ -63,7 +63,11 @@ export class Exposition {
     ['container', 'host_address', 'host_port', 'container_port'],
   );
   readonly #up = this.#gauge('outpost_up', '1 when the Docker API answered and the collection ran, else 0.', []);
-  readonly #duration = this.#gauge('outpost_collector_duration_seconds', 'Duration of each stage of the last collection.', ['collector']);
+  readonly #duration = this.#gauge(
+    'outpost_collector_duration_seconds',
+    'Duration of each stage of the last collection (events: the last made; they are made after their scrape is answered).',
+    ['collector'],
+  );
   readonly #success = this.#gauge('outpost_collector_success', '1 when the stage of the last collection succeeded.', ['collector']);
   readonly #buildInfo = this.#gauge('outpost_build_info', 'Build and runtime of outpost; always 1.', ['version', 'node_version', 'source']);
   readonly #sourceCapability = this.#gauge(

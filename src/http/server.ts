@@ -106,7 +106,7 @@ function addRoutes(router: Router, options: () => AppOptions): void {
     ctx.type = 'text/plain; charset=utf-8';
     ctx.body = suggestPolicy(seen, collection.containers, `open now or made in the last ${connectionsRetention} (--connections.retention)`);
   });
-  router.get('/events', (ctx) => {
+  router.get('/events', async (ctx) => {
     const query = eventQuery(ctx.query);
     if (typeof query === 'string') {
       ctx.status = 400;
@@ -114,7 +114,9 @@ function addRoutes(router: Router, options: () => AppOptions): void {
       ctx.body = `${query}\n`;
       return;
     }
-    const { events } = options();
+    const { events, collector } = options();
+    // The events of a collection are made after its scrape is answered: an answer has them all.
+    await collector.eventsMade();
     const found = events.query(query);
     ctx.body = {
       events: found,

@@ -3,10 +3,14 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionEvent } from '../../src/events/connectionEvent.js';
 import { installConnstorm } from '../support/connstorm.js';
-import { docker, namespaceCounter, pidOf, processesNamed, waitFor, type Scenario } from '../support/docker.js';
+import { docker, kernelSockets, namespaceCounter, pidOf, processesNamed, waitFor, type Scenario } from '../support/docker.js';
 import { test } from '../support/lab.js';
+import { procfsCollector } from '../support/collector.js';
 import type { TestExporter } from '../support/exporter.js';
 import { select } from '../support/exposition.js';
+import Docker from 'dockerode';
+import type { EventsInput } from '../../src/events/unexpectedEvents.js';
+import { containerFromInspect, type Container } from '../../src/inventory/container.js';
 
 const eventsOf = async (exporter: TestExporter, query = ''): Promise<ConnectionEvent[]> => {
   const { status, text } = await exporter.fetchText(`/events${query}`);
@@ -223,5 +227,108 @@ describe('a storm of unexpected connections on one link (ebpf)', () => {
     for (const r of repeats) expect(r).toBeGreaterThan(0);
     // The ones not said yet are in the interval still open.
     expect(1 + repeats.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(counted);
+  });
+});
+
+/**
+ * The events of a collection are made once its scrape is answered (the scrape waits for none of
+ * them), one collection after another; what is asked of them waits until they are made. The
+ * Collector here is in this process, with an events stage that holds until the test lets it go.
+ */
+describe('events made after the scrape is answered', () => {
+  let containers: Container[];
+  let client = '';
+  let server = '';
+  test.beforeAll(async ({ lab }) => {
+    const scenario = lab.scenario('events-later');
+    const net = await scenario.network('net', ['10.213.36.0/24']);
+    server = await scenario.run('server', ['--network', net], ['nc', '-ll', '-p', '8080', '-e', 'cat']);
+    client = await scenario.run(
+      'client',
+      ['--network', net, '--label', 'outpost.allow.outbound=nobody:1'],
+      ['sh', '-c', `sleep 100000 | nc ${server} 8080`],
+    );
+    const serverPid = await pidOf(server);
+    await waitFor('the client connected', async () => (await kernelSockets(serverPid)).some((s) => s.state === 'established'));
+    const api = new Docker();
+    containers = [];
+    for (const name of [server, client]) containers.push(containerFromInspect(await api.getContainer(name).inspect())!);
+  });
+
+  test.afterAll(async ({ lab }) => {
+    await lab.close();
+  });
+
+  /** An events stage that keeps what it is given and ends when the test says (`fail`: with an error). */
+  const heldEvents = () => {
+    const given: EventsInput[] = [];
+    const release: ((fail?: Error) => void)[] = [];
+    const observe = (input: EventsInput) => {
+      given.push(input);
+      return new Promise<void>((resolve, reject) => {
+        release.push((fail) => {
+          if (fail) reject(fail);
+          else resolve();
+        });
+      });
+    };
+    return { given, release, observe };
+  };
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it('answers before the events are made, makes them one collection after another, and reports how they went', async () => {
+    const events = heldEvents();
+    const collector = procfsCollector(containers, { events });
+    const first = await collector.collect();
+    expect(first.up).toBe(true);
+    // Answered: its events are not begun.
+    expect(events.given).toHaveLength(0);
+    let made = false;
+    void collector.eventsMade().then(() => {
+      made = true;
+    });
+    await turns(3);
+    expect(events.given).toHaveLength(1);
+    // What it was given is this collection's: the client's connection, judged unexpected.
+    expect(events.given[0]!.judged.unexpected.some((u) => u.container.name === client)).toBe(true);
+
+    // The next collection is answered too; its events wait for the first's.
+    const second = await collector.collect();
+    expect(second.up).toBe(true);
+    await turns(3);
+    expect(events.given).toHaveLength(1);
+    expect(made).toBe(false);
+
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    events.release[0]!();
+    await turns(3);
+    expect(events.given).toHaveLength(2);
+    expect(made).toBe(true); // eventsMade() was asked after the first collection: its events are made
+    let secondMade = false;
+    const secondAllMade = collector.eventsMade().then(() => {
+      secondMade = true;
+    });
+    // A collection now reports the first events, held 100 ms; none were made before the second.
+    const third = await collector.collect();
+    expect(third.stages.events.success).toBe(true);
+    expect(third.stages.events.durationSeconds).toBeGreaterThanOrEqual(0.1);
+    expect(second.stages.events).toEqual({ durationSeconds: 0, success: true });
+
+    await turns(3);
+    expect(secondMade).toBe(false); // asked after the second: it waits for the second's events
+    events.release[1]!(new Error('the events stage failed'));
+    await secondAllMade;
+    // A failure costs the events, said as the stage's success, not the collection.
+    const fourth = await collector.collect();
+    expect(fourth.up).toBe(true);
+    expect(fourth.stages.events.success).toBe(false);
+    await turns(3);
+    events.release[2]!(); // the third's; the fourth's is begun once it is made
+    await turns(3);
+    events.release[3]!();
+    await collector.eventsMade();
+    expect(events.given).toHaveLength(4);
   });
 });

@@ -3,16 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import { Collector } from '../../src/collection/collection.js';
 import { containerFromInspect, type Container } from '../../src/inventory/container.js';
-import { createLogger } from '../../src/base/log.js';
-import { ExpectedLinks } from '../../src/policy/expectedLinks.js';
-import { ProcfsSocketSource } from '../../src/sockets/procfsSource.js';
 import { type Scenario, docker, ensureTestImage, kernelSockets, pidOf, waitFor } from '../support/docker.js';
 import { test } from '../support/lab.js';
+import { procfsCollector } from '../support/collector.js';
 import type { TestExporter } from '../support/exporter.js';
 import { select, type Series } from '../support/exposition.js';
-import { HostNamespace } from '../../src/namespaces/hostNamespace.js';
 import { PrivateDaemon } from '../support/privateDaemon.js';
 
 const up = (series: Series[]) => select(series, 'outpost_up')[0]?.value;
@@ -57,17 +53,7 @@ describe('containers that exit during collection', () => {
       }
     });
     // The inventory said both were running; by the time the sockets are read, one is not.
-    const log = createLogger('error', 'json');
-    const collector = new Collector({
-      inventory: { snapshot: () => Promise.resolve(stale), networks: () => [] },
-      source: new ProcfsSocketSource({ procfsPath: '/proc' }),
-      procfsPath: '/proc',
-      hostNamespace: new HostNamespace({ procfsPath: '/proc', pid: 1, log }),
-      log,
-      policy: new ExpectedLinks({ log }),
-      connectionsRetentionMs: 60_000,
-      maxSeriesPerContainer: 100,
-    });
+    const collector = procfsCollector(stale);
     const collection = await collector.collect();
     expect(collection.up).toBe(true);
     expect(Object.values(collection.stages).every((s) => s.success)).toBe(true);
